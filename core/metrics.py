@@ -1,0 +1,233 @@
+"""The paper's metric: similarity = 1 - Jensen-Shannon distance (base 2), per country.
+
+For a question q, a model distribution p over its K options and a country c with human
+distribution h (both renormalised to sum 1), ``similarity(q, c) = 1 - JSD(p, h)``. A country's
+score is the mean similarity over the questions where it has data. Everything is computed over
+flat arrays of (question, country) pairs, never in a Python loop per pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.special import rel_entr
+
+from core.countries import resolve
+from core.dataset import Dataset
+
+Policy = Literal["keep", "drop"]
+POLICIES: tuple[Policy, ...] = ("keep", "drop")
+JSD_BASE = 2
+
+
+def js_distance(p: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Row-wise Jensen-Shannon distance in base 2 between distributions.
+
+    Args:
+        p, h: arrays (..., K) of non-negative weights; each row is normalised to sum 1 first,
+            exactly as ``scipy.spatial.distance.jensenshannon`` does.
+
+    Returns:
+        Array (...) of distances in [0, 1].
+    """
+    p = np.asarray(p, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    p = p / np.sum(p, axis=-1, keepdims=True)
+    h = h / np.sum(h, axis=-1, keepdims=True)
+    m = (p + h) / 2.0
+    js = np.sum(rel_entr(p, m), axis=-1) + np.sum(rel_entr(h, m), axis=-1)
+    js = js / np.log(JSD_BASE)
+    return np.sqrt(np.maximum(js, 0.0) / 2.0)
+
+
+def similarity(p: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Row-wise ``1 - js_distance(p, h)``."""
+    return 1.0 - js_distance(p, h)
+
+
+def apply_policy(weights: np.ndarray, nonsubstantive: np.ndarray, policy: Policy) -> np.ndarray:
+    """Zero the non-substantive options under ``drop`` (renormalisation happens in the metric)."""
+    if policy == "keep":
+        return weights
+    if policy == "drop":
+        return np.where(nonsubstantive, 0.0, weights)
+    raise ValueError(f"Unknown non-substantive policy {policy!r}: use 'keep' or 'drop'.")
+
+
+@dataclass(frozen=True)
+class CountryScore:
+    """One country's score: mean similarity over ``n_questions`` questions."""
+
+    country: str
+    display: str
+    iso2: str | None
+    similarity: float
+    n_questions: int
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """Similarity of every scored (question, country) pair.
+
+    ``position`` indexes the dataset's questions, ``country`` its ``countries`` tuple.
+    """
+
+    position: np.ndarray
+    country: np.ndarray
+    similarity: np.ndarray
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-country scores sorted by similarity, highest first."""
+
+    countries: tuple[CountryScore, ...]
+    n_questions_scored: int
+    pairs: PairScores
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "n_questions_scored": self.n_questions_scored,
+            "jsd_base": JSD_BASE,
+            "countries": [
+                {
+                    "country": c.country,
+                    "display": c.display,
+                    "iso2": c.iso2,
+                    "similarity": c.similarity,
+                    "n_questions": c.n_questions,
+                }
+                for c in self.countries
+            ],
+        }
+
+    def get(self, country: str) -> CountryScore | None:
+        return next((c for c in self.countries if c.country == country), None)
+
+
+def pair_similarities(
+    dataset: Dataset,
+    positions: np.ndarray,
+    probs: np.ndarray,
+    policy: Policy = "keep",
+) -> PairScores:
+    """Similarity of the model to every country on every answered question.
+
+    Args:
+        dataset: the questions and human distributions.
+        positions: (M,) dataset positions of the answered questions (unique).
+        probs: (M, >=K) model distributions, one row per position, zero padded to the right.
+        policy: ``keep`` scores all options; ``drop`` removes non-substantive options from
+            both distributions and renormalises.
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[0] != positions.shape[0]:
+        raise ValueError("probs must be (len(positions), K)")
+    row_of = np.full(len(dataset), -1, dtype=np.int64)
+    row_of[positions] = np.arange(positions.shape[0])
+    kmax = dataset.kmax
+    padded = np.zeros((positions.shape[0], kmax))
+    width = min(kmax, probs.shape[1])
+    padded[:, :width] = probs[:, :width]
+
+    rows = row_of[dataset.pair_question]
+    sel = np.flatnonzero(rows >= 0)
+    q = dataset.pair_question[sel]
+    mask = dataset.nonsubstantive[q]
+    p = apply_policy(padded[rows[sel]], mask, policy)
+    h = apply_policy(dataset.pair_human[sel], mask, policy)
+    ok = (p.sum(axis=1) > 0) & (h.sum(axis=1) > 0)
+    sims = similarity(p[ok], h[ok])
+    return PairScores(
+        position=q[ok].astype(np.int64),
+        country=dataset.pair_country[sel][ok].astype(np.int64),
+        similarity=sims,
+    )
+
+
+def aggregate(dataset: Dataset, pairs: PairScores, min_questions: int = 1) -> Scores:
+    """Average pair similarities per country and rank the countries."""
+    n_countries = len(dataset.countries)
+    counts = np.bincount(pairs.country, minlength=n_countries)
+    sums = np.bincount(pairs.country, weights=pairs.similarity, minlength=n_countries)
+    keep = np.flatnonzero(counts >= max(1, min_questions))
+    means = sums[keep] / counts[keep]
+    order = np.lexsort((keep, -means))
+    scores = []
+    for i in order:
+        ci = int(keep[i])
+        c = resolve(dataset.countries[ci])
+        scores.append(
+            CountryScore(c.key, c.label, c.iso2, float(means[i]), int(counts[ci]))
+        )
+    return Scores(
+        countries=tuple(scores),
+        n_questions_scored=int(np.unique(pairs.position).shape[0]),
+        pairs=pairs,
+    )
+
+
+def score(
+    dataset: Dataset,
+    positions: np.ndarray,
+    probs: np.ndarray,
+    policy: Policy = "keep",
+    min_questions: int = 1,
+) -> Scores:
+    """Per-country scores S(c) for model distributions on some questions (see module doc)."""
+    return aggregate(dataset, pair_similarities(dataset, positions, probs, policy), min_questions)
+
+
+def uniform_probs(dataset: Dataset, positions: np.ndarray) -> np.ndarray:
+    """The uniform distribution over each question's options, zero padded."""
+    positions = np.asarray(positions, dtype=np.int64)
+    k = dataset.n_options[positions]
+    cols = np.arange(dataset.kmax)
+    return np.where(cols[None, :] < k[:, None], 1.0 / k[:, None], 0.0)
+
+
+def uniform_baseline(
+    dataset: Dataset, positions: np.ndarray | None = None, policy: Policy = "keep"
+) -> Scores:
+    """Scores of a model that answers uniformly: the floor a model should beat."""
+    pos = np.arange(len(dataset)) if positions is None else np.asarray(positions)
+    return score(dataset, pos, uniform_probs(dataset, pos), policy)
+
+
+def human_similarity(
+    dataset: Dataset,
+    country: str,
+    policy: Policy = "keep",
+    positions: np.ndarray | None = None,
+) -> Scores:
+    """How alike other countries' people answer to ``country``'s, over their shared questions.
+
+    Each other country c gets the mean of ``1 - JSD(h_country, h_c)`` over the questions where
+    both have data (``positions`` restricts the questions). The reference country is left out.
+    """
+    ci = dataset.country_index.get(country)
+    if ci is None:
+        raise KeyError(f"Country {country!r} is not in dataset {dataset.name!r}.")
+    ref_row = np.full(len(dataset), -1, dtype=np.int64)
+    own = np.flatnonzero(dataset.pair_country == ci)
+    ref_row[dataset.pair_question[own]] = own
+    if positions is not None:
+        allowed = np.zeros(len(dataset), dtype=bool)
+        allowed[np.asarray(positions, dtype=np.int64)] = True
+        ref_row[~allowed] = -1
+    refs = ref_row[dataset.pair_question]
+    sel = np.flatnonzero((refs >= 0) & (dataset.pair_country != ci))
+    q = dataset.pair_question[sel]
+    mask = dataset.nonsubstantive[q]
+    a = apply_policy(dataset.pair_human[refs[sel]], mask, policy)
+    b = apply_policy(dataset.pair_human[sel], mask, policy)
+    ok = (a.sum(axis=1) > 0) & (b.sum(axis=1) > 0)
+    pairs = PairScores(
+        position=q[ok].astype(np.int64),
+        country=dataset.pair_country[sel][ok].astype(np.int64),
+        similarity=similarity(a[ok], b[ok]),
+    )
+    return aggregate(dataset, pairs)
