@@ -168,10 +168,10 @@ def _backend_from_table(name: str, table: Any, where: str) -> BackendConfig:
             f"{' or '.join(MODES[kind])}."
         )
     if kind in ("openai", "anthropic") and not cfg.model:
-        raise ConfigError(f"{where}: [backends.{name}] needs model = \"…\".")
+        raise ConfigError(f'{where}: [backends.{name}] needs model = "…".')
     if kind == "openai" and not cfg.base_url:
         raise ConfigError(
-            f"{where}: [backends.{name}] needs base_url, e.g. \"http://localhost:8000/v1\"."
+            f'{where}: [backends.{name}] needs base_url, e.g. "http://localhost:8000/v1".'
         )
     if kind == "anthropic" and not cfg.base_url:
         cfg = replace(cfg, base_url="https://api.anthropic.com")
@@ -217,9 +217,9 @@ def parse(text: str, where: str = "config.toml") -> Config:
             f"{cfg.default_backend}] table exists."
         )
     if cfg.template not in ("paper", "v2"):
-        raise ConfigError(f"{where}: template = {cfg.template!r}; use \"paper\" or \"v2\".")
+        raise ConfigError(f'{where}: template = {cfg.template!r}; use "paper" or "v2".')
     if cfg.policy not in ("keep", "drop"):
-        raise ConfigError(f"{where}: policy = {cfg.policy!r}; use \"keep\" or \"drop\".")
+        raise ConfigError(f'{where}: policy = {cfg.policy!r}; use "keep" or "drop".')
     return cfg
 
 

@@ -225,9 +225,7 @@ def match(name: str, keys: list[str] | tuple[str, ...]) -> Country:
     for country in resolved:
         if _norm(country.key) == wanted:
             return country
-    alias_codes = {
-        iso for base, (_, iso) in _ALIASES.items() if _norm(base) == wanted
-    }
+    alias_codes = {iso for base, (_, iso) in _ALIASES.items() if _norm(base) == wanted}
     candidates = [
         c
         for c in resolved

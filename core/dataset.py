@@ -214,8 +214,10 @@ class Dataset:
                 continue
             if has_country is not None and not has_country[i]:
                 continue
-            if needle and needle not in self.texts[i].lower() and not any(
-                needle in o.lower() for o in self.options[i]
+            if (
+                needle
+                and needle not in self.texts[i].lower()
+                and not any(needle in o.lower() for o in self.options[i])
             ):
                 continue
             ids.append(i)
@@ -260,9 +262,7 @@ def _check_row(row: dict[str, str]) -> tuple[str, tuple[str, ...], str, dict[str
         if not isinstance(country, str) or not isinstance(values, list | tuple):
             raise ValueError(f"selections entry {country!r} is not 'name: [numbers]'")
         if len(values) != len(options):
-            raise ValueError(
-                f"{country!r} has {len(values)} values for {len(options)} options"
-            )
+            raise ValueError(f"{country!r} has {len(values)} values for {len(options)} options")
         for v in values:
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise ValueError(f"{country!r} has a non-numeric value {v!r}")

@@ -160,9 +160,7 @@ def aggregate(dataset: Dataset, pairs: PairScores, min_questions: int = 1) -> Sc
     for i in order:
         ci = int(keep[i])
         c = resolve(dataset.countries[ci])
-        scores.append(
-            CountryScore(c.key, c.label, c.iso2, float(means[i]), int(counts[ci]))
-        )
+        scores.append(CountryScore(c.key, c.label, c.iso2, float(means[i]), int(counts[ci])))
     return Scores(
         countries=tuple(scores),
         n_questions_scored=int(np.unique(pairs.position).shape[0]),

@@ -133,7 +133,9 @@ def render(
     """
     condition = condition or Condition("default")
     if template not in TEMPLATES:
-        raise ValueError(f"Unknown template {template!r}: choose one of {', '.join(TEMPLATE_NAMES)}.")
+        raise ValueError(
+            f"Unknown template {template!r}: choose one of {', '.join(TEMPLATE_NAMES)}."
+        )
     q_text = text if text is not None else (question.text if question else "")
     q_opts = tuple(options if options is not None else (question.options if question else ()))
     opts = format_options(q_opts)

@@ -1,0 +1,357 @@
+"""Ask a backend many questions under one condition, store every answer, resume on demand.
+
+The runner drives a backend at its configured concurrency with a pool of workers, caches
+every response by request hash (the same request is never paid for twice, across runs), and
+writes each answer or failure to the store as it lands. Cancelling (Ctrl-C in the CLI, a
+button in the app) stops the workers; what was written stays written, and running the same
+run name again continues with the unanswered and failed questions only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core import countries, metrics
+from core.backends.base import (
+    Answer,
+    Backend,
+    BackendError,
+    PartialCallback,
+    RetryPolicy,
+    ask_with_retries,
+)
+from core.dataset import FULL_REVISION, Dataset, Question
+from core.prompts import Condition, Prompt, render, template_hash
+from core.store import RunManifest, Store
+
+
+class MissingTranslationsError(Exception):
+    """A ``language:`` condition with questions that have no translation yet."""
+
+    def __init__(self, language: str, missing: int, total: int) -> None:
+        super().__init__(
+            f"{missing} of {total} questions have no translation into {language!r}. "
+            f"Make them with 'goqa translate --language {language}' (a model translates) or "
+            f"'goqa translate --import FILE.jsonl' (human translations), then run again."
+        )
+        self.language = language
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class PromptBuilder:
+    """Renders a question's prompt under one condition and template.
+
+    Built once per run with :func:`prompt_builder`, which resolves the country name and loads
+    the translations a ``language:`` condition needs.
+    """
+
+    condition: Condition
+    template: str
+    country_display: str | None = None
+    translations: dict[str, tuple[str, tuple[str, ...]]] | None = None
+
+    def __call__(self, question: Question) -> Prompt:
+        if self.condition.kind == "language":
+            assert self.translations is not None
+            text, options = self.translations[question.key]
+            return render(question, self.condition, self.template, text=text, options=options)
+        return render(question, self.condition, self.template, country_display=self.country_display)
+
+
+def prompt_builder(
+    dataset: Dataset,
+    condition: Condition,
+    template: str,
+    store: Store | None = None,
+    questions: Sequence[Question] = (),
+) -> PromptBuilder:
+    """Resolve what a condition needs before any request is sent.
+
+    Raises:
+        core.countries.UnknownCountryError: ``country:NAME`` matches no country (with hints).
+        MissingTranslationsError: ``language:CODE`` lacks translations for some questions.
+    """
+    template_hash(template)  # validates the name
+    if condition.kind == "country":
+        country = countries.match(condition.value, dataset.countries)
+        return PromptBuilder(condition, template, country_display=country.display)
+    if condition.kind == "language":
+        stored = store.translations(condition.value) if store else {}
+        table = {k: (t.question, t.options) for k, t in stored.items()}
+        missing = sum(
+            1 for q in questions if q.key not in table or len(table[q.key][1]) != len(q.options)
+        )
+        if missing:
+            raise MissingTranslationsError(condition.value, missing, len(questions))
+        return PromptBuilder(condition, template, translations=table)
+    return PromptBuilder(condition, template)
+
+
+def cache_key(backend: Backend, prompt: Prompt) -> str:
+    """Hash of everything that decides a response: backend identity, prompt, parameters."""
+    blob = json.dumps(
+        {
+            "kind": backend.kind,
+            "base_url": backend.base_url,
+            "model": backend.model,
+            "mode": backend.mode,
+            "prompt": prompt.text,
+            "user": prompt.user,
+            "prefix": prompt.answer_prefix,
+            "letters": prompt.letters,
+            "params": backend.request_params(),
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+async def ask_cached(
+    backend: Backend,
+    prompt: Prompt,
+    store: Store | None,
+    retry: RetryPolicy | None = None,
+    on_partial: PartialCallback | None = None,
+) -> tuple[Answer, bool]:
+    """Ask through the response cache. Returns (answer, came_from_cache)."""
+    key = cache_key(backend, prompt)
+    if store is not None:
+        hit = store.cache_get(key)
+        if hit is not None:
+            return hit, True
+    answer = await ask_with_retries(backend, prompt, retry, on_partial)
+    if store is not None:
+        store.cache_put(key, answer)
+    return answer, False
+
+
+def manifest_for(
+    name: str,
+    backend: Backend,
+    backend_name: str,
+    condition: Condition,
+    template: str,
+    dataset: Dataset,
+    policy: str,
+    selection: dict[str, object],
+) -> RunManifest:
+    return RunManifest(
+        name=name,
+        backend=backend_name,
+        backend_kind=backend.kind,
+        base_url=backend.base_url,
+        model=backend.model,
+        mode=backend.mode,
+        condition=str(condition),
+        template=template,
+        template_hash=template_hash(template),
+        dataset=dataset.name,
+        dataset_sha256=dataset.sha256,
+        dataset_revision=FULL_REVISION if dataset.name == "full" else "",
+        policy=policy,
+        params=backend.request_params(),
+        selection=dict(selection),
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands. ``done`` counts answers stored by this invocation plus earlier ones."""
+
+    total: int
+    done: int
+    failed: int
+    cached: int
+    started: float
+    now: float
+    last_key: str = ""
+    last_error: str = ""
+
+    @property
+    def elapsed(self) -> float:
+        return max(self.now - self.started, 1e-9)
+
+    @property
+    def remaining(self) -> int:
+        return max(self.total - self.done - self.failed, 0)
+
+    def rate(self, fresh: int) -> float:
+        """Questions per second over ``fresh`` answers made by this invocation."""
+        return fresh / self.elapsed
+
+    def eta(self, fresh: int) -> float | None:
+        r = self.rate(fresh)
+        return self.remaining / r if r > 0 else None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    manifest: RunManifest
+    total: int
+    answered: int
+    failed: int
+    already_done: int
+    cached: int
+    cancelled: bool
+    seconds: float
+
+
+ProgressCallback = Callable[[Progress, int], None]
+AnswerCallback = Callable[[Question, Answer | None, str | None], None]
+
+
+async def run(
+    *,
+    name: str,
+    dataset: Dataset,
+    positions: Sequence[int],
+    backend: Backend,
+    backend_name: str,
+    condition: Condition,
+    template: str,
+    store: Store,
+    policy: str = "keep",
+    concurrency: int = 8,
+    max_retries: int = 4,
+    selection: dict[str, object] | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_answer: AnswerCallback | None = None,
+    retry: RetryPolicy | None = None,
+) -> RunOutcome:
+    """Run (or resume) the named run over the questions at ``positions``.
+
+    Args:
+        name: run name; an existing run with the same identity is resumed.
+        positions: dataset positions of the questions to ask.
+        on_progress: called with (Progress, fresh answers so far) after every question.
+        on_answer: called with (question, answer or None, error or None) as each lands.
+
+    Raises:
+        StoreError: the name belongs to an incompatible run.
+        UnknownCountryError, MissingTranslationsError: before any request is sent.
+    """
+    questions = [dataset.at(p) for p in positions]
+    build = prompt_builder(dataset, condition, template, store, questions)
+    sel = {**(selection or {}), "planned": len(questions)}
+    manifest = store.open_run(
+        manifest_for(name, backend, backend_name, condition, template, dataset, policy, sel)
+    )
+    done_keys = store.answered_keys(name)
+    todo = [q for q in questions if q.key not in done_keys]
+    already = len(questions) - len(todo)
+    policy_retry = retry or RetryPolicy(max_retries=max_retries)
+
+    started = time.monotonic()
+    state = {"done": already, "failed": 0, "cached": 0, "fresh": 0}
+    queue: asyncio.Queue[Question] = asyncio.Queue()
+    for q in todo:
+        queue.put_nowait(q)
+
+    def report(q: Question, error: str = "") -> None:
+        if on_progress:
+            on_progress(
+                Progress(
+                    total=len(questions),
+                    done=state["done"],
+                    failed=state["failed"],
+                    cached=state["cached"],
+                    started=started,
+                    now=time.monotonic(),
+                    last_key=q.key,
+                    last_error=error,
+                ),
+                state["fresh"],
+            )
+
+    async def worker() -> None:
+        while True:
+            try:
+                q = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            try:
+                answer, cached = await ask_cached(backend, build(q), store, policy_retry)
+            except BackendError as exc:
+                store.record_failure(name, q.key, q.id, str(exc))
+                state["failed"] += 1
+                if on_answer:
+                    on_answer(q, None, str(exc))
+                report(q, str(exc))
+                continue
+            store.record_answer(name, q.key, q.id, answer)
+            state["done"] += 1
+            state["fresh"] += 1
+            state["cached"] += int(cached)
+            if on_answer:
+                on_answer(q, answer, None)
+            report(q)
+
+    cancelled = False
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
+    try:
+        await asyncio.gather(*workers)
+    except asyncio.CancelledError:
+        cancelled = True
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+    finally:
+        outcome = RunOutcome(
+            manifest=manifest,
+            total=len(questions),
+            answered=state["done"],
+            failed=state["failed"],
+            already_done=already,
+            cached=state["cached"],
+            cancelled=cancelled,
+            seconds=time.monotonic() - started,
+        )
+    return outcome
+
+
+@dataclass(frozen=True)
+class RunAnswers:
+    """A run's stored distributions aligned with dataset positions."""
+
+    positions: np.ndarray
+    probs: np.ndarray
+    answers: tuple[Answer, ...]
+    unknown_keys: int
+
+
+def run_answers(store: Store, dataset: Dataset, name: str) -> RunAnswers:
+    """Load a run's successful answers as arrays for :func:`core.metrics.score`."""
+    stored = store.answers(name, status="ok")
+    pos, rows, answers, unknown = [], [], [], 0
+    for s in stored:
+        p = dataset.key_index.get(s.question_key)
+        if p is None or s.answer is None or len(s.answer.probs) != dataset.n_options[p]:
+            unknown += 1
+            continue
+        pos.append(p)
+        row = np.zeros(dataset.kmax)
+        row[: len(s.answer.probs)] = s.answer.probs
+        rows.append(row)
+        answers.append(s.answer)
+    probs = np.array(rows) if rows else np.zeros((0, dataset.kmax))
+    return RunAnswers(np.array(pos, dtype=np.int64), probs, tuple(answers), unknown)
+
+
+def run_scores(
+    store: Store, dataset: Dataset, name: str, policy: str | None = None, min_questions: int = 1
+) -> metrics.Scores:
+    """Per-country scores of a stored run (policy defaults to the run's own)."""
+    manifest = store.manifest(name)
+    ra = run_answers(store, dataset, name)
+    pol = policy or manifest.policy
+    return metrics.score(dataset, ra.positions, ra.probs, pol, min_questions)  # type: ignore[arg-type]
