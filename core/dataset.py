@@ -86,6 +86,11 @@ class Question:
     human: np.ndarray
     nonsubstantive: np.ndarray
 
+    @property
+    def headline(self) -> str:
+        """A one-line summary that keeps the part that tells questions apart (see headline())."""
+        return headline(self.text)
+
     def distribution(self, country: str) -> np.ndarray | None:
         """The country's distribution renormalised to sum 1, or None when it has no data."""
         try:
@@ -94,6 +99,16 @@ class Question:
             return None
         total = float(row.sum())
         return row / total if total > 0 else None
+
+
+def headline(text: str) -> str:
+    """One line for lists: Pew battery items ("…problems in our country...Air pollution") put
+    the item that distinguishes them after the last ``...``; bring it to the front."""
+    flat = " ".join(text.split())
+    stem, sep, item = flat.rpartition("...")
+    if sep and item.strip() and len(item.strip()) < 160:
+        return f"{item.strip()} — {stem.strip()}"
+    return flat
 
 
 def question_key(text: str, options: tuple[str, ...] | list[str]) -> str:

@@ -12,7 +12,8 @@ import asyncio
 import math
 import random
 import re
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -240,3 +241,135 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value.strip()))
     except ValueError:
         return None
+
+
+# --------------------------------------------------------------------------- sampling
+
+# "B", "B)", "(B)", "B.", "**B**" at the very start of the text: the prefill case, where the
+# model continues "... my answer would be (" with "B) Strongly agree".
+_LEADING_LETTER = re.compile(r"^[\s*\"'`]*\(?\s*([A-Z])\s*(?:[\).:,\]*\"'`]|$)")
+_PAREN_LETTER = re.compile(r"\(([A-Z])\)")
+_NAMED_LETTER = re.compile(r"\b(?i:answer|option|choice)\s*(?:is|would be|:)?\s*\(?([A-Z])\b")
+
+
+def parse_letter(text: str, letters: tuple[str, ...]) -> str | None:
+    """The option letter a sampled answer names, or None if it names none.
+
+    Tries, in order: a letter at the very start (``B``, ``B) text``, ``(B)``, ``**B**``), then a
+    parenthesised letter anywhere (``I would say (B)``), then ``answer is B``. Letters that
+    are not options of this question do not count.
+
+    Args:
+        text: the sampled completion text.
+        letters: the question's option letters.
+
+    Returns:
+        The letter, e.g. ``"B"``, or None.
+    """
+    for pattern in (_LEADING_LETTER, _PAREN_LETTER, _NAMED_LETTER):
+        for match in pattern.finditer(text):
+            if match.group(1) in letters:
+                return match.group(1)
+            if pattern is _LEADING_LETTER:
+                break
+    return None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sampled completion: its text and the token usage the server reported."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def _add_tokens(total: int | None, extra: int | None) -> int | None:
+    return total if extra is None else (total or 0) + extra
+
+
+async def collect_samples(
+    draw: Callable[[], Awaitable[Sample]],
+    n: int,
+    letters: tuple[str, ...],
+    on_partial: PartialCallback | None = None,
+    *,
+    note: str = "",
+    started: float | None = None,
+) -> Answer:
+    """Estimate a distribution from ``n`` concurrent samples (counts / parsed samples).
+
+    ``draw`` is called ``n`` times at once; it should bound its own concurrency (a backend
+    holds a semaphore around each request). ``on_partial`` receives a growing estimate after
+    every sample that arrives.
+
+    Args:
+        draw: one request returning a :class:`Sample`; raises :class:`BackendError`.
+        n: samples to draw.
+        letters: the option letters.
+        on_partial: called with the estimate so far after each arrived sample.
+        note: the answer's note; ``{n}`` is replaced by the number of samples received.
+        started: ``time.perf_counter()`` at the start of the ask (defaults to now).
+
+    Returns:
+        An ``Answer`` with estimator ``sampling``: probs = counts over samples that named an
+        option, off_option_mass = unparseable share.
+
+    Raises:
+        BackendError: at once on a non-retryable failure (the other requests are cancelled);
+            a retryable one when more than half of the samples failed.
+    """
+    started = time.perf_counter() if started is None else started
+    counts = np.zeros(len(letters))
+    received = unparseable = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    failures: list[BackendError] = []
+
+    def estimate(extra_note: str = "") -> Answer:
+        parsed = counts.sum()
+        text = note.replace("{n}", str(received)) + extra_note
+        return Answer(
+            probs=counts / parsed if parsed else counts.copy(),
+            off_option_mass=unparseable / received if received else 0.0,
+            estimator="sampling",
+            samples=received,
+            unparseable=unparseable,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=time.perf_counter() - started,
+            note=text,
+        )
+
+    tasks = [asyncio.ensure_future(draw()) for _ in range(n)]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            try:
+                sample = await next_done
+            except BackendError as exc:
+                if not exc.retryable:
+                    raise
+                failures.append(exc)
+                continue
+            received += 1
+            letter = parse_letter(sample.text, letters)
+            if letter is None:
+                unparseable += 1
+            else:
+                counts[letters.index(letter)] += 1
+            prompt_tokens = _add_tokens(prompt_tokens, sample.prompt_tokens)
+            completion_tokens = _add_tokens(completion_tokens, sample.completion_tokens)
+            if on_partial is not None:
+                on_partial(estimate())
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if failures and (received == 0 or len(failures) * 2 > n):
+        waits = [e.retry_after for e in failures if e.retry_after is not None]
+        raise BackendError(
+            f"{len(failures)} of {n} samples failed; last error: {failures[-1]}",
+            retryable=True,
+            retry_after=max(waits) if waits else None,
+        )
+    return estimate(f"; {len(failures)} of {n} samples failed" if failures else "")
