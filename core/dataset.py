@@ -242,11 +242,19 @@ class Dataset:
 # --------------------------------------------------------------------------- parsing
 
 
+# The published wrapper ``defaultdict(<class 'list'>, {...})`` or a bare ``{...}``; anything
+# else around the mapping (e.g. ``__import__('os')... or {...}``) makes the row bad.
+_SELECTIONS_RE = re.compile(
+    r"\s*(?:defaultdict\(\s*<class 'list'>\s*,\s*(?P<wrapped>\{.*\})\s*\)|(?P<bare>\{.*\}))\s*",
+    re.DOTALL,
+)
+
+
 def _parse_selections(text: str) -> dict[str, list[float]]:
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end < start:
-        raise ValueError("selections has no {...} mapping")
-    value = ast.literal_eval(text[start : end + 1])
+    match = _SELECTIONS_RE.fullmatch(text)
+    if not match:
+        raise ValueError("selections is not defaultdict(<class 'list'>, {...})")
+    value = ast.literal_eval(match["wrapped"] or match["bare"])
     if not isinstance(value, dict):
         raise ValueError("selections is not a mapping")
     return value

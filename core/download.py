@@ -256,7 +256,7 @@ class _Transfer:
                 if start != offset:
                     # Not the bytes we asked for: safer to start again than to splice.
                     self._discard_part()
-                    raise _Retryable(f"the server answered range {start} for {offset}")
+                    raise _Retryable(f"asked for bytes from {offset:,}, got from {start}")
                 mode = "ab"
             elif status in (200, 206):
                 # 200 after a Range request: the server ignored it, so restart from zero.

@@ -137,7 +137,7 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 
     con = _console(stderr=True)
     if args.json:
-        result = download.download(revision=args.revision, force=args.force)
+        result = download.download_full(args.revision, force=args.force)
     else:
         from rich.progress import (
             BarColumn,
@@ -160,7 +160,7 @@ def cmd_data_download(args: argparse.Namespace) -> int:
             def on_progress(done: int, total: int | None) -> None:
                 progress.update(task, completed=done, total=total)
 
-            result = download.download(
+            result = download.download_full(
                 revision=args.revision, force=args.force, progress=on_progress
             )
     data = {
@@ -493,12 +493,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         errors.append(DownloadError)
     except ImportError:  # pragma: no cover
         pass
-    try:
-        from core.runner import MissingTranslationsError
+    from core.runner import MissingTranslationsError
+    from core.translate import TranslationError
 
-        errors.append(MissingTranslationsError)
-    except ImportError:  # pragma: no cover
-        pass
+    errors += [MissingTranslationsError, TranslationError]
     return tuple(errors)
 
 

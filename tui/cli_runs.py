@@ -510,6 +510,57 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_translate(args: argparse.Namespace) -> int:
+    from core import translate as tr
+
+    ds = _load_dataset(args)
+    store = Store()
+    if args.import_file:
+        n, problems = tr.import_file(Path(args.import_file), ds, store)
+        for p in problems:
+            _console(stderr=True).print(f"[yellow]{args.import_file}:[/] {p}")
+        _console().print(f"Imported {n} human translations.")
+        return EXIT_FAIL if problems and not n else EXIT_OK
+    if not args.language:
+        raise CliError("Give --language CODE (e.g. ru, zh, tr) or --import FILE.jsonl.")
+    cfg = _config(args)
+    positions = ds.filter(args.search, args.source, None)
+    if args.limit:
+        positions = positions[: args.limit]
+    questions = [ds.at(p) for p in positions]
+    name, bcfg, backend = _backend(cfg, args.backend)
+    con = _console(stderr=True)
+    con.print(
+        f"Translating {len(questions)} questions into {tr.language_name(args.language)} "
+        f"with {name} ({backend.model})…"
+    )
+
+    async def go() -> Any:
+        try:
+            return await tr.translate(
+                questions,
+                args.language,
+                backend,
+                name,
+                store,
+                concurrency=bcfg.concurrency,
+                back_translate=args.back_translate,
+                force=args.force,
+            )
+        finally:
+            await backend.aclose()
+
+    outcome = asyncio.run(go())
+    for key, reason in outcome.failed[:20]:
+        con.print(f"[yellow]{key}[/]: {reason}")
+    _console().print(
+        f"{outcome.translated} translated, {outcome.skipped} already stored, "
+        f"{len(outcome.failed)} failed"
+        + (f", {outcome.doubtful} doubtful after back-translation" if args.back_translate else "")
+    )
+    return EXIT_FAIL if outcome.failed else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tui.app import run_app
 
@@ -563,6 +614,19 @@ def _parsers(sub: Any) -> None:
     p.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
     p.add_argument("--out", required=True, help="output file")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("translate", help="translations for language:CODE runs")
+    p.add_argument("--language", help="target language code, e.g. ru, zh, tr")
+    p.add_argument("--import", dest="import_file", help="import human translations (JSONL)")
+    p.add_argument("--backend", help="backend that translates (default: default_backend)")
+    p.add_argument("--config", help="config file")
+    p.add_argument("--back-translate", action="store_true", help="flag doubtful translations")
+    p.add_argument("--force", action="store_true", help="translate again even if stored")
+    p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
+    p.add_argument("--search")
+    p.add_argument("--limit", type=int, default=0)
+    _add_dataset(p)
+    p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser("demo", help="open the app in presentation mode")
     _add_dataset(p)
