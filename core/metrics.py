@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.special import rel_entr
 
 from core.countries import resolve
 from core.dataset import Dataset
@@ -34,10 +33,16 @@ def js_distance(p: np.ndarray, h: np.ndarray) -> np.ndarray:
     """
     p = np.asarray(p, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
-    p = p / np.sum(p, axis=-1, keepdims=True)
-    h = h / np.sum(h, axis=-1, keepdims=True)
-    m = (p + h) / 2.0
-    js = np.sum(rel_entr(p, m), axis=-1) + np.sum(rel_entr(h, m), axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = p / np.sum(p, axis=-1, keepdims=True)
+        h = h / np.sum(h, axis=-1, keepdims=True)
+        m = (p + h) * 0.5
+        # sum x * log(x / m) with 0 * log 0 = 0, as scipy.special.rel_entr does; log(x + (x == 0))
+        # is exact for x > 0 and 0 for x == 0, and plain numpy logs are several times faster
+        # than the scipy ufunc on large arrays. p > 0 or h > 0 implies m > 0.
+        log_m = np.log(m + (m == 0))
+        js = np.einsum("...k,...k->...", p, np.log(p + (p == 0)) - log_m)
+        js += np.einsum("...k,...k->...", h, np.log(h + (h == 0)) - log_m)
     js = js / np.log(JSD_BASE)
     return np.sqrt(np.maximum(js, 0.0) / 2.0)
 
@@ -134,17 +139,25 @@ def pair_similarities(
     padded[:, :width] = probs[:, :width]
 
     rows = row_of[dataset.pair_question]
-    sel = np.flatnonzero(rows >= 0)
-    q = dataset.pair_question[sel]
-    mask = dataset.nonsubstantive[q]
-    p = apply_policy(padded[rows[sel]], mask, policy)
-    h = apply_policy(dataset.pair_human[sel], mask, policy)
-    ok = (p.sum(axis=1) > 0) & (h.sum(axis=1) > 0)
-    sims = similarity(p[ok], h[ok])
+    if positions.shape[0] == len(dataset):
+        # Every question answered: work on the pair arrays themselves, no gather copies.
+        sel: np.ndarray | slice = slice(None)
+        q = dataset.pair_question
+    else:
+        sel = np.flatnonzero(rows >= 0)
+        q = dataset.pair_question[sel]
+    p = padded[rows[sel]]
+    h = dataset.pair_human[sel]
+    if policy != "keep":
+        mask = dataset.nonsubstantive[q]
+        p = apply_policy(p, mask, policy)
+        h = apply_policy(h, mask, policy)
+    sims = similarity(p, h)
+    ok = np.isfinite(sims)  # a side with no mass (no data for this country) gives NaN
     return PairScores(
         position=q[ok].astype(np.int64),
         country=dataset.pair_country[sel][ok].astype(np.int64),
-        similarity=sims,
+        similarity=sims[ok],
     )
 
 
