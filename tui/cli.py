@@ -343,8 +343,20 @@ def read_predictions(path: Path, ds: dataset.Dataset) -> tuple[np.ndarray, np.nd
 
 
 def _leaderboard(
-    scores: metrics.Scores, title: str, top: int | None, baseline: metrics.Scores | None = None
+    scores: metrics.Scores,
+    title: str,
+    top: int | None,
+    baseline: metrics.Scores | None = None,
+    intervals: Any = None,
+    best_other: Any = None,
 ) -> Any:
+    """A rich table of country scores, with optional 95% intervals and baselines.
+
+    Args:
+        baseline: uniform-distribution scores (a ``uniform`` column).
+        intervals: a ``core.stats.BootstrapResult`` (a ``95% CI`` column).
+        best_other: a ``core.stats.Baselines`` (the best other country's people's score).
+    """
     from rich.table import Table
 
     t = Table(title=title, title_justify="left")
@@ -353,22 +365,30 @@ def _leaderboard(
     t.add_column("iso")
     t.add_column("similarity", justify="right")
     t.add_column("", no_wrap=True)
+    if intervals is not None:
+        t.add_column(f"{intervals.level:.0%} CI", justify="right", no_wrap=True)
     t.add_column("n", justify="right")
     if baseline is not None:
         t.add_column("uniform", justify="right")
+    if best_other is not None:
+        t.add_column("best other country", no_wrap=True)
     rows = scores.countries[:top] if top else scores.countries
     for i, c in enumerate(rows, start=1):
-        cells = [
-            str(i),
-            c.display,
-            c.iso2 or "",
-            f"{c.similarity:.4f}",
-            bar(c.similarity, 20),
-            str(c.n_questions),
-        ]
+        cells = [str(i), c.display, c.iso2 or "", f"{c.similarity:.4f}", bar(c.similarity, 20)]
+        if intervals is not None:
+            iv = intervals.get(c.country)
+            cells.append(f"{iv.ci_low:.3f}–{iv.ci_high:.3f}" if iv else "")
+        cells.append(str(c.n_questions))
         if baseline is not None:
             b = baseline.get(c.country)
             cells.append(f"{b.similarity:.4f}" if b else "")
+        if best_other is not None:
+            bo = best_other.get(c.country)
+            cells.append(
+                f"{bo.best_other_display} {bo.best_other_similarity:.3f} (n={bo.best_other_n_shared})"
+                if bo and bo.best_other
+                else ""
+            )
         t.add_row(*cells)
     return t
 
@@ -508,7 +528,7 @@ def _message(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``goqa`` console script."""
-    from tui import cli_runs  # noqa: F401  registers config/ask/run/runs/report/export
+    from tui import cli_runs, cli_study  # noqa: F401  register their subcommands
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -411,6 +411,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from core import stats
+
     store = Store()
     manifest = store.manifest(args.name)
     ds = _load_dataset(args)
@@ -421,22 +423,85 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     policy = args.policy or manifest.policy
     scores = run_scores(store, ds, args.name, policy, args.min_questions)
+    if not scores.countries:
+        raise CliError(f"Run {args.name!r} has no answered questions yet; nothing to report.")
+    intervals = stats.bootstrap(
+        ds,
+        scores.pairs,
+        n_resamples=args.resamples,
+        seed=args.seed,
+        min_questions=args.min_questions,
+    )
+    positions = np.unique(scores.pairs.position)
+    base = metrics.uniform_baseline(ds, positions, policy)  # type: ignore[arg-type]
+    others = stats.baselines(ds, positions, policy, min_shared=args.min_shared)  # type: ignore[arg-type]
+    data: dict[str, Any] = {
+        **stats.scores_json_with_intervals(scores, intervals),
+        "run": manifest.to_json(),
+    }
+    for row in data["countries"]:
+        b, o = base.get(row["country"]), others.get(row["country"])
+        row["uniform"] = b.similarity if b else None
+        row["best_other"] = o.best_other if o else None
+        row["best_other_similarity"] = o.best_other_similarity if o else None
+    if args.top:
+        data["countries"] = data["countries"][: args.top]
+    if args.html:
+        from core import report_html, worldmap
+
+        html = report_html.render_report(
+            manifest.to_json(),
+            data,
+            worldmap.load_grid("large"),
+            compare=_compare_json(args, ds, store),
+        )
+        Path(args.html).write_text(html, encoding="utf-8")
+        _console(stderr=True).print(f"Wrote {args.html}")
     if args.json:
-        data = {**scores.to_json(), "run": manifest.to_json()}
-        if args.top:
-            data["countries"] = data["countries"][: args.top]
         _print_json(data)
         return EXIT_OK
-    ra = run_answers(store, ds, args.name)
-    base = metrics.uniform_baseline(ds, ra.positions, policy)  # type: ignore[arg-type]
     con = _console()
     con.print(
         f"[bold]{manifest.name}[/] · {manifest.condition} · {manifest.backend} "
         f"({manifest.model}) · template {manifest.template} · policy {policy} · "
         f"{scores.n_questions_scored} questions"
     )
-    con.print(_leaderboard(scores, "Country similarity (1 − JSD)", args.top, base))
+    con.print(
+        _leaderboard(
+            scores,
+            "Country similarity (1 − Jensen–Shannon distance)",
+            args.top,
+            base,
+            intervals,
+            others,
+        )
+    )
+    if args.map:
+        from core import worldmap
+
+        grid = worldmap.load_grid("small" if con.width < 150 else "large")
+        values = {c.iso2: c.similarity for c in scores.countries if c.iso2}
+        lo, hi = min(values.values()), max(values.values())
+        for line in worldmap.render_ascii(grid, values, lo, hi):
+            con.print(line, highlight=False, markup=False)
+        con.print(f"shade: ░ low ({lo:.3f}) … █ high ({hi:.3f}); hatched: no data")
     return EXIT_OK
+
+
+def _compare_json(args: argparse.Namespace, ds: Any, store: Store) -> dict[str, Any] | None:
+    if not getattr(args, "compare", None):
+        return None
+    from core import stats
+
+    a, b = run_answers(store, ds, args.name), run_answers(store, ds, args.compare)
+    return stats.compare(
+        ds,
+        a,
+        b,
+        policy=store.manifest(args.name).policy,
+        label_a=args.name,
+        label_b=args.compare,  # type: ignore[arg-type]
+    ).to_json()
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -599,12 +664,18 @@ def _parsers(sub: Any) -> None:
     _add_json(p)
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("report", help="per-country scores of a stored run")
+    p = sub.add_parser("report", help="per-country scores of a stored run, with 95% CIs")
     p.add_argument("name")
     _add_dataset(p)
     p.add_argument("--top", type=int, default=None)
     p.add_argument("--min-questions", type=int, default=1)
     p.add_argument("--policy", choices=metrics.POLICIES, help="override the run's policy")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--min-shared", type=int, default=5, help="questions for 'best other country'")
+    p.add_argument("--map", action="store_true", help="draw a world map of the scores")
+    p.add_argument("--html", help="write a self-contained HTML report to this file")
+    p.add_argument("--compare", help="with --html: another run to compare against")
     _add_json(p)
     p.set_defaults(func=cmd_report)
 
