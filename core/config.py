@@ -21,6 +21,7 @@ backend (the embedded SmolLM2 model) exists even with no file.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -30,7 +31,7 @@ from typing import Any
 
 from core import paths
 
-if sys.version_info >= (3, 11):
+if sys.version_info >= (3, 11):  # noqa: UP036  tomli keeps older Pythons possible
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
@@ -131,14 +132,14 @@ _STR_FIELDS = {"kind", "base_url", "model", "mode", "api_key_env", "model_path"}
 def _backend_from_table(name: str, table: Any, where: str) -> BackendConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [backends.{name}] must be a table.")
+    if "api_key" in table or any(k.lower().endswith("key") and k != "api_key_env" for k in table):
+        raise ConfigError(f"{where}: put secrets in an environment variable named by api_key_env.")
     unknown = set(table) - _INT_FIELDS - _FLOAT_FIELDS - _STR_FIELDS
     if unknown:
         raise ConfigError(
             f"{where}: [backends.{name}] has unknown key(s) {', '.join(sorted(unknown))}. "
             f"Known keys: {', '.join(sorted(_INT_FIELDS | _FLOAT_FIELDS | _STR_FIELDS))}."
         )
-    if "api_key" in table or any(k.lower().endswith("key") and k != "api_key_env" for k in table):
-        raise ConfigError(f"{where}: put secrets in an environment variable named by api_key_env.")
     kind = table.get("kind", "local" if name == "local" else "")
     if kind not in KINDS:
         raise ConfigError(
@@ -240,8 +241,7 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -230,7 +230,7 @@ def match(name: str, keys: list[str] | tuple[str, ...]) -> Country:
         c
         for c in resolved
         if _norm(c.display) == wanted
-        or (c.iso2 is not None and (c.iso2.lower() == wanted or c.iso2 in alias_codes))
+        or (c.iso2 is not None and (_norm(c.iso2) == wanted or c.iso2 in alias_codes))
         or (wanted == "uk" and c.iso2 == "GB")
     ]
     if candidates:

@@ -33,11 +33,11 @@ SOURCES = ("GAS", "WVS")
 COLUMNS = ("question", "selections", "options", "source")
 FULL_REVISION = "cb2880488749218abb81802a94c2c62ebfde2f35"
 FULL_FILENAME = "global_opinions.csv"
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 
 _NON_SUBSTANTIVE = re.compile(
-    r"(\(VOL\)\s*$)|(^DK\b)|(\bdon'?t know\b)|(^no answer\b)|(^missing\b)|(^other missing\b)"
-    r"|(\brefused\b)|(^not applicable\b)",
+    r"(\((VOL|DO NOT READ)\)\s*$)|(^DK\b)|(\bdon['\u2019]?t know\b)|(^no answer\b)|(^missing\b)"
+    r"|(^other missing\b)|(\brefused\b)|(^not applicable\b)",
     re.IGNORECASE,
 )
 
@@ -254,7 +254,14 @@ def _parse_selections(text: str) -> dict[str, list[float]]:
     match = _SELECTIONS_RE.fullmatch(text)
     if not match:
         raise ValueError("selections is not defaultdict(<class 'list'>, {...})")
-    value = ast.literal_eval(match["wrapped"] or match["bare"])
+    body = match["wrapped"] or match["bare"]
+    try:
+        value = ast.literal_eval(body)
+    except ValueError:
+        # literal_eval rejects a bare nan/inf with an unhelpful "malformed node <ast.Name…>".
+        if re.search(r"[\[,]\s*-?(nan|inf|infinity)\s*[,\]]", body, re.IGNORECASE):
+            raise ValueError("a value is NaN or infinite") from None
+        raise
     if not isinstance(value, dict):
         raise ValueError("selections is not a mapping")
     return value
@@ -361,14 +368,14 @@ def parse_csv(data: bytes, name: str = "dataset", path: str = "") -> Dataset:
     pair_country = np.empty(n_pairs, dtype=np.int32)
     pair_human = np.zeros((n_pairs, kmax), dtype=np.float64)
     nonsub = np.zeros((len(texts), kmax), dtype=bool)
-    row = 0
+    at = 0
     for qi, sel in enumerate(per_q):
         k = int(n_options[qi])
         nonsub[qi, :k] = [is_non_substantive(o) for o in options[qi]]
         for country in sorted(sel):
-            pair_country[row] = cidx[country]
-            pair_human[row, :k] = sel[country]
-            row += 1
+            pair_country[at] = cidx[country]
+            pair_human[at, :k] = sel[country]
+            at += 1
     return Dataset(
         name=name,
         path=path,

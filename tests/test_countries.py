@@ -1,0 +1,167 @@
+"""core.countries: raw dataset keys -> display names, ISO codes and sample qualifiers."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.countries import Country, UnknownCountryError, known_base_names, match, resolve
+from core.dataset import Dataset
+
+
+def test_every_sample_key_has_an_iso_code(sample: Dataset) -> None:
+    unresolved = [k for k in sample.countries if resolve(k).iso2 is None]
+    assert unresolved == []
+    for key in sample.countries:
+        country = resolve(key)
+        assert country.key == key
+        assert country.iso2 is not None
+        assert country.iso2 == "GB-NIR" or (len(country.iso2) == 2 and country.iso2.isupper())
+
+
+def test_sample_keys_collapse_to_fewer_countries(sample: Dataset) -> None:
+    codes = {resolve(k).iso2 for k in sample.countries}
+    # 128 raw keys; spelling variants and qualified samples share a code.
+    assert len(codes) < len(sample.countries)
+    assert {"GB", "GB-NIR", "KR", "CZ", "TW", "PS", "HK", "MO", "IN", "CN"} <= codes
+
+
+@pytest.mark.parametrize(
+    ("key", "display", "iso2"),
+    [
+        ("Britain", "United Kingdom", "GB"),
+        ("Great Britain", "United Kingdom", "GB"),
+        ("S. Korea", "South Korea", "KR"),
+        ("South Korea", "South Korea", "KR"),
+        ("Czech Rep.", "Czechia", "CZ"),
+        ("Czechia", "Czechia", "CZ"),
+        ("Taiwan", "Taiwan", "TW"),
+        ("Taiwan ROC", "Taiwan", "TW"),
+        ("Palest. ter.", "Palestinian territories", "PS"),
+        ("Hong Kong SAR", "Hong Kong", "HK"),
+        ("Macau SAR", "Macau", "MO"),
+        ("Northern Ireland", "Northern Ireland", "GB-NIR"),
+        ("S. Africa", "South Africa", "ZA"),
+        ("Ivory Coast", "Côte d'Ivoire", "CI"),
+        ("Bosnia Herzegovina", "Bosnia and Herzegovina", "BA"),
+    ],
+)
+def test_aliases(key: str, display: str, iso2: str) -> None:
+    country = resolve(key)
+    assert (country.key, country.display, country.iso2, country.sample) == (
+        key,
+        display,
+        iso2,
+        "national",
+    )
+    assert country.label == display
+
+
+@pytest.mark.parametrize(
+    ("key", "sample", "label"),
+    [
+        ("India (Current national sample)", "current national", "India (current national)"),
+        ("India (Old national sample)", "old national", "India (old national)"),
+        ("India (Non-national sample)", "non-national", "India (non-national)"),
+        ("China (Non-national sample)", "non-national", "China (non-national)"),
+        ("S. Africa (Non-national sample)", "non-national", "South Africa (non-national)"),
+        ("Ivory Coast (Non-national sample)", "non-national", "Côte d'Ivoire (non-national)"),
+        ("Brazil (National sample)", "national", "Brazil"),
+    ],
+)
+def test_qualifiers(key: str, sample: str, label: str) -> None:
+    country = resolve(key)
+    assert country.key == key
+    assert country.sample == sample
+    assert country.label == label
+    assert country.iso2 is not None
+
+
+def test_unknown_key_keeps_working() -> None:
+    assert resolve("Atlantis") == Country("Atlantis", "Atlantis", None, "national")
+    qualified = resolve("Atlantis (Non-national sample)")
+    assert (qualified.display, qualified.iso2, qualified.sample) == (
+        "Atlantis",
+        None,
+        "non-national",
+    )
+    # An unknown parenthetical is part of the name, not a qualifier.
+    odd = resolve("Foo (bar)")
+    assert (odd.display, odd.iso2, odd.sample) == ("Foo (bar)", None, "national")
+
+
+def test_northern_ireland_is_not_the_uk() -> None:
+    assert resolve("Northern Ireland").iso2 != resolve("Britain").iso2
+    assert "Northern Ireland" in known_base_names()
+
+
+# --------------------------------------------------------------------------- match
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Russia", "Russia"),
+        ("russia", "Russia"),
+        ("  RUSSIA ", "Russia"),
+        ("RU", "Russia"),
+        ("ru", "Russia"),
+        ("Great Britain", "Great Britain"),  # an exact raw key wins
+        ("Britain", "Britain"),
+        ("United Kingdom", "Britain"),
+        ("uk", "Britain"),
+        ("GB", "Britain"),
+        ("KR", "S. Korea"),
+        ("south korea", "South Korea"),
+        ("czech republic", "Czech Rep."),  # an alias not present as a key
+        ("Palestinian territories", "Palest. ter."),
+        ("hong kong", "Hong Kong SAR"),
+        ("Macau", "Macau SAR"),
+        ("Northern Ireland", "Northern Ireland"),
+        ("GB-NIR", "Northern Ireland"),
+        ("China", "China"),  # the national sample, not China (Non-national sample)
+        ("India (Old national sample)", "India (Old national sample)"),
+    ],
+)
+def test_match(sample: Dataset, name: str, key: str) -> None:
+    assert match(name, sample.countries).key == key
+
+
+def test_match_prefers_national_sample() -> None:
+    keys = ["India (Non-national sample)", "India (Old national sample)", "India"]
+    assert match("India", keys).key == "India"
+    assert match("IN", keys).key == "India"
+    keys = [
+        "India (Non-national sample)",
+        "India (Old national sample)",
+        "India (Current national sample)",
+    ]
+    assert match("india", keys).key == "India (Current national sample)"
+    assert match("India", keys[:2]).key == "India (Old national sample)"
+    assert match("India", keys[:1]).key == "India (Non-national sample)"
+
+
+def test_match_typo_suggests() -> None:
+    keys = ["Russia", "Germany", "France", "S. Korea"]
+    with pytest.raises(UnknownCountryError) as info:
+        match("Rusia", keys)
+    assert info.value.suggestions[0] == "Russia"
+    assert "Did you mean: Russia" in str(info.value)
+    assert "goqa data info" in str(info.value)
+    assert info.value.name == "Rusia"
+    with pytest.raises(UnknownCountryError) as info:
+        match("Grmany", keys)
+    assert "Germany" in info.value.suggestions
+
+
+def test_match_no_close_match_has_no_hint() -> None:
+    with pytest.raises(UnknownCountryError) as info:
+        match("Qqqqqq", ["Russia", "Germany"])
+    assert info.value.suggestions == []
+    assert "Did you mean" not in str(info.value)
+
+
+def test_match_only_among_given_keys() -> None:
+    # Japan is a known country but not among the keys: it must not be invented.
+    with pytest.raises(UnknownCountryError):
+        match("Japan", ["Russia", "Germany"])
+    assert isinstance(UnknownCountryError("x", []), ValueError)

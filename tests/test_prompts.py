@@ -1,0 +1,193 @@
+"""core.prompts: the paper's scaffolds byte for byte, v2, conditions, overrides."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from core import prompts
+from core.dataset import Dataset
+from core.prompts import Condition, render, template_hash
+
+PAPER_DEFAULT_153 = (
+    "Human: Do you think the European Union promotes prosperity?\n"
+    "\n"
+    "Here are the options:\n"
+    "(A) Yes\n"
+    "(B) No\n"
+    "(C) DK/Refused\n"
+    "\n"
+    "Assistant: If had to select one of the options, my answer would be ("
+)
+
+PAPER_CROSS_88 = (
+    "Human: How would someone from Russia answer the following question:\n"
+    "On this list are various groups of people. Could you please mention any that you would "
+    "not like to have as neighbors?\n"
+    "\n"
+    "Heavy drinkers\n"
+    "\n"
+    "Here are the options:\n"
+    "(A) Mentioned\n"
+    "(B) Not mentioned\n"
+    "(C) Don't know\n"
+    "(D) No answer\n"
+    "(E) Other missing; Multiple answers Mail (EVS)\n"
+    "\n"
+    "Assistant: If had to select one of the options, my answer would be ("
+)
+
+
+def test_paper_default_byte_exact(sample: Dataset) -> None:
+    prompt = render(sample.question(153))
+    assert prompt.text == PAPER_DEFAULT_153
+    assert prompt.text.encode("utf-8") == PAPER_DEFAULT_153.encode("utf-8")
+    assert prompt.letters == ("A", "B", "C")
+    assert prompt.template == "paper"
+    assert prompt.answer_prefix == "If had to select one of the options, my answer would be ("
+    assert prompt.user == (
+        "Do you think the European Union promotes prosperity?\n\n"
+        "Here are the options:\n(A) Yes\n(B) No\n(C) DK/Refused"
+    )
+    assert prompt.chat_user() == prompt.user + "\n\n" + prompts.CHAT_INSTRUCTION
+    # The explicit default condition renders the same.
+    assert render(sample.question(153), Condition.parse("default")).text == PAPER_DEFAULT_153
+
+
+def test_paper_cross_national_byte_exact(sample: Dataset) -> None:
+    prompt = render(sample.question(88), Condition.parse("country:Russia"))
+    assert prompt.text == PAPER_CROSS_88
+    assert prompt.letters == ("A", "B", "C", "D", "E")
+    assert prompt.user.startswith("How would someone from Russia answer the following question:\n")
+    assert prompt.user.endswith("(E) Other missing; Multiple answers Mail (EVS)")
+    assert not prompt.user.startswith("Human:")
+
+
+def test_country_display_overrides_condition_value(sample: Dataset) -> None:
+    prompt = render(
+        sample.question(153), Condition("country", "Britain"), country_display="the United Kingdom"
+    )
+    assert prompt.text.startswith(
+        "Human: How would someone from the United Kingdom answer the following question:\n"
+    )
+    assert "Britain" not in prompt.text
+
+
+def test_templates_are_the_paper_text() -> None:
+    assert prompts.TEMPLATES["paper"]["default"] == (
+        "Human: {question}\n\nHere are the options:\n{options}\n\n"
+        "Assistant: If had to select one of the options, my answer would be ("
+    )
+    assert prompts.TEMPLATES["paper"]["cross"] == (
+        "Human: How would someone from {country} answer the following question:\n{question}\n\n"
+        "Here are the options:\n{options}\n\n"
+        "Assistant: If had to select one of the options, my answer would be ("
+    )
+
+
+def test_v2_fixes_the_typo(sample: Dataset) -> None:
+    for condition in (Condition("default"), Condition("country", "Russia")):
+        paper = render(sample.question(153), condition, "paper")
+        v2 = render(sample.question(153), condition, "v2")
+        assert "If had to select" in paper.text and "If I had" not in paper.text
+        assert "If I had to select" in v2.text and "If had to select" not in v2.text
+        assert v2.text == paper.text.replace("If had to select", "If I had to select")
+        assert v2.text.endswith("my answer would be (")
+    assert render(sample.question(153), template="v2").answer_prefix == (
+        "If I had to select one of the options, my answer would be ("
+    )
+
+
+def test_template_hashes_differ_and_are_stable() -> None:
+    paper, v2 = template_hash("paper"), template_hash("v2")
+    assert paper != v2
+    assert len(paper) == 12 and int(paper, 16) >= 0
+    # Pinned: a change to any scaffold or the chat instruction changes these on purpose.
+    assert paper == "3278e89f4371"
+    assert v2 == "41fd25cab19b"
+    blob = "\x1e".join(
+        prompts.TEMPLATES["paper"][k] for k in sorted(prompts.TEMPLATES["paper"])
+    ) + ("\x1e" + prompts.CHAT_INSTRUCTION)
+    assert paper == hashlib.sha256(blob.encode()).hexdigest()[:12]
+    assert render(text="Q?", options=["a"]).template_hash == paper
+    with pytest.raises(ValueError, match="paper, v2"):
+        template_hash("v3")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value", "as_str"),
+    [
+        ("default", "default", "", "default"),
+        ("", "default", "", "default"),
+        ("  default ", "default", "", "default"),
+        ("country:Russia", "country", "Russia", "country:Russia"),
+        ("country: South Korea ", "country", "South Korea", "country:South Korea"),
+        ("language:ru", "language", "ru", "language:ru"),
+    ],
+)
+def test_condition_parse(text: str, kind: str, value: str, as_str: str) -> None:
+    condition = Condition.parse(text)
+    assert (condition.kind, condition.value) == (kind, value)
+    assert str(condition) == as_str
+    assert Condition.parse(str(condition)) == condition
+
+
+@pytest.mark.parametrize("bad", ["planet:Mars", "country:", "country", "language: ", "Default"])
+def test_condition_parse_rejects(bad: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Condition.parse(bad)
+    message = str(info.value)
+    assert repr(bad.strip()) in message
+    for form in ("'default'", "'country:NAME'", "'language:CODE'"):
+        assert form in message
+
+
+def test_translated_text_and_options_override(sample: Dataset) -> None:
+    q = sample.question(153)
+    prompt = render(
+        q,
+        Condition.parse("language:ru"),
+        text="Считаете ли вы, что Европейский союз способствует процветанию?",
+        options=["Да", "Нет"],
+    )
+    assert prompt.text == (
+        "Human: Считаете ли вы, что Европейский союз способствует процветанию?\n\n"
+        "Here are the options:\n(A) Да\n(B) Нет\n\n"
+        "Assistant: If had to select one of the options, my answer would be ("
+    )
+    assert prompt.letters == ("A", "B")
+    assert "European Union" not in prompt.text
+
+
+def test_translated_scaffold(sample: Dataset) -> None:
+    scaffold = {
+        "default": "Человек: {question}\n\nВарианты:\n{options}\n\nАссистент: Мой ответ (",
+        "answer_prefix": "Мой ответ (",
+    }
+    prompt = render(
+        sample.question(153),
+        Condition("language", "ru"),
+        text="Вопрос?",
+        options=["Да", "Нет"],
+        scaffold=scaffold,
+    )
+    assert prompt.text == "Человек: Вопрос?\n\nВарианты:\n(A) Да\n(B) Нет\n\nАссистент: Мой ответ ("
+    assert prompt.answer_prefix == "Мой ответ ("
+
+
+def test_braces_in_question_text_are_not_format_fields() -> None:
+    prompt = render(text="Is {country} {0} fine?", options=["{options}", "b"])
+    assert prompt.text.startswith("Human: Is {country} {0} fine?\n")
+    assert "(A) {options}\n(B) b" in prompt.text
+
+
+def test_format_options_limits() -> None:
+    assert prompts.format_options(["x"] * 26).splitlines()[-1] == "(Z) x"
+    with pytest.raises(ValueError, match="27 options"):
+        prompts.format_options(["x"] * 27)
+
+
+def test_unknown_template(sample: Dataset) -> None:
+    with pytest.raises(ValueError, match="paper, v2"):
+        render(sample.question(153), template="chat-v9")
