@@ -37,7 +37,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KINDS = ("local", "openai", "anthropic")
-MODES = {"local": ("logits",), "openai": ("completions", "chat"), "anthropic": ("messages",)}
+MODES = {"local": ("logits", "chat"), "openai": ("completions", "chat"), "anthropic": ("messages",)}
 
 
 class ConfigError(Exception):

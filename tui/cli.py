@@ -357,24 +357,30 @@ def _leaderboard(
         intervals: a ``core.stats.BootstrapResult`` (a ``95% CI`` column).
         best_other: a ``core.stats.Baselines`` (the best other country's people's score).
     """
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=title, title_justify="left")
-    t.add_column("#", justify="right")
-    t.add_column("country")
-    t.add_column("iso")
-    t.add_column("similarity", justify="right")
-    t.add_column("", no_wrap=True)
+    wide = _console().width >= 120
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("#", justify="right", no_wrap=True, min_width=2)
+    t.add_column("country", no_wrap=True, overflow="ellipsis", max_width=28)
+    if wide:
+        t.add_column("iso", no_wrap=True)
+    t.add_column("similarity", justify="right", no_wrap=True, min_width=6)
+    if wide or (intervals is None and best_other is None):
+        t.add_column("", no_wrap=True)
     if intervals is not None:
-        t.add_column(f"{intervals.level:.0%} CI", justify="right", no_wrap=True)
-    t.add_column("n", justify="right")
+        t.add_column(f"{intervals.level:.0%} CI", justify="right", no_wrap=True, min_width=11)
+    t.add_column("n", justify="right", no_wrap=True, min_width=3)
     if baseline is not None:
-        t.add_column("uniform", justify="right")
+        t.add_column("uniform", justify="right", no_wrap=True, min_width=6)
     if best_other is not None:
-        t.add_column("best other country", no_wrap=True)
+        t.add_column("best other country", no_wrap=True, overflow="ellipsis", min_width=12)
     rows = scores.countries[:top] if top else scores.countries
     for i, c in enumerate(rows, start=1):
-        cells = [str(i), c.display, c.iso2 or "", f"{c.similarity:.4f}", bar(c.similarity, 20)]
+        cells = [str(i), c.display] + ([c.iso2 or ""] if wide else []) + [f"{c.similarity:.4f}"]
+        if wide or (intervals is None and best_other is None):
+            cells.append(bar(c.similarity, 20))
         if intervals is not None:
             iv = intervals.get(c.country)
             cells.append(f"{iv.ci_low:.3f}–{iv.ci_high:.3f}" if iv else "")
@@ -385,9 +391,9 @@ def _leaderboard(
         if best_other is not None:
             bo = best_other.get(c.country)
             cells.append(
-                f"{bo.best_other_display} {bo.best_other_similarity:.3f} (n={bo.best_other_n_shared})"
+                f"{bo.best_other_similarity:.3f} {bo.best_other_display} (n={bo.best_other_n_shared})"
                 if bo and bo.best_other
-                else ""
+                else "—"
             )
         t.add_row(*cells)
     return t

@@ -480,12 +480,29 @@ def cmd_report(args: argparse.Namespace) -> int:
         from core import worldmap
 
         grid = worldmap.load_grid("small" if con.width < 150 else "large")
-        values = {c.iso2: c.similarity for c in scores.countries if c.iso2}
-        lo, hi = min(values.values()), max(values.values())
+        values = {k: v for k, (v, _) in worldmap.values_from_scores(scores.countries).items()}
+        lo, hi = worldmap.map_range(grid, values)
         for line in worldmap.render_ascii(grid, values, lo, hi):
             con.print(line, highlight=False, markup=False)
-        con.print(f"shade: ░ low ({lo:.3f}) … █ high ({hi:.3f}); hatched: no data")
+        con.print(worldmap.ascii_legend(lo, hi), highlight=False, markup=False)
     return EXIT_OK
+
+
+def _diagnostics_json(ds: Any, store: Store, name: str, policy: str) -> dict[str, Any]:
+    from core import diagnostics
+
+    ra = run_answers(store, ds, name)
+    over = diagnostics.overconfidence(ds, ra.positions, ra.probs, policy)  # type: ignore[arg-type]
+    off = [a.off_option_mass for a in ra.answers]
+    return {
+        "figures": {
+            "questions answered": len(ra.positions),
+            "mean model entropy (bits)": over.mean_model_entropy,
+            "mean human entropy (bits)": over.mean_human_entropy,
+            "share overconfident (>90% on one option, no country so)": over.share_overconfident,
+            "mean off-option mass": float(np.mean(off)) if off else 0.0,
+        }
+    }
 
 
 def _compare_json(args: argparse.Namespace, ds: Any, store: Store) -> dict[str, Any] | None:

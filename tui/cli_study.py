@@ -50,6 +50,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not result.countries:
         raise CliError("The two runs share no scored (question, country) pair.")
+    from rich import box
     from rich.table import Table
 
     con = _console()
@@ -59,9 +60,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         f"({result.mean_diff_ci_low:+.4f} to {result.mean_diff_ci_high:+.4f}) · "
         f"{result.n_better} countries closer, {result.n_worse} further (BH q < {result.alpha})"
     )
-    t = Table()
-    for col in ("country", "A", "B", "B − A", "95% CI", "p", "q", "n"):
-        t.add_column(col, justify="left" if col == "country" else "right")
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("country", no_wrap=True, overflow="ellipsis", max_width=26)
+    for col in ("A", "B", "B − A", "95% CI", "p", "q", "n"):
+        t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
     rows = result.countries
     shown = (
         rows
@@ -78,11 +80,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if c.q_value < result.alpha
             else ""
         )
-        diff = f"[{colour}]{c.diff:+.4f}[/]" if colour else f"{c.diff:+.4f}"
+        diff = f"[{colour}]{c.diff:+.3f}[/]" if colour else f"{c.diff:+.3f}"
         t.add_row(
             c.display,
-            f"{c.score_a:.4f}",
-            f"{c.score_b:.4f}",
+            f"{c.score_a:.3f}",
+            f"{c.score_b:.3f}",
             diff,
             f"{c.ci_low:+.3f}…{c.ci_high:+.3f}",
             f"{c.p_value:.3g}",
