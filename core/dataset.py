@@ -169,6 +169,18 @@ class Dataset:
     def country_index(self) -> dict[str, int]:
         return {c: i for i, c in enumerate(self.countries)}
 
+    @cached_property
+    def pair_distribution(self) -> np.ndarray:
+        """``pair_human`` with each row renormalised to sum 1 (NaN rows: no data)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.pair_human / self.pair_human.sum(axis=1, keepdims=True)
+
+    @cached_property
+    def pair_xlogx(self) -> np.ndarray:
+        """Sum of h·ln h over each row of ``pair_distribution`` (the metric reuses it)."""
+        h = self.pair_distribution
+        return np.einsum("nk,nk->n", h, np.log(h + (h == 0)))
+
     def at(self, pos: int) -> Question:
         """Build the :class:`Question` at position ``pos``."""
         lo, hi = int(self.pair_start[pos]), int(self.pair_start[pos + 1])
@@ -462,6 +474,7 @@ def load(spec: str | None = None, use_cache: bool = True) -> Dataset:
             cache_file.unlink(missing_ok=True)
     dataset = parse_csv(data, name=name, path=str(path))
     if use_cache:
+        dataset.pair_xlogx  # noqa: B018  computed once and kept in the cache file
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp")
         with tmp.open("wb") as fh:
