@@ -667,3 +667,22 @@ def _prompt_text(body: dict[str, Any]) -> str:
                 content = "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
             parts.append(str(content or ""))
     return "\n\n".join(parts)
+
+
+def main() -> None:
+    """Serve from a separate process (the benchmarks keep client and server off one GIL):
+    ``python tests/fakeserver.py --delay 0.2`` prints the base URL, serves until stdin closes."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--max-records", type=int, default=1000)
+    args = parser.parse_args()
+    with FakeServer(delay=args.delay, max_records=args.max_records) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
