@@ -278,8 +278,11 @@ async def run(
                 q = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            prompt = build(q)
+            key = cache_key(backend, prompt)
+            hit = store.cache_get(key)
             try:
-                answer, cached = await ask_cached(backend, build(q), store, policy_retry)
+                answer = hit or await ask_with_retries(backend, prompt, policy_retry)
             except BackendError as exc:
                 store.record_failure(name, q.key, q.id, str(exc))
                 state["failed"] += 1
@@ -287,10 +290,11 @@ async def run(
                     on_answer(q, None, str(exc))
                 report(q, str(exc))
                 continue
-            store.record_answer(name, q.key, q.id, answer)
+            # One transaction stores the answer and, for a fresh one, its cache entry.
+            store.record_answer(name, q.key, q.id, answer, cache_key=None if hit else key)
             state["done"] += 1
             state["fresh"] += 1
-            state["cached"] += int(cached)
+            state["cached"] += int(hit is not None)
             if on_answer:
                 on_answer(q, answer, None)
             report(q)

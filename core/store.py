@@ -275,9 +275,17 @@ class Store:
 
     # ------------------------------------------------------------------ answers
 
-    def record_answer(self, run: str, key: str, qid: int, answer: Answer) -> None:
-        """Store a successful answer (replacing an earlier failure)."""
+    def record_answer(
+        self, run: str, key: str, qid: int, answer: Answer, cache_key: str | None = None
+    ) -> None:
+        """Store a successful answer (replacing an earlier failure), and with ``cache_key``
+        the response cache entry too, in the same transaction."""
         with self._tx() as db:
+            if cache_key is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO cache VALUES (?, ?, ?)",
+                    (cache_key, json.dumps(answer.to_json()), now()),
+                )
             db.execute(
                 """
                 INSERT INTO answers VALUES (?, ?, ?, 'ok', ?, NULL, 1, ?)

@@ -287,10 +287,14 @@ async def test_no_logprobs_falls_back_to_sampling_with_partials(mode: str) -> No
         for sample in samples:
             assert sample.body["temperature"] == 0.7 and sample.body["max_tokens"] == 5
             assert "logprobs" not in sample.body and "top_logprobs" not in sample.body
-        # Remembered: the next ask samples straight away.
-        again = await backend.ask(make_prompt(5))
+        # One miss could be a glitch: each ask probes again until the third miss, after
+        # which the backend samples straight away.
+        for n in (5, 6):
+            await backend.ask(make_prompt(n))
+        assert server.count() == 3 * (1 + 8)
+        again = await backend.ask(make_prompt(7))
         await backend.aclose()
-        assert server.count() == 1 + 8 + 8
+        assert server.count() == 3 * (1 + 8) + 8
     np.testing.assert_allclose(answer.probs, [1 / 3, 2 / 3, 0, 0], atol=1e-12)
     assert answer.off_option_mass == pytest.approx(0.25)
     assert (answer.estimator, answer.samples, answer.unparseable) == ("sampling", 8, 2)

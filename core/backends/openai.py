@@ -62,6 +62,8 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+NO_LOGPROBS_AFTER = 3  # answers without log-probabilities before a server is sampled for good
+
 # httpcore's pool rescans every connection for each one on every request (quadratic in the
 # pool size): at 64 connections that bookkeeping caps a run at about a quarter of the ideal
 # rate. Several small pools, taken in turn, keep each scan short.
@@ -447,6 +449,7 @@ class OpenAIBackend:
         self._prefill = mode == "chat"
         self._no_logprobs = False
         self._seen_logprobs = False
+        self._logprob_misses = 0
 
     # -- Backend protocol
 
@@ -491,7 +494,10 @@ class OpenAIBackend:
                 raise BackendError(
                     f"{self.base_url} returned no log-probabilities this time.", retryable=True
                 )
-            self._no_logprobs = True
+            # A server that never returns them is sampled from now on; one miss alone could be
+            # a glitch, so only a third miss (with no success yet) makes it permanent.
+            self._logprob_misses += 1
+            self._no_logprobs = self._logprob_misses >= NO_LOGPROBS_AFTER
             return await self._ask_sampling(prompt, on_partial, started)
         self._seen_logprobs = True
         probs, off, truncated, top = fold_positions(positions, prompt.letters)
