@@ -110,7 +110,7 @@ async def translate(
     async def one(q: Question) -> None:
         async with sem:
             try:
-                max_tokens = 64 + 3 * (len(q.text) + sum(len(o) for o in q.options))
+                max_tokens = min(1024, 64 + 2 * (len(q.text) + sum(len(o) for o in q.options)))
                 reply = await backend.generate(_request(q.text, q.options, target), max_tokens)
                 text, options = parse_reply(reply, len(q.options))
                 back, doubtful = "", False

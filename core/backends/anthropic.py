@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 
 from core.backends.base import Answer, BackendError, PartialCallback, Sample, collect_samples
-from core.backends.openai import HTTPStatusError, new_client, post_json, usage_tokens
+from core.backends.openai import (
+    HTTPStatusError,
+    new_client,
+    post_json,
+    sample_text,
+    usage_tokens,
+)
 from core.config import BackendConfig, ConfigError
 from core.prompts import Prompt
 
@@ -130,6 +136,36 @@ class AnthropicBackend:
             "temperature": self.cfg.temperature,
             "messages": messages,
         }
+
+    async def generate(self, text: str, max_tokens: int = 512) -> str:
+        """Free text for a user message at temperature 0 (used to translate questions)."""
+        try:
+            key = self.cfg.api_key()
+        except ConfigError as exc:
+            raise BackendError(str(exc), retryable=False) from None
+        headers = {"anthropic-version": API_VERSION}
+        if key:
+            headers["x-api-key"] = key
+        body = {
+            "model": self.model,
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": text}],
+        }
+        async with self._slots:
+            data = await post_json(
+                self._client,
+                self._url,
+                body,
+                headers=headers,
+                timeout=self.cfg.timeout,
+                where=self.base_url,
+                secret=key,
+                api_key_env=self.cfg.api_key_env,
+                model=self.model,
+                not_found_hint=NOT_FOUND_HINT,
+            )
+        return sample_text(data)
 
     async def _post_sample(self, prompt: Prompt) -> dict[str, Any]:
         """One request; on a 400 with the prefill, retry without it (some models refuse

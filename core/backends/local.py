@@ -519,6 +519,23 @@ class LocalBackend:
             note=f"loaded the model in {model.load_seconds:.2f} s" if loaded_now else "",
         )
 
+    def generate_blocking(self, text: str, max_tokens: int = 512) -> str:
+        """Free text for a user message, greedy, through the model's chat template."""
+        model = self.load()
+        with model.lock:
+            model.llm.reset()
+            out = model.llm.create_chat_completion(
+                messages=[{"role": "user", "content": text}],
+                max_tokens=max_tokens,
+                temperature=0.0,
+                seed=self.settings.seed,
+            )
+        return str(out["choices"][0]["message"].get("content") or "")
+
+    async def generate(self, text: str, max_tokens: int = 512) -> str:
+        """:meth:`generate_blocking` off the event loop (used to translate questions)."""
+        return await asyncio.to_thread(self.generate_blocking, text, max_tokens)
+
     async def ask(self, prompt: Prompt, on_partial: PartialCallback | None = None) -> Answer:
         """The exact distribution over ``prompt.letters``, computed in a worker thread.
 

@@ -524,6 +524,19 @@ class OpenAIBackend:
         if self._owns_client:
             await self._client.aclose()
 
+    async def generate(self, text: str, max_tokens: int = 512) -> str:
+        """Free text for a user message at temperature 0 (used to translate questions).
+
+        Uses the chat endpoint in both modes: servers that serve completions serve chat too.
+        """
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": text}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+        }
+        return sample_text(await self._post("/chat/completions", body))
+
     # -- requests
 
     def _api_key(self) -> str | None:

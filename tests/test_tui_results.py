@@ -1,0 +1,284 @@
+"""The results screen: the run list, one run's leaderboard, two runs compared, drilling down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_tui_run import SIZE, FakeBackend, HarnessApp, wait_for
+from textual.app import App, ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable
+
+from core import countries, metrics, runner
+from core import dataset as datasetmod
+from core.prompts import Condition
+from core.store import Store
+from tui.screens.results import ResultsScreen
+from tui.widgets.leaderboard import Leaderboard, eighths_bar, nice_scale, rows_from_scores
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "store.sqlite3") as s:
+        yield s
+
+
+POSITIONS = list(range(60))
+
+
+@pytest.fixture
+async def two_runs(sample: datasetmod.Dataset, store: Store) -> Store:
+    """A ``base`` run (default) and a ``ru`` run (country:Russia) over the same questions."""
+    backend = FakeBackend()
+    for name, condition in (("base", Condition("default")), ("ru", Condition("country", "Russia"))):
+        await runner.run(
+            name=name,
+            dataset=sample,
+            positions=POSITIONS,
+            backend=backend,  # type: ignore[arg-type]
+            backend_name="fake",
+            condition=condition,
+            template="paper",
+            store=store,
+        )
+    return store
+
+
+def _russia(sample: datasetmod.Dataset) -> str:
+    return countries.match("Russia", sample.countries).key
+
+
+async def test_lists_runs_and_shows_the_right_leaderboard(
+    sample: datasetmod.Dataset, two_runs: Store
+) -> None:
+    app = HarnessApp(sample, two_runs, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.loaded is not None)
+        table = screen.query_one("#results-runs", DataTable)
+        assert table.row_count == 2
+        # Newest first, with its condition and counts.
+        assert table.get_row_at(0)[1:3] == ["ru", "country:Russia"]
+        assert table.get_row_at(0)[4] == "60/0/60"
+        assert table.get_row_at(1)[1:3] == ["base", "default"]
+
+        board = screen.query_one("#results-scores", Leaderboard)
+        expected = runner.run_scores(two_runs, sample, "ru")
+        top = expected.countries[0]
+        await wait_for(pilot, lambda: board.displayed_keys[:1] == [top.country])
+        assert board.rows[0].value == pytest.approx(top.similarity)
+        assert board.rows[0].n == top.n_questions
+        # The uniform baseline on the same questions rides along.
+        uniform = metrics.uniform_baseline(sample, np.array(POSITIONS)).get(top.country)
+        assert uniform is not None
+        assert board.rows[0].extras == (pytest.approx(uniform.similarity),)
+
+        # Moving to the other run shows its scores.
+        table.focus()
+        await pilot.press("down")
+        await wait_for(pilot, lambda: screen.loaded is not None and screen.loaded.name == "base")
+        base_top = runner.run_scores(two_runs, sample, "base").countries[0]
+        await wait_for(pilot, lambda: board.displayed_keys[:1] == [base_top.country])
+        assert board.rows[0].value == pytest.approx(base_top.similarity)
+        assert not app.errors
+
+
+async def test_compare_two_runs_country_by_country(
+    sample: datasetmod.Dataset, two_runs: Store
+) -> None:
+    app = HarnessApp(sample, two_runs, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.loaded is not None)
+        table = screen.query_one("#results-runs", DataTable)
+        table.focus()
+        # Mark base as A, then compare ru (B) with it.
+        await pilot.press("down", "m", "up", "c")
+        await wait_for(pilot, lambda: screen.comparison is not None)
+        comp = screen.comparison
+        assert comp is not None
+        assert (comp.a.name, comp.b.name) == ("base", "ru")
+        assert screen.marked == "base"
+
+        ru, base = (runner.run_scores(two_runs, sample, n) for n in ("ru", "base"))
+        russia = _russia(sample)
+        ru_r, base_r = ru.get(russia), base.get(russia)
+        assert ru_r is not None and base_r is not None
+        assert comp.difference(russia) == pytest.approx(ru_r.similarity - base_r.similarity)
+
+        board = screen.query_one("#results-compare", Leaderboard)
+        await wait_for(pilot, lambda: bool(board.displayed_keys))
+        row = next(r for r in board.rows if r.key == russia)
+        assert row.value == pytest.approx(ru_r.similarity - base_r.similarity)
+        assert row.extras == (pytest.approx(base_r.similarity), pytest.approx(ru_r.similarity))
+        assert row.mark == "focus"  # the conditioned country stands out
+        # Sorted by difference, largest move toward first; the marks say which way.
+        values = [r.value for r in board.rows]
+        assert values == sorted(values, reverse=True)
+        by_key = {r.key: r for r in board.rows}
+        assert board.displayed_keys[0] == max(by_key, key=lambda k: (by_key[k].value, k))
+        assert all(
+            r.mark == ("toward" if r.value > 0 else "away") for r in board.rows if r.key != russia
+        )
+
+        # Drill into Russia: per-question similarities of both runs.
+        board.focus_table()
+        board.query_one(DataTable).move_cursor(row=board.displayed_keys.index(russia))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.view == "questions")
+        ci = sample.country_index[russia]
+        expected_positions = {int(p) for p in ru.pairs.position[ru.pairs.country == ci].tolist()}
+        assert set(screen.question_positions) == expected_positions
+        sim = {
+            name: dict(
+                zip(
+                    s.pairs.position[s.pairs.country == ci].tolist(),
+                    s.pairs.similarity[s.pairs.country == ci].tolist(),
+                    strict=True,
+                )
+            )
+            for name, s in (("ru", ru), ("base", base))
+        }
+        diffs = [sim["ru"][p] - sim["base"][p] for p in screen.question_positions]
+        assert diffs == sorted(diffs, reverse=True)
+        questions = screen.query_one("#results-questions", DataTable)
+        first = screen.question_positions[0]
+        assert questions.get_row_at(0)[3].plain == f"{diffs[0]:+.3f}"
+        assert questions.get_row_at(0)[0] == str(sample.ids[first])
+
+        # And from there to the question itself.
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.opened == [first]
+
+        # Escape climbs back to the comparison.
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.view == "compare"
+
+        # Visiting another screen and coming back keeps the comparison on show.
+        await app.push_screen(Screen())
+        await app.pop_screen()
+        await pilot.pause(0.2)
+        assert screen.view == "compare" and screen.comparison is comp
+        assert not app.errors
+
+
+async def test_compare_defaults_to_the_latest_default_run(
+    sample: datasetmod.Dataset, two_runs: Store
+) -> None:
+    app = HarnessApp(sample, two_runs, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.loaded is not None)
+        screen.query_one("#results-runs", DataTable).focus()
+        await pilot.press("c")  # ru is highlighted; nothing is marked
+        await wait_for(pilot, lambda: screen.comparison is not None)
+        assert screen.comparison is not None
+        assert (screen.comparison.a.name, screen.comparison.b.name) == ("base", "ru")
+
+
+async def test_per_question_similarities_of_one_run(
+    sample: datasetmod.Dataset, two_runs: Store
+) -> None:
+    app = HarnessApp(sample, two_runs, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.loaded is not None)
+        board = screen.query_one("#results-scores", Leaderboard)
+        await wait_for(pilot, lambda: bool(board.displayed_keys))
+        top = board.displayed_keys[0]
+        board.focus_table()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.view == "questions")
+        assert screen.question_country == top
+
+        answers = runner.run_answers(two_runs, sample, "ru")
+        pairs = metrics.pair_similarities(sample, answers.positions, answers.probs)
+        ci = sample.country_index[top]
+        mine = pairs.country == ci
+        expected = sorted(
+            zip(pairs.position[mine].tolist(), pairs.similarity[mine].tolist(), strict=True),
+            key=lambda x: -x[1],
+        )
+        assert screen.question_positions == [p for p, _ in expected]
+        table = screen.query_one("#results-questions", DataTable)
+        assert [table.get_row_at(i)[1] for i in range(len(expected))] == [
+            f"{s:.3f}" for _, s in expected
+        ]
+
+
+async def test_results_without_runs_and_at_80x24(sample: datasetmod.Dataset, store: Store) -> None:
+    app = HarnessApp(sample, store, None, ResultsScreen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await pilot.pause()
+        assert screen.runs == []
+        await pilot.press("c")
+        await pilot.pause()
+        assert screen.comparison is None
+        assert not app.errors
+
+
+# --------------------------------------------------------------------------- the leaderboard widget
+
+
+def test_eighths_bar_and_scale() -> None:
+    assert eighths_bar(0.5, 4) == "██  "
+    assert eighths_bar(1 / 32, 4) == "▏   "
+    assert eighths_bar(1.0, 3) == "███"
+    assert eighths_bar(2.0, 3) == "███" and eighths_bar(-1.0, 3) == "   "
+    lo, hi = nice_scale([0.71, 0.83, 0.78])
+    assert lo == pytest.approx(0.65) and hi == pytest.approx(0.83)
+
+
+class BoardApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Leaderboard(extra_labels=("uniform",))
+
+    def on_leaderboard_country_selected(self, message: Leaderboard.CountrySelected) -> None:
+        self.selected.append(message.country)
+
+
+async def test_leaderboard_search_sort_and_select(sample: datasetmod.Dataset) -> None:
+    positions = np.arange(len(sample))
+    probs = metrics.uniform_probs(sample, positions) * 0.5
+    probs[:, 0] += 0.5  # everyone says "A" a little more than the uniform answerer
+    scores = metrics.score(sample, positions, probs)
+    baseline = metrics.uniform_baseline(sample, positions)
+    app = BoardApp()
+    async with app.run_test(size=SIZE) as pilot:
+        board = app.query_one(Leaderboard)
+        board.set_rows(rows_from_scores(scores, baseline))
+        await pilot.pause()
+        assert board.displayed_keys == [c.country for c in scores.countries]
+        board.focus_table()
+        await pilot.press("slash", *"russia")
+        await pilot.pause()
+        assert board.displayed_keys == [_russia(sample)]
+        await pilot.press("escape")  # clears the search, back in the table
+        await pilot.pause()
+        assert len(board.displayed_keys) == len(scores.countries)
+        await pilot.press("s")  # by name
+        await pilot.pause()
+        labels = [next(r.label for r in board.rows if r.key == k) for k in board.displayed_keys]
+        assert labels == sorted(labels, key=str.lower)
+        await pilot.press("s", "S")  # by question count, ascending
+        await pilot.pause()
+        counts = [next(r.n for r in board.rows if r.key == k) for k in board.displayed_keys]
+        assert counts == sorted(counts)
+        await pilot.press("home", "enter")
+        await pilot.pause()
+        assert app.selected == [board.displayed_keys[0]]

@@ -1,0 +1,558 @@
+"""The run and demo screens, driven with Pilot against a fake in-test backend.
+
+A minimal harness app provides what the screens need of the real app (the agreed contract:
+``dataset``, ``config``, ``store``, ``condition``, ``backend_name``, ``template``, ``policy``,
+``filtered_positions``, ``get_backend()``, ``show_error()``), so the screens are tested on
+their own; ``tests/test_tui_results.py`` and ``tests/test_tui_countries.py`` reuse it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Input, ProgressBar, Select, Static
+
+from core import dataset as datasetmod
+from core import runner
+from core.backends.base import Answer, BackendError, PartialCallback
+from core.config import LOCAL_DEFAULT, BackendConfig, Config
+from core.prompts import Condition, Prompt
+from core.store import Store
+from tui.screens.demo import DemoScreen
+from tui.screens.run import RunScreen, default_run_name, selection_positions, unique_name
+from tui.widgets.chart import DistributionChart
+from tui.widgets.leaderboard import Leaderboard
+
+SIZE = (120, 36)
+
+
+# --------------------------------------------------------------------------- fakes
+
+
+class FakeBackend:
+    """Deterministic distributions from a hash of the prompt; optionally slow or sampling.
+
+    With ``hold_after=k`` the first k calls answer and later ones wait for ``release``: a run
+    that is cancelled then has exactly k answers stored, whatever the machine's speed.
+
+    Attributes:
+        calls: ``ask`` calls started; ``completed``: calls that returned an answer.
+    """
+
+    kind = "fake"
+    mode = "logits"
+    base_url = ""
+
+    def __init__(
+        self,
+        name: str = "fake",
+        model: str = "fake-1",
+        delay: float = 0.0,
+        samples: int = 0,
+        fail_every: int = 0,
+        hold_after: int | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.delay = delay
+        self.samples = samples
+        self.fail_every = fail_every
+        self.hold_after = hold_after
+        self.release = asyncio.Event()
+        self.calls = 0
+        self.completed = 0
+        self.asked: list[str] = []
+
+    def request_params(self) -> dict[str, Any]:
+        return {"samples": self.samples}
+
+    @staticmethod
+    def distribution(prompt: Prompt) -> np.ndarray:
+        digest = hashlib.sha256(prompt.text.encode("utf-8")).digest()
+        weights = np.array([digest[i] + 1.0 for i in range(len(prompt.letters))])
+        return weights / weights.sum()
+
+    async def ask(self, prompt: Prompt, on_partial: PartialCallback | None = None) -> Answer:
+        self.calls += 1
+        call = self.calls
+        if self.fail_every and call % self.fail_every == 0:
+            raise BackendError("fake failure", retryable=False)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.hold_after is not None and call > self.hold_after:
+            await self.release.wait()
+        probs = self.distribution(prompt)
+        if self.samples and on_partial is not None:
+            for i in range(1, self.samples):
+                on_partial(
+                    Answer(
+                        probs=probs * i / self.samples, off_option_mass=0.0, estimator="sampling"
+                    )
+                )
+                await asyncio.sleep(0)
+        self.completed += 1
+        self.asked.append(prompt.text)
+        return Answer(
+            probs=probs,
+            off_option_mass=0.0,
+            estimator="sampling" if self.samples else "logits",
+            samples=self.samples,
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+FAKE_CONFIG = BackendConfig(
+    name="fake",
+    kind="openai",
+    base_url="http://fake.invalid/v1",
+    model="fake-1",
+    concurrency=4,
+    max_retries=0,
+)
+
+
+class HarnessApp(App[None]):
+    """The app-shell contract, minimal: attributes the screens read and two methods."""
+
+    condition: reactive[Condition] = reactive(Condition("default"))
+    """The condition the shell offers by default."""
+
+    def __init__(
+        self,
+        dataset: datasetmod.Dataset,
+        store: Store,
+        backends: dict[str, Any] | None = None,
+        screen: Callable[[], Screen[Any]] | None = None,
+        config: Config | None = None,
+    ) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.store = store
+        self.backends = backends if backends is not None else {"fake": FakeBackend()}
+        self.config = config or Config(
+            backends={"local": LOCAL_DEFAULT, "fake": FAKE_CONFIG}, default_backend="fake"
+        )
+        self.backend_name = "fake"
+        self.template = "paper"
+        self.policy = "keep"
+        self.filtered_positions = list(range(len(dataset)))
+        self.errors: list[BaseException] = []
+        self.opened: list[int] = []
+        self._screen_factory = screen
+
+    def compose(self) -> ComposeResult:
+        yield Static("home")
+
+    def on_mount(self) -> None:
+        if self._screen_factory is not None:
+            self.push_screen(self._screen_factory())
+
+    def get_backend(self, name: str | None = None) -> Any:
+        name = name or self.backend_name
+        if name not in self.backends:
+            raise KeyError(f"no backend {name!r}")
+        return self.backends[name]
+
+    def show_error(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+        self.notify(str(exc), severity="error")
+
+    def open_question(self, position: int) -> None:
+        self.opened.append(position)
+
+
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until ``predicate()`` holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "store.sqlite3") as s:
+        yield s
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_default_run_name_and_unique_name() -> None:
+    from datetime import datetime
+
+    when = datetime(2026, 11, 22, 9, 30)
+    assert default_run_name(Condition("default"), "local", when) == "default-local-20261122-0930"
+    assert (
+        default_run_name(Condition("country", "Russia"), "vllm", when)
+        == "country-Russia-vllm-20261122-0930"
+    )
+    assert unique_name("a", {"a", "a-2"}) == "a-3"
+    assert unique_name("b", {"a"}) == "b"
+
+
+def test_selection_positions_from_ids_and_cli_filters(sample: datasetmod.Dataset) -> None:
+    assert selection_positions(sample, {"ids": [sample.ids[3], sample.ids[7]]}) == [3, 7]
+    wvs = sample.filter(source="WVS")
+    assert selection_positions(sample, {"source": "WVS", "limit": 5}) == wvs[:5]
+    assert selection_positions(sample, {"planned": 3}) is None
+
+
+# --------------------------------------------------------------------------- run screen
+
+
+async def test_run_reaches_total_and_board_matches_run_scores(
+    sample: datasetmod.Dataset, store: Store
+) -> None:
+    positions = list(range(30))
+    backend = FakeBackend()
+    app = HarnessApp(
+        sample, store, {"fake": backend}, lambda: RunScreen(positions, Condition("default"))
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        name_input = screen.query_one("#run-name", Input)
+        assert name_input.value.startswith("default-fake-")
+        name_input.value = "t-run"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+        await pilot.pause()
+
+        bar = screen.query_one("#run-progress", ProgressBar)
+        assert bar.total == 30 and bar.progress == 30
+        assert "done 30/30" in str(screen.query_one("#run-stats", Static).render())
+        stored = store.answers("t-run")
+        assert len(stored) == 30 and all(a.status == "ok" for a in stored)
+        assert backend.completed == 30
+
+        expected = runner.run_scores(store, sample, "t-run")
+        board = screen.query_one("#run-board", Leaderboard)
+        assert board.displayed_keys[0] == expected.countries[0].country
+        assert board.rows[0].value == pytest.approx(expected.countries[0].similarity)
+        assert len(board.rows) == len(expected.countries)
+        # The manifest records the questions, so the run can be resumed exactly.
+        manifest = store.manifest("t-run")
+        assert manifest.selection["ids"] == [sample.ids[p] for p in positions]
+        assert manifest.backend == "fake" and manifest.condition == "default"
+        assert not app.errors
+
+
+async def test_cancel_then_resume_completes_exactly_once(
+    sample: datasetmod.Dataset, store: Store
+) -> None:
+    positions = list(range(40))
+    held = FakeBackend(delay=0.01, hold_after=7)
+    app = HarnessApp(
+        sample, store, {"fake": held}, lambda: RunScreen(positions, Condition("country", "Russia"))
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        screen.query_one("#run-name", Input).value = "slow"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(store.answers("slow")) == 7 and screen.answered == 7)
+        assert screen.running
+        await pilot.press("ctrl+x")
+        await wait_for(pilot, lambda: not screen.running)
+        stored_after_cancel = len(store.answers("slow"))
+        assert stored_after_cancel == 7
+        assert screen.outcome is None
+        assert "Cancelled: 7 of 40" in str(screen.query_one("#run-stats", Static).render())
+        # The run is now offered for resuming.
+        resume = screen.query_one("#run-resume", Select)
+        assert "slow" in [value for _, value in resume._options]
+
+        # Resume from the list: a fresh screen with no selection of its own.
+        await app.pop_screen()
+        fresh_backend = FakeBackend(delay=0.0)
+        app.backends["fake"] = fresh_backend
+        await app.push_screen(RunScreen([], Condition("default")))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        screen.query_one("#run-resume", Select).value = "slow"
+        await pilot.pause()
+        assert screen.query_one("#run-name", Input).value == "slow"
+        assert screen.query_one("#run-condition", Input).value == "country:Russia"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+
+        stored = store.answers("slow")
+        keys = [a.question_key for a in stored]
+        assert len(stored) == 40 and len(set(keys)) == 40
+        assert set(keys) == {sample.keys[p] for p in positions}
+        # Only the unanswered questions were asked again.
+        assert fresh_backend.completed == 40 - stored_after_cancel
+        assert screen.outcome is not None and screen.outcome.answered == 40
+        assert next(r for r in store.runs() if r.manifest.name == "slow").finished
+        assert not app.errors
+
+
+async def test_run_with_unknown_country_reports_error_without_asking(
+    sample: datasetmod.Dataset, store: Store
+) -> None:
+    backend = FakeBackend()
+    app = HarnessApp(
+        sample, store, {"fake": backend}, lambda: RunScreen([0, 1], Condition("country", "Xanadu"))
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: bool(app.errors))
+        await wait_for(pilot, lambda: not screen.running)  # type: ignore[attr-defined]
+        assert "Unknown country" in str(app.errors[0])
+        assert backend.calls == 0
+
+
+async def test_failures_are_counted_and_retried_on_resume(
+    sample: datasetmod.Dataset, store: Store
+) -> None:
+    flaky = FakeBackend(fail_every=4)
+    app = HarnessApp(
+        sample, store, {"fake": flaky}, lambda: RunScreen(list(range(12)), Condition("default"))
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        screen.query_one("#run-name", Input).value = "flaky"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+        assert screen.outcome is not None
+        assert screen.outcome.failed == 3 and screen.outcome.answered == 9
+        assert "fake failure" in str(screen.query_one("#run-last-error", Static).render())
+        # The same name again asks just the three that failed.
+        app.backends["fake"] = steady = FakeBackend()
+        assert screen.query_one("#run-name", Input).value == "flaky"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+        await wait_for(pilot, lambda: screen.outcome.answered == 12)  # type: ignore[union-attr]
+        assert steady.completed == 3
+        assert len(store.answers("flaky", status="ok")) == 12
+
+
+async def test_run_screen_fits_80x24(sample: datasetmod.Dataset, store: Store) -> None:
+    app = HarnessApp(sample, store, None, lambda: RunScreen(list(range(5)), Condition("default")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        screen.query_one("#run-name", Input).value = "small"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+        await pilot.pause(0.6)
+        board = screen.query_one("#run-board", Leaderboard)
+        assert board.region.height >= 8
+        assert board.region.bottom <= 24
+        assert len(board.displayed_keys) > 0
+
+
+# --------------------------------------------------------------------------- demo screen
+
+
+async def test_demo_steps_on_key_and_on_timer(sample: datasetmod.Dataset, store: Store) -> None:
+    positions = [5, 9, 14]
+    backend = FakeBackend(samples=5)
+    app = HarnessApp(
+        sample,
+        store,
+        {"fake": backend},
+        lambda: DemoScreen(positions, Condition("default"), interval=60.0),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DemoScreen)
+        await wait_for(pilot, lambda: screen.answer is not None)
+        assert screen.position == 5
+        assert "#" in str(screen.query_one("#demo-question", Static).render())
+        np.testing.assert_allclose(
+            screen.answer.probs,  # type: ignore[union-attr]
+            FakeBackend.distribution(
+                runner.prompt_builder(sample, Condition("default"), "paper")(sample.at(5))
+            ),
+        )
+        await pilot.press("right")
+        await wait_for(pilot, lambda: screen.position == 9 and screen.answer is not None)
+        await pilot.press("left")
+        await wait_for(pilot, lambda: screen.position == 5)
+        # The timer: a short interval moves on by itself.
+        screen.interval = 0.2
+        await wait_for(pilot, lambda: screen.position == 9, timeout=5)
+        await wait_for(pilot, lambda: screen.position == 14, timeout=5)
+        # Paused, it stays.
+        await pilot.press("space")
+        assert screen.paused
+        await pilot.pause(0.6)
+        assert screen.position == 14
+        assert not app.errors
+
+
+async def test_demo_cycles_conditions(sample: datasetmod.Dataset, store: Store) -> None:
+    backend = FakeBackend()
+    # A stored run under country:Russia makes that condition one of the cycle's stops.
+    await runner.run(
+        name="ru",
+        dataset=sample,
+        positions=[0],
+        backend=backend,  # type: ignore[arg-type]
+        backend_name="fake",
+        condition=Condition("country", "Russia"),
+        template="paper",
+        store=store,
+    )
+    app = HarnessApp(
+        sample, store, {"fake": backend}, lambda: DemoScreen([3, 4], Condition("default"), 60.0)
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DemoScreen)
+        assert [str(c) for c in screen.conditions][:2] == ["default", "country:Russia"]
+        await wait_for(pilot, lambda: screen.answer is not None)
+        await pilot.press("c")
+        await wait_for(
+            pilot, lambda: str(screen.condition) == "country:Russia" and screen.answer is not None
+        )
+        expected = FakeBackend.distribution(
+            runner.prompt_builder(sample, Condition("country", "Russia"), "paper")(sample.at(3))
+        )
+        np.testing.assert_allclose(screen.answer.probs, expected)  # type: ignore[union-attr]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, DemoScreen)
+
+
+# --------------------------------------------------------------------------- a real HTTP backend
+
+
+async def test_run_through_the_openai_backend_against_a_local_server(
+    sample: datasetmod.Dataset, store: Store
+) -> None:
+    """The run screen driving the real OpenAI-compatible backend over loopback HTTP."""
+    from fakeserver import FakeServer
+
+    from core.backends import make_backend
+
+    positions = list(range(25))
+    with FakeServer(shape="openai", delay=0.01) as server:
+        cfg = BackendConfig(
+            "vllm", "openai", base_url=server.base_url, model="m", concurrency=8, max_retries=0
+        )
+        backend = make_backend(cfg)
+        config = Config(backends={"local": LOCAL_DEFAULT, "vllm": cfg}, default_backend="vllm")
+        app = HarnessApp(
+            sample,
+            store,
+            {"vllm": backend},
+            lambda: RunScreen(positions, Condition("default")),
+            config=config,
+        )
+        app.backend_name = "vllm"
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                screen = app.screen
+                assert isinstance(screen, RunScreen)
+                screen.query_one("#run-name", Input).value = "http"
+                await pilot.press("ctrl+r")
+                await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+                await pilot.pause()
+                assert screen.outcome is not None and screen.outcome.answered == 25
+                assert server.count("/v1/completions") == 25
+                build = runner.prompt_builder(sample, Condition("default"), "paper")
+                stored = {a.question_key: a for a in store.answers("http")}
+                assert len(stored) == 25
+                for p in positions:
+                    expected, off = server.expected(build(sample.at(p)).user)
+                    answer = stored[sample.keys[p]].answer
+                    assert answer is not None
+                    np.testing.assert_allclose(answer.probs, expected, atol=1e-9)
+                    assert answer.off_option_mass == pytest.approx(off, abs=1e-9)
+                manifest = store.manifest("http")
+                assert (manifest.backend, manifest.model, manifest.base_url) == (
+                    "vllm",
+                    "m",
+                    server.base_url,
+                )
+                top = runner.run_scores(store, sample, "http").countries[0]
+                board = screen.query_one("#run-board", Leaderboard)
+                assert board.displayed_keys[0] == top.country
+                assert not app.errors
+        finally:
+            await backend.aclose()
+
+
+async def test_run_view_of_the_real_app_shell(tmp_path: Path) -> None:
+    """The shell builds the run view from its filter and condition; its backend comes from
+    the config (make_backend), its store is the app's."""
+    from fakeserver import FakeServer
+
+    from tui.app import create_app
+
+    with FakeServer(shape="llama-server") as server:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            'default_backend = "srv"\n\n[backends.srv]\nkind = "openai"\n'
+            f'base_url = "{server.base_url}"\nmodel = "m"\nconcurrency = 8\nmax_retries = 0\n',
+            encoding="utf-8",
+        )
+        app = create_app(config_path=config, store_path=tmp_path / "store.sqlite3")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.dataset_ready)
+            app.filtered_positions = list(range(12))
+            app.action_view("run")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            screen = app.screen
+            assert isinstance(screen, RunScreen)
+            await pilot.pause()
+            assert screen.query_one("#run-name", Input).value.startswith("default-srv-")
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+            name = screen.outcome.manifest.name  # type: ignore[union-attr]
+            assert len(app.store.answers(name, status="ok")) == 12
+            assert server.count("/v1/completions") == 12
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.current_mode == "browse"
+
+
+async def test_demo_draws_partial_answers_and_survives_missing_translations(
+    sample: datasetmod.Dataset, store: Store
+) -> None:
+    sampler = FakeBackend(samples=6, delay=0.02)
+    app = HarnessApp(
+        sample,
+        store,
+        {"fake": sampler},
+        lambda: DemoScreen([2, 3], Condition("language", "xx"), interval=60.0),
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DemoScreen)
+        # No translation into "xx": the error is reported, nothing is asked, keys still work.
+        await wait_for(pilot, lambda: bool(app.errors))
+        assert "translation" in str(app.errors[0])
+        assert sampler.calls == 0
+        assert screen.paused  # no stream of the same error on every tick
+        assert screen.conditions[0] == Condition("default")
+        await pilot.press("c")  # language:xx is last in the cycle: c wraps to default
+        await wait_for(pilot, lambda: screen.answer is not None)
+        assert str(screen.condition) == "default"
+        assert screen.partial_updates >= 1
+        chart = screen.query_one("#demo-chart", DistributionChart)
+        assert chart.data is not None and not chart.data.pending
+        model = chart.data.get("Model")
+        assert model is not None
+        assert model.values == pytest.approx(tuple(screen.answer.probs))  # type: ignore[union-attr]
+        assert chart.data.caption.startswith("sampling · 6 samples")

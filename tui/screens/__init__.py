@@ -1,0 +1,1 @@
+"""The app's screens: browse, run, results, countries, demo (one module each)."""

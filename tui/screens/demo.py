@@ -1,0 +1,422 @@
+"""Presentation mode: one question at a time, asked live, its answer filling the screen.
+
+The screen steps through a chosen list of questions on a timer (counted from the moment an
+answer is complete, so the audience always gets the full interval to read) or on a key. Each
+question is asked under the current condition through :func:`core.runner.ask_cached` with the
+app's store and backend; a sampling backend's partial estimates redraw the bars sample by
+sample. The condition cycles through ``default`` and the ``country:``/``language:`` conditions
+the user has configured or used recently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from core import runner
+from core.backends.base import Answer
+from core.metrics import Policy
+from core.prompts import Condition
+
+from .. import comparison
+from ..widgets.chart import ChartData, DistributionChart, Series
+from .run import leave_screen, report_error
+
+MAX_RECENT = 6
+"""How many recently used ``country:`` and ``language:`` conditions join the cycle (each)."""
+
+
+def condition_cycle(
+    start: Condition, extra: Sequence[Condition], recent: Sequence[str]
+) -> list[Condition]:
+    """The conditions the ``c`` key cycles through: default, then countries, then languages.
+
+    Args:
+        start: the condition the demo starts under (always included).
+        extra: other conditions to include (the app's current one).
+        recent: condition strings of stored runs, most recent first.
+    """
+    seen: dict[str, Condition] = {}
+    for cond in [Condition("default"), start, *extra]:
+        seen.setdefault(str(cond), cond)
+    per_kind = {"country": 0, "language": 0}
+    for text in recent:
+        try:
+            cond = Condition.parse(text)
+        except ValueError:
+            continue
+        if cond.kind in per_kind and str(cond) not in seen and per_kind[cond.kind] < MAX_RECENT:
+            per_kind[cond.kind] += 1
+            seen[str(cond)] = cond
+    order = {"default": 0, "country": 1, "language": 2}
+    return sorted(seen.values(), key=lambda c: order.get(c.kind, 3))
+
+
+class DemoScreen(Screen[None]):
+    """Step through questions, asking the model live; made to be shown to an audience."""
+
+    SUB_TITLE = "Demo"
+
+    DEFAULT_CSS = """
+    DemoScreen #demo-status {
+        height: 1;
+        padding: 0 2;
+        background: $panel;
+        color: $text-muted;
+    }
+    DemoScreen #demo-question {
+        height: auto;
+        max-height: 8;
+        padding: 1 2 0 2;
+        text-style: bold;
+    }
+    DemoScreen #demo-chart-scroll {
+        height: 1fr;
+        padding: 0 2;
+        align-vertical: middle;
+    }
+    DemoScreen #demo-chart-scroll DistributionChart {
+        padding: 0 1;
+    }
+    DemoScreen #demo-closest {
+        height: auto;
+        padding: 0 2;
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS = [
+        Binding(
+            "space",
+            "toggle_pause",
+            "Pause/resume",
+            id="demo.pause",
+            tooltip="Stop or restart the timer",
+        ),
+        Binding("right,n", "next", "Next", id="demo.next", tooltip="The next question"),
+        Binding("left,p", "previous", "Back", id="demo.previous", tooltip="The previous question"),
+        Binding(
+            "c",
+            "cycle_condition",
+            "Condition",
+            id="demo.condition",
+            tooltip="Ask under the next condition: default, country:…, language:…",
+        ),
+        Binding(
+            "r",
+            "reask",
+            "Ask again",
+            show=False,
+            id="demo.reask",
+            tooltip="Ask the current question again (from the cache if it was asked)",
+        ),
+        Binding("escape", "leave", "Leave", id="demo.leave", tooltip="Leave presentation mode"),
+    ]
+
+    index: reactive[int] = reactive(0, init=False)
+    """Which of the chosen questions is on screen."""
+    paused: reactive[bool] = reactive(False, init=False)
+    """True while the timer is stopped."""
+    interval: reactive[float] = reactive(8.0, init=False)
+    """Seconds a complete answer stays on screen before the next question."""
+    condition: reactive[Condition] = reactive(Condition("default"), init=False)
+    """The condition the questions are asked under."""
+
+    @dataclass
+    class PartialAnswered(Message):
+        """A growing estimate from a sampling backend; a newer one replaces a queued one."""
+
+        ticket: int
+        answer: Answer
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, DemoScreen.PartialAnswered) and message.ticket == self.ticket
+
+    @dataclass
+    class Answered(Message):
+        """The complete answer to the question on screen."""
+
+        ticket: int
+        answer: Answer
+        cached: bool
+
+    def __init__(self, positions: list[int], condition: Condition, interval: float = 8.0) -> None:
+        """Create the screen.
+
+        Args:
+            positions: dataset positions of the questions to show, in order.
+            condition: the condition to start under.
+            interval: seconds each complete answer stays before the next question.
+        """
+        super().__init__()
+        self.positions = list(positions)
+        self._start_condition = condition
+        self.set_reactive(DemoScreen.interval, max(0.05, float(interval)))
+        self.set_reactive(DemoScreen.condition, condition)
+        self.conditions: list[Condition] = [condition]
+        self.answer: Answer | None = None
+        self.partial_updates = 0
+        """Partial estimates drawn so far (a sampling backend sends one per sample)."""
+        self.cached = False
+        self._ticket = 0
+        self._loading = False
+        self._timer: Timer | None = None
+
+    @property
+    def position(self) -> int | None:
+        """The dataset position of the question on screen (None with an empty list)."""
+        return self.positions[self.index] if self.positions else None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="demo-status")
+        yield Static("", id="demo-question")
+        with VerticalScroll(id="demo-chart-scroll"):
+            yield DistributionChart(id="demo-chart")
+        yield Static("", id="demo-closest")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        app: Any = self.app
+        try:
+            recent = [r.manifest.condition for r in reversed(app.store.runs())]
+        except Exception:  # the cycle still has the start and default conditions
+            recent = []
+        extra = [app.condition] if isinstance(getattr(app, "condition", None), Condition) else []
+        self.conditions = condition_cycle(self._start_condition, extra, recent)
+        self._timer = self.set_interval(self.interval, self._tick, pause=self.paused)
+        if not self.positions:
+            self.query_one("#demo-question", Static).update(
+                "No question to show: choose some on the browse screen first."
+            )
+            self._update_status()
+            return
+        self._show_question()
+
+    # ------------------------------------------------------------------ stepping
+
+    def _tick(self) -> None:
+        if self._loading or self.paused or not self.positions:
+            return
+        self.index = (self.index + 1) % len(self.positions)
+
+    def action_next(self) -> None:
+        if self.positions:
+            self.index = (self.index + 1) % len(self.positions)
+
+    def action_previous(self) -> None:
+        if self.positions:
+            self.index = (self.index - 1) % len(self.positions)
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+
+    def action_cycle_condition(self) -> None:
+        names = [str(c) for c in self.conditions]
+        current = str(self.condition)
+        nxt = (names.index(current) + 1) % len(names) if current in names else 0
+        self.condition = self.conditions[nxt]
+
+    def action_reask(self) -> None:
+        self._show_question()
+
+    def action_leave(self) -> None:
+        self.workers.cancel_group(self, "demo")
+        self.paused = True
+        leave_screen(self)
+
+    def watch_index(self) -> None:
+        self._show_question()
+
+    def watch_condition(self) -> None:
+        self._show_question()
+
+    def watch_paused(self, paused: bool) -> None:
+        if self._timer is not None:
+            if paused:
+                self._timer.pause()
+            else:
+                self._timer.reset()
+                self._timer.resume()
+        self._update_status()
+
+    def watch_interval(self, interval: float) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = self.set_interval(max(0.05, interval), self._tick, pause=self.paused)
+        self._update_status()
+
+    # ------------------------------------------------------------------ asking
+
+    def _show_question(self) -> None:
+        position = self.position
+        if position is None:
+            return
+        app: Any = self.app
+        question = app.dataset.at(position)
+        self.answer = None
+        self.cached = False
+        self._ticket += 1
+        self._loading = True
+        self.query_one("#demo-question", Static).update(
+            Text.assemble(
+                (f"#{question.id} · {question.source}\n", "dim"),
+                question.text,
+            )
+        )
+        self.query_one("#demo-closest", Static).update("asking…")
+        self._draw(None)
+        self._update_status()
+        if self._timer is not None:
+            self._timer.reset()
+        self._ask(self._ticket, position, self.condition)
+
+    @work(exclusive=True, group="demo", exit_on_error=False, description="goqa demo ask")
+    async def _ask(self, ticket: int, position: int, condition: Condition) -> None:
+        app: Any = self.app
+        question = app.dataset.at(position)
+        build = runner.prompt_builder(app.dataset, condition, app.template, app.store, [question])
+        backend = app.get_backend()
+
+        def on_partial(answer: Answer) -> None:
+            self.post_message(self.PartialAnswered(ticket, answer))
+
+        answer, cached = await runner.ask_cached(
+            backend, build(question), app.store, on_partial=on_partial
+        )
+        self.post_message(self.Answered(ticket, answer, cached))
+
+    @on(PartialAnswered)
+    def _partial(self, event: PartialAnswered) -> None:
+        if event.ticket == self._ticket:
+            self.partial_updates += 1
+            self._draw(event.answer, partial=True)
+
+    @on(Answered)
+    def _answered(self, event: Answered) -> None:
+        if event.ticket != self._ticket:
+            return
+        self.answer = event.answer
+        self.cached = event.cached
+        self._loading = False
+        self._draw(event.answer)
+        self._update_status()
+        if self._timer is not None:
+            # The audience gets the whole interval with the finished answer.
+            self._timer.reset()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "demo" or event.state != WorkerState.ERROR:
+            return
+        self._loading = False
+        error = event.worker.error
+        if error is not None and self.is_attached:
+            # Stop the timer: the next question would most likely fail the same way.
+            self.paused = True
+            self.query_one("#demo-closest", Static).update(
+                Text(
+                    f"could not ask: {error}\nPaused: c changes the condition, space resumes.",
+                    style="bold",
+                )
+            )
+            report_error(self, error)
+
+    # ------------------------------------------------------------------ drawing
+
+    def _chart_countries(self) -> int:
+        """How many countries fit beside the model at this height (at most 3)."""
+        app: Any = self.app
+        n_options = int(app.dataset.n_options[self.position])
+        height = self.query_one("#demo-chart-scroll").size.height or 24
+        for n in (3, 2, 1):
+            series = n + 2  # the model, n closest and the conditioned country
+            # A legend line per series (at most), a gap, the option groups and the caption.
+            if series + 1 + n_options * (1 + series) + 1 <= height:
+                return n
+        return 1
+
+    def _draw(self, answer: Answer | None, partial: bool = False) -> None:
+        if not self.is_attached or self.position is None:
+            return
+        app: Any = self.app
+        question = app.dataset.at(self.position)
+        probs = answer.probs if answer is not None else None
+        cond_country = self.condition.value if self.condition.kind == "country" else None
+        policy: Policy = "drop" if app.policy == "drop" else "keep"
+        compared = comparison.choose(
+            question, probs, policy, cond_country, n=self._chart_countries()
+        )
+        model_label = "Model"
+        series = [
+            Series(
+                label=model_label,
+                values=tuple(float(x) for x in probs) if probs is not None else (),
+                kind="model",
+                tag=str(self.condition) if self.condition.kind != "default" else "",
+            )
+        ]
+        series += [
+            Series(
+                label=c.label,
+                values=tuple(float(x) for x in c.probs),
+                similarity=c.similarity,
+                tag="conditioned" if c.conditioned else "",
+            )
+            for c in compared
+        ]
+        caption = ""
+        if answer is not None:
+            if answer.estimator == "sampling":
+                so_far = f" {answer.samples} samples so far" if answer.samples else ""
+                caption = (
+                    f"sampling…{so_far}" if partial else f"sampling · {answer.samples} samples"
+                )
+            else:
+                caption = answer.estimator
+            if answer.off_option_mass > 0.005:
+                caption += f" · off-option mass {answer.off_option_mass:.0%}"
+            if not partial and self.cached:
+                caption += " · from the cache"
+        self.query_one("#demo-chart", DistributionChart).data = ChartData(
+            options=question.options,
+            nonsubstantive=tuple(bool(x) for x in question.nonsubstantive),
+            series=tuple(series),
+            caption=caption,
+            pending=partial,
+            status="" if answer is not None else f"asking {app.backend_name}…",
+        )
+        closest = [c for c in compared if c.similarity is not None and not c.conditioned]
+        if closest:
+            best = max(closest, key=lambda c: c.similarity or 0.0)
+            self.query_one("#demo-closest", Static).update(
+                f"Most alike on this question: {best.label} ({best.similarity:.2f})"
+            )
+
+    def _update_status(self) -> None:
+        if not self.is_attached:
+            return
+        app: Any = self.app
+        total = len(self.positions)
+        step = f"{self.index + 1}/{total}" if total else "0/0"
+        timer = "⏸ paused" if self.paused else f"⏵ every {self.interval:g}s"
+        try:
+            model = f"{app.backend_name}"
+        except AttributeError:
+            model = ""
+        state = "asking…" if self._loading else ("cached" if self.cached else "live")
+        self.query_one("#demo-status", Static).update(
+            f"{step} · {self.condition} · {model} · {state} · {timer}"
+        )

@@ -1,0 +1,736 @@
+"""The run screen: ask a backend every question of the current selection and watch the scores.
+
+The user names the run (a default like ``default-local-20261122-0930`` is filled in), picks
+the backend and the condition, and starts it. :func:`core.runner.run` does the work in an
+async worker; each answer lands in an inbox and :class:`RunScreen.ProgressUpdated` (replaceable:
+only the newest matters) tells the screen to take it in. The leaderboard is scored again from
+the answers so far at most every half second. Cancelling stops the worker; what was stored stays,
+and starting the same name again (or picking the run under "Resume") asks only the questions
+still unanswered or failed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.suggester import SuggestFromList
+from textual.validation import Function
+from textual.widgets import Button, Footer, Header, Input, ProgressBar, Select, Static
+from textual.worker import Worker, WorkerState
+
+from core import countries, metrics, runner
+from core.config import BackendConfig
+from core.prompts import Condition
+from core.store import RunSummary
+
+from ..widgets.leaderboard import Leaderboard, rows_from_scores
+
+if TYPE_CHECKING:
+    from core.dataset import Dataset
+
+RESCORE_SECONDS = 0.5
+"""Least time between two re-rankings of the live leaderboard."""
+
+
+def report_error(screen: Screen[Any], exc: BaseException) -> None:
+    """Hand an exception to the app's error reporter (a notification with a fix).
+
+    The shell's ``app.show_error`` is the one place errors are worded; a bare notification
+    is the fallback for an app without it.
+    """
+    show = getattr(screen.app, "show_error", None)
+    if callable(show):
+        show(exc)
+    else:
+        screen.notify(str(exc) or type(exc).__name__, severity="error", timeout=10)
+
+
+def leave_screen(screen: Screen[Any]) -> None:
+    """Close a pushed screen, or go back to the browse view when the screen is a mode."""
+    if len(screen.app.screen_stack) > 1:
+        screen.dismiss()
+        return
+    view = getattr(screen.app, "action_view", None)
+    if callable(view):
+        view("browse")
+
+
+def default_run_name(condition: Condition, backend: str, when: datetime | None = None) -> str:
+    """A run name like ``default-local-20261122-0930`` or ``country-Russia-vllm-20261122-0930``."""
+    stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M")
+    cond = str(condition).replace(":", "-").replace(" ", "_")
+    return f"{cond}-{backend}-{stamp}"
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base-2``, ``base-3``… if the store already holds it."""
+    if base not in taken:
+        return base
+    i = 2
+    while f"{base}-{i}" in taken:
+        i += 1
+    return f"{base}-{i}"
+
+
+def selection_positions(dataset: Dataset, selection: dict[str, Any]) -> list[int] | None:
+    """The positions a stored run was planned over, from its manifest's ``selection``.
+
+    The app stores the question ids (``ids``); the CLI stores its filters (``search``,
+    ``source``, ``country``, ``limit``), which select the same questions again on the same
+    dataset. Returns None when the selection says neither.
+    """
+    ids = selection.get("ids")
+    if isinstance(ids, list):
+        return [dataset.id_index[i] for i in ids if isinstance(i, int) and i in dataset.id_index]
+    filters = ("search", "source", "country", "limit")
+    if not any(k in selection for k in filters):
+        return None
+    country = selection.get("country")
+    key = countries.match(str(country), dataset.countries).key if country else None
+    positions = dataset.filter(selection.get("search") or None, selection.get("source"), key)
+    limit = selection.get("limit")
+    return positions[:limit] if isinstance(limit, int) and limit > 0 else positions
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``1:05`` or ``1:02:03``; an em dash when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything one start of a run needs, settled before the worker starts."""
+
+    name: str
+    backend_name: str
+    condition: Condition
+    template: str
+    policy: str
+    positions: tuple[int, ...]
+    selection: dict[str, Any] = field(default_factory=dict)
+    concurrency: int = 8
+    max_retries: int = 4
+
+
+class RunScreen(Screen[None]):
+    """Launch, watch, cancel and resume a named run over a list of questions."""
+
+    SUB_TITLE = "Run"
+    AUTO_FOCUS = "#run-name"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+
+    DEFAULT_CSS = """
+    RunScreen #run-form, RunScreen #run-form-2 {
+        height: auto;
+        padding: 0 1;
+    }
+    RunScreen #run-form > *, RunScreen #run-form-2 > * {
+        margin: 0 1 0 0;
+    }
+    RunScreen #run-name { width: 1fr; }
+    RunScreen #run-backend { width: 22; }
+    RunScreen #run-condition { width: 26; }
+    RunScreen #run-resume { width: 1fr; }
+    RunScreen.-narrow #run-backend { width: 14; }
+    RunScreen.-narrow #run-condition { width: 20; }
+    RunScreen #run-info, RunScreen #run-stats, RunScreen #run-last-error {
+        height: auto;
+        padding: 0 1;
+    }
+    RunScreen #run-info { color: $text-muted; }
+    RunScreen #run-last-error { color: $error; }
+    RunScreen #run-progress-row { height: 1; padding: 0 1; }
+    RunScreen #run-progress { width: 1fr; }
+    RunScreen #run-progress Bar { width: 1fr; }
+    RunScreen Leaderboard { border-top: solid $panel; }
+    """
+
+    BINDINGS = [
+        Binding(
+            "ctrl+r",
+            "start",
+            "Start",
+            id="run.start",
+            tooltip="Start the run (the same name resumes it)",
+        ),
+        Binding(
+            "ctrl+x",
+            "cancel",
+            "Cancel",
+            id="run.cancel",
+            tooltip="Stop the run; answers stored so far stay",
+            priority=True,  # over the inputs' "cut", which is idle while a run holds the form
+        ),
+        Binding(
+            "ctrl+l",
+            "focus_board",
+            "Leaderboard",
+            id="run.focus_board",
+            tooltip="Move to the live leaderboard",
+        ),
+        Binding("escape", "leave", "Back", id="run.leave", tooltip="Leave the run screen"),
+    ]
+
+    running: reactive[bool] = reactive(False)
+    """True while the run worker is active."""
+
+    @dataclass
+    class ProgressUpdated(Message):
+        """Where the run stands, and that new answers wait in the screen's inbox.
+
+        A newer one replaces any still queued: the answers themselves are appended to the
+        inbox by the worker (same event loop, no thread), so coalescing loses none of them.
+        """
+
+        progress: runner.Progress
+        fresh: int
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, RunScreen.ProgressUpdated)
+
+    @dataclass
+    class RunFinished(Message):
+        """The worker returned: every planned question was tried."""
+
+        outcome: runner.RunOutcome
+
+    def __init__(self, positions: list[int], condition: Condition) -> None:
+        """Create the screen.
+
+        Args:
+            positions: dataset positions of the questions to run (the current filter).
+            condition: the condition to start with (editable on screen).
+        """
+        super().__init__()
+        self.positions = list(positions)
+        self.condition = condition
+        self._probs: dict[int, np.ndarray] = {}
+        self._inbox: list[tuple[int, np.ndarray]] = []
+        self._resumable: dict[str, RunSummary] = {}
+        self._dirty = False
+        self._plan: RunPlan | None = None
+        self._resume: RunSummary | None = None
+        self._resume_positions: list[int] | None = None
+        self._auto_name = ""
+        self._progress: runner.Progress | None = None
+        self._outcome: runner.RunOutcome | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        app: Any = self.app
+        backends = list(getattr(app, "backend_names", None) or sorted(app.config.backends))
+        backend = app.backend_name if app.backend_name in backends else backends[0]
+        displays = sorted({countries.resolve(c).display for c in app.dataset.countries})
+        yield Header()
+        with Horizontal(id="run-form"):
+            yield Input(
+                id="run-name",
+                placeholder="run name (the same name resumes)",
+                tooltip="Name of the run; a stored unfinished run with this name is resumed",
+                compact=True,
+            )
+            yield Select(
+                [(name, name) for name in backends],
+                value=backend,
+                allow_blank=False,
+                id="run-backend",
+                tooltip="Backend that answers",
+                compact=True,
+            )
+            yield Input(
+                str(self.condition),
+                id="run-condition",
+                placeholder="default | country:NAME | language:CODE",
+                suggester=SuggestFromList(
+                    ["default", *(f"country:{d}" for d in displays)], case_sensitive=False
+                ),
+                validators=[Function(_parses, "use default, country:NAME or language:CODE")],
+                tooltip="How the model is asked: default, country:NAME or language:CODE",
+                compact=True,
+            )
+        with Horizontal(id="run-form-2"):
+            yield Select[str](
+                [],
+                prompt="Resume an unfinished run…",
+                id="run-resume",
+                tooltip="Pick a stored run that did not finish to ask what is left",
+                compact=True,
+            )
+            yield Button("Start", id="run-start", variant="primary", compact=True)
+            yield Button("Cancel", id="run-cancel", variant="error", compact=True, disabled=True)
+        yield Static("", id="run-info")
+        with Horizontal(id="run-progress-row"):
+            yield ProgressBar(total=None, show_eta=False, id="run-progress")
+        yield Static("Not started.", id="run-stats")
+        yield Static("", id="run-last-error")
+        yield Leaderboard(extra_labels=("uniform",), show_search=False, id="run-board")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._refresh_resumable()
+        self._update_default_name()
+        self._update_info()
+        self.query_one("#run-board", Leaderboard).set_caption(
+            "Country scores appear here as answers arrive (┆ marks the uniform-answer score)."
+        )
+        self.set_interval(RESCORE_SECONDS, self._rescore_if_dirty)
+
+    def on_screen_resume(self) -> None:
+        # Back from another view: runs may have been made elsewhere, and time has moved on.
+        if not self.running:
+            self._refresh_resumable()
+            if self._resume is None:
+                self._update_default_name()
+
+    # ------------------------------------------------------------------ form
+
+    @property
+    def _name_input(self) -> Input:
+        return self.query_one("#run-name", Input)
+
+    def _taken_names(self) -> set[str]:
+        app: Any = self.app
+        try:
+            return {r.manifest.name for r in app.store.runs()}
+        except Exception:  # the store is reported on start; a name is still useful
+            return set()
+
+    def _form_condition(self) -> Condition | None:
+        try:
+            return Condition.parse(self.query_one("#run-condition", Input).value)
+        except ValueError:
+            return None
+
+    def _form_backend(self) -> str:
+        value = self.query_one("#run-backend", Select).value
+        return str(value) if value is not Select.NULL else str(self.app.backend_name)  # type: ignore[attr-defined]
+
+    def _update_default_name(self) -> None:
+        """Fill in a fresh default name unless the user typed their own."""
+        name = self._name_input
+        if name.value and name.value != self._auto_name:
+            return
+        condition = self._form_condition() or self.condition
+        self._auto_name = unique_name(
+            default_run_name(condition, self._form_backend()), self._taken_names()
+        )
+        name.value = self._auto_name
+
+    def _refresh_resumable(self) -> None:
+        app: Any = self.app
+        select = self.query_one("#run-resume", Select)
+        try:
+            runs = [r for r in app.store.runs() if not r.finished]
+        except Exception as exc:
+            report_error(self, exc)
+            runs = []
+        runs.reverse()  # newest first
+        self._resumable = {r.manifest.name: r for r in runs}
+        select.set_options(
+            (
+                f"{r.manifest.name} · {r.manifest.condition} · {r.manifest.backend} · "
+                f"{r.n_ok}/{r.planned} done" + (f", {r.n_failed} failed" if r.n_failed else ""),
+                r.manifest.name,
+            )
+            for r in runs
+        )
+        select.disabled = not runs
+        select.prompt = "Resume an unfinished run…" if runs else "No unfinished run to resume"
+
+    def _update_info(self) -> None:
+        app: Any = self.app
+        if self._resume is not None:
+            r = self._resume
+            total = len(self._resume_positions or [])
+            left = max(total - r.n_ok, 0)
+            text = (
+                f"Resuming {r.manifest.name}: {r.n_ok} of {total} answered"
+                + (f", {r.n_failed} failed" if r.n_failed else "")
+                + f"; {left} to ask · template {r.manifest.template} · policy {r.manifest.policy}"
+            )
+        else:
+            text = (
+                f"{len(self.positions)} questions selected · dataset {app.dataset.name} · "
+                f"template {app.template} · policy {app.policy}"
+            )
+        self.query_one("#run-info", Static).update(text)
+
+    @on(Input.Changed, "#run-condition")
+    def _condition_changed(self) -> None:
+        if self._resume is None:
+            self._update_default_name()
+
+    @on(Select.Changed, "#run-backend")
+    def _backend_changed(self) -> None:
+        if self._resume is None:
+            self._update_default_name()
+
+    @on(Input.Changed, "#run-name")
+    def _name_changed(self, event: Input.Changed) -> None:
+        if self._resume is not None and event.value != self._resume.manifest.name:
+            self._set_resume(None)
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_start()
+
+    @on(Select.Changed, "#run-resume")
+    def _resume_picked(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL:
+            return
+        self._set_resume(self._resumable.get(str(event.value)))
+
+    def _set_resume(self, summary: RunSummary | None) -> None:
+        """Fill the form from a stored unfinished run (or leave resume mode with None)."""
+        app: Any = self.app
+        self._resume = summary
+        self._resume_positions = None
+        if summary is None:
+            resume = self.query_one("#run-resume", Select)
+            if resume.value is not Select.NULL:
+                resume.clear()
+            self._update_info()
+            return
+        m = summary.manifest
+        try:
+            positions = selection_positions(app.dataset, m.selection)
+        except Exception as exc:
+            report_error(self, exc)
+            positions = None
+        if positions is None:
+            positions = self.positions
+            self.notify(
+                f"Run {m.name!r} does not say which questions it planned; resuming it over the "
+                "current selection.",
+                severity="warning",
+            )
+        self._resume_positions = positions
+        self._name_input.value = m.name
+        self._auto_name = ""
+        if m.backend in app.config.backends:
+            self.query_one("#run-backend", Select).value = m.backend
+        self.query_one("#run-condition", Input).value = m.condition
+        self._update_info()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_start(self) -> None:
+        if self.running:
+            self.notify("A run is in progress; cancel it first (ctrl+x).", severity="warning")
+            return
+        try:
+            plan = self._make_plan()
+        except Exception as exc:
+            report_error(self, exc)
+            return
+        if plan is None:
+            return
+        self._begin(plan)
+
+    def action_cancel(self) -> None:
+        if not self.running:
+            self.notify("No run in progress.", severity="information")
+            return
+        self.workers.cancel_group(self, "run")
+
+    def action_focus_board(self) -> None:
+        self.query_one("#run-board", Leaderboard).focus_table()
+
+    def action_leave(self) -> None:
+        if self.running and self._plan is not None:
+            self.workers.cancel_group(self, "run")
+            self.app.notify(
+                f"Run {self._plan.name} cancelled; what was stored stays. Start the same name "
+                "to resume it.",
+                severity="warning",
+            )
+        leave_screen(self)
+
+    @on(Button.Pressed, "#run-start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#run-cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.running
+        if action == "start":
+            return not self.running
+        return True
+
+    def watch_running(self, running: bool) -> None:
+        self.refresh_bindings()
+        self.query_one("#run-start", Button).disabled = running
+        self.query_one("#run-cancel", Button).disabled = not running
+        for selector in ("#run-name", "#run-backend", "#run-condition", "#run-resume"):
+            self.query_one(selector).disabled = running
+        if not running:
+            self.query_one("#run-resume", Select).disabled = not self._resumable
+
+    # ------------------------------------------------------------------ starting
+
+    def _make_plan(self) -> RunPlan | None:
+        """Settle the run from the form; None (after telling the user) if it cannot start."""
+        app: Any = self.app
+        name = self._name_input.value.strip()
+        if not name:
+            self.notify("Give the run a name.", severity="error")
+            return None
+        condition = Condition.parse(self.query_one("#run-condition", Input).value)
+        backend_name = self._form_backend()
+        if backend_name in app.config.backends:
+            bcfg = app.config.backend(backend_name)
+            concurrency, max_retries = bcfg.concurrency, bcfg.max_retries
+        else:  # a backend handed to the app ready-made (tests, scripts): the defaults
+            concurrency, max_retries = BackendConfig.concurrency, BackendConfig.max_retries
+        resume = self._resume if self._resume and self._resume.manifest.name == name else None
+        if resume is None and name in self._resumable:
+            # Typing the name of an unfinished run resumes it, over its own questions.
+            self._set_resume(self._resumable[name])
+            resume = self._resume
+        if resume is not None:
+            m = resume.manifest
+            template, policy = m.template, m.policy
+            positions = list(self._resume_positions or self.positions)
+            selection = dict(m.selection)
+            selection.pop("planned", None)
+        else:
+            template, policy = app.template, app.policy
+            positions = list(self.positions)
+            selection = {"via": "tui", "ids": [app.dataset.ids[p] for p in positions]}
+        if not positions:
+            self.notify(
+                "No question is selected: widen the filter on the browse screen first.",
+                severity="error",
+            )
+            return None
+        return RunPlan(
+            name=name,
+            backend_name=backend_name,
+            condition=condition,
+            template=template,
+            policy=policy,
+            positions=tuple(positions),
+            selection=selection,
+            concurrency=concurrency,
+            max_retries=max_retries,
+        )
+
+    def _begin(self, plan: RunPlan) -> None:
+        app: Any = self.app
+        self._plan = plan
+        self._outcome = None
+        self._progress = None
+        self._probs = {}
+        self._inbox = []
+        wanted = set(plan.positions)
+        if plan.name in self._taken_names():
+            # Earlier answers of this run count on the board from the start.
+            answers = runner.run_answers(app.store, app.dataset, plan.name)
+            for pos, row in zip(answers.positions.tolist(), answers.probs, strict=True):
+                if pos in wanted:
+                    self._probs[pos] = row
+        self._dirty = True
+        self.query_one("#run-last-error", Static).update("")
+        bar = self.query_one("#run-progress", ProgressBar)
+        bar.update(total=len(plan.positions), progress=len(self._probs))
+        self.query_one("#run-stats", Static).update(
+            f"Starting {plan.name}: {len(plan.positions)} questions, "
+            f"{len(self._probs)} already answered…"
+        )
+        self.running = True
+        self._run_worker(plan)
+        self._rescore_if_dirty()
+
+    @work(exclusive=True, group="run", exit_on_error=False, description="goqa run")
+    async def _run_worker(self, plan: RunPlan) -> runner.RunOutcome:
+        app: Any = self.app
+        backend = app.get_backend(plan.backend_name)
+        dataset: Dataset = app.dataset
+
+        def on_progress(progress: runner.Progress, fresh: int) -> None:
+            self.post_message(self.ProgressUpdated(progress, fresh))
+
+        def on_answer(question: Any, answer: Any, error: str | None) -> None:
+            if answer is not None:
+                probs = np.zeros(dataset.kmax)
+                probs[: len(answer.probs)] = answer.probs
+                self._inbox.append((dataset.key_index[question.key], probs))
+
+        outcome = await runner.run(
+            name=plan.name,
+            dataset=dataset,
+            positions=list(plan.positions),
+            backend=backend,
+            backend_name=plan.backend_name,
+            condition=plan.condition,
+            template=plan.template,
+            store=app.store,
+            policy=plan.policy,
+            concurrency=plan.concurrency,
+            max_retries=plan.max_retries,
+            selection=plan.selection,
+            on_progress=on_progress,
+            on_answer=on_answer,
+        )
+        self.post_message(self.RunFinished(outcome))
+        return outcome
+
+    # ------------------------------------------------------------------ progress
+
+    @on(ProgressUpdated)
+    def _progress_updated(self, event: ProgressUpdated) -> None:
+        self._take_inbox()
+        self._progress = event.progress
+        self._show_progress(event.progress, event.fresh)
+
+    def _take_inbox(self) -> None:
+        if self._inbox:
+            inbox, self._inbox = self._inbox, []
+            self._probs.update(inbox)
+            self._dirty = True
+
+    def _show_progress(self, p: runner.Progress, fresh: int) -> None:
+        self.query_one("#run-progress", ProgressBar).update(
+            total=p.total, progress=p.done + p.failed
+        )
+        rate = p.rate(fresh)
+        self.query_one("#run-stats", Static).update(
+            f"done {p.done}/{p.total} · failed {p.failed} · cached {p.cached} · "
+            f"{rate:.1f} q/s · elapsed {format_seconds(p.elapsed)} · "
+            f"ETA {format_seconds(p.eta(fresh))}"
+        )
+        if p.last_error:
+            self.query_one("#run-last-error", Static).update(f"last error: {p.last_error}")
+
+    @on(RunFinished)
+    def _run_finished(self, event: RunFinished) -> None:
+        self._outcome = event.outcome
+
+    def _rescore_if_dirty(self) -> None:
+        if not self._dirty or self._plan is None:
+            return
+        self._dirty = False
+        app: Any = self.app
+        board = self.query_one("#run-board", Leaderboard)
+        if not self._probs:
+            board.clear("No answer yet.")
+            return
+        positions = np.fromiter(self._probs, dtype=np.int64, count=len(self._probs))
+        probs = np.stack([self._probs[int(p)] for p in positions])
+        policy: metrics.Policy = "drop" if self._plan.policy == "drop" else "keep"
+        try:
+            scores = metrics.score(app.dataset, positions, probs, policy)
+            baseline = metrics.uniform_baseline(app.dataset, positions, policy)
+        except Exception as exc:
+            report_error(self, exc)
+            return
+        top = scores.countries[0] if scores.countries else None
+        caption = f"{self._plan.name}: {len(positions)} of {len(self._plan.positions)} scored"
+        if top is not None:
+            caption += f" · most similar: {top.display} ({top.similarity:.3f})"
+        caption += " · ┆ uniform-answer score"
+        board.set_rows(rows_from_scores(scores, baseline), caption=caption)
+
+    # ------------------------------------------------------------------ the end
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "run" or not self.is_attached:
+            return
+        state = event.state
+        if state in (WorkerState.PENDING, WorkerState.RUNNING):
+            return
+        self.running = False
+        self._take_inbox()
+        self._dirty = True
+        self._rescore_if_dirty()
+        plan = self._plan
+        if state == WorkerState.SUCCESS:
+            outcome = event.worker.result
+            if isinstance(outcome, runner.RunOutcome):
+                self._outcome = outcome
+                bar = self.query_one("#run-progress", ProgressBar)
+                bar.update(total=outcome.total, progress=outcome.answered + outcome.failed)
+                if self._progress is None:
+                    self.query_one("#run-stats", Static).update(
+                        f"done {outcome.answered}/{outcome.total} · failed {outcome.failed} · "
+                        "nothing left to ask"
+                    )
+                failed = f", {outcome.failed} failed (start again to retry them)"
+                self.notify(
+                    f"Run {outcome.manifest.name} finished: {outcome.answered} of "
+                    f"{outcome.total} answered" + (failed if outcome.failed else "") + ".",
+                    title="Run finished",
+                    severity="warning" if outcome.failed else "information",
+                )
+        elif state == WorkerState.CANCELLED:
+            stored = len(self._probs)
+            total = len(plan.positions) if plan else 0
+            self.query_one("#run-stats", Static).update(
+                f"Cancelled: {stored} of {total} answered and stored. Start the same name "
+                "(ctrl+r) to resume."
+            )
+            if self.is_attached:
+                self.notify(
+                    f"Run {plan.name if plan else ''} cancelled: {stored} of {total} stored; "
+                    "the same name resumes it.",
+                    severity="warning",
+                )
+        elif state == WorkerState.ERROR and event.worker.error is not None:
+            self.query_one("#run-stats", Static).update(
+                f"Stopped by an error: {event.worker.error}"
+            )
+            report_error(self, event.worker.error)
+        self._refresh_resumable()
+        if plan is not None:
+            # Stay on this run: the next start resumes it.
+            summary = self._resumable.get(plan.name)
+            if summary is not None:
+                self._resume = summary
+                self._resume_positions = list(plan.positions)
+                self._update_info()
+            else:
+                # Finished: the next start is a new run under a fresh default name.
+                self._resume = None
+                self._auto_name = self._name_input.value
+                self._update_default_name()
+                self._update_info()
+
+    @property
+    def outcome(self) -> runner.RunOutcome | None:
+        """The last finished run's outcome (None before, or after a cancel or error)."""
+        return self._outcome
+
+    @property
+    def answered(self) -> int:
+        """Distinct questions with an answer on the board."""
+        return len(self._probs)
+
+
+def _parses(text: str) -> bool:
+    try:
+        Condition.parse(text)
+    except ValueError:
+        return False
+    return True
