@@ -551,7 +551,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     except _known_errors() as exc:
-        _console(stderr=True).print(f"[red]error:[/] {_message(exc)}", soft_wrap=True)
+        from rich.markup import escape
+
+        # escape: messages quote user input and TOML tables ("[backends.x]"), not markup.
+        _console(stderr=True).print(f"[red]error:[/] {escape(_message(exc))}", soft_wrap=True)
         return getattr(exc, "code", EXIT_FAIL)
 
 

@@ -455,7 +455,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             worldmap.load_grid("large"),
             compare=_compare_json(args, ds, store),
         )
-        Path(args.html).write_text(html, encoding="utf-8")
+        try:
+            Path(args.html).write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"Cannot write {args.html!r}: {exc.strerror or exc}.") from None
         _console(stderr=True).print(f"Wrote {args.html}")
     if args.json:
         _print_json(data)
@@ -528,9 +531,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     ra = run_answers(store, ds, args.name)
     pairs = metrics.pair_similarities(ds, ra.positions, ra.probs, manifest.policy)  # type: ignore[arg-type]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fh = out.open("w", encoding="utf-8", newline="" if args.format == "csv" else None)
+    except OSError as exc:
+        raise CliError(f"Cannot write {str(out)!r}: {exc.strerror or exc}.") from None
     if args.format == "jsonl":
-        with out.open("w", encoding="utf-8") as fh:
+        with fh:
             for pos, answer in zip(ra.positions, ra.answers, strict=True):
                 sel = pairs.position == pos
                 fh.write(
@@ -553,7 +560,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     + "\n"
                 )
     else:
-        with out.open("w", encoding="utf-8", newline="") as fh:
+        with fh:
             w = csv.writer(fh)
             kmax = ds.kmax
             w.writerow(
