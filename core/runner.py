@@ -30,6 +30,7 @@ from core.backends.base import (
 from core.dataset import FULL_REVISION, Dataset, Question
 from core.prompts import Condition, Prompt, render, template_hash
 from core.store import RunManifest, Store
+from core.translate import bundled_translations
 
 
 class MissingTranslationsError(Exception):
@@ -85,7 +86,10 @@ def prompt_builder(
         return PromptBuilder(condition, template, country_display=country.display)
     if condition.kind == "language":
         stored = store.translations(condition.value) if store else {}
-        table = {k: (t.question, t.options) for k, t in stored.items()}
+        table = {
+            **bundled_translations(condition.value),
+            **{k: (t.question, t.options) for k, t in stored.items()},
+        }
         missing = sum(
             1 for q in questions if q.key not in table or len(table[q.key][1]) != len(q.options)
         )

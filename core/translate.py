@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,26 @@ DOUBT_THRESHOLD = 0.35
 
 class TranslationError(Exception):
     """A translation problem with a message that names the fix."""
+
+
+_BUNDLED = "translations_sample.jsonl"
+
+
+@cache
+def bundled_translations(language: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Translations shipped with goqa for the first 30 sample questions (ru, zh, tr), by key.
+
+    They let the linguistic experiment run offline on the bundled sample; stored translations
+    (imported or made by a model) take precedence over them.
+    """
+    text = (resources.files("core.data") / _BUNDLED).read_text(encoding="utf-8")
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for line in text.splitlines():
+        if line.strip():
+            obj = json.loads(line)
+            if obj["language"] == language:
+                out[obj["key"]] = (obj["question"], tuple(obj["options"]))
+    return out
 
 
 def _request(question: str, options: Sequence[str], target: str, source: str = "English") -> str:

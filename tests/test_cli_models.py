@@ -353,8 +353,9 @@ def test_faults_fail_questions_then_a_rerun_completes(
 def test_language_condition_needs_then_uses_translations(
     capsys: pytest.CaptureFixture[str], fake: FakeServer, sample: dataset.Dataset, tmp_path: Path
 ) -> None:
+    # No bundled German translations: the run stops before asking anything.
     code, out, err = run_cli(
-        capsys, "run", "--condition", "language:ru", "--backend", "fake", "--limit", "3"
+        capsys, "run", "--condition", "language:de", "--backend", "fake", "--limit", "3"
     )
     assert code == 1
     assert "goqa translate" in err
@@ -375,7 +376,7 @@ def test_language_condition_needs_then_uses_translations(
     path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
     code, out, err = run_cli(capsys, "translate", "--import", str(path))
     assert code == 0
-    assert "Imported 3 human translations" in out
+    assert "Imported 3 human translations" in out  # they take precedence over bundled ones
     assert "line 4: unknown question key 'nosuchkey'" in err
 
     result = run_json(
@@ -463,3 +464,20 @@ def test_embedded_local_model(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["n_questions_scored"] == 20
     assert report["countries"]
     assert {"country", "similarity", "ci_low", "ci_high"} <= set(report["countries"][0])
+
+
+def test_bundled_translations_cover_the_first_sample_questions(
+    capsys: pytest.CaptureFixture[str], fake: FakeServer, sample: dataset.Dataset
+) -> None:
+    from core.translate import bundled_translations
+
+    result = run_json(
+        capsys, "run", "--name", "zh2", "--condition", "language:zh", "--backend", "fake",
+        "--limit", "2",
+    )  # fmt: skip
+    assert (result["answered"], result["failed"]) == (2, 0)
+    bundled = bundled_translations("zh")
+    sent = [r.body["prompt"] for r in fake.recorded()]
+    for q in (sample.at(0), sample.at(1)):
+        text, options = bundled[q.key]
+        assert any(text in p and f"(A) {options[0]}" in p for p in sent)

@@ -135,7 +135,7 @@ async def test_cancel_keeps_what_was_stored_and_resume_completes(store):
 async def test_conditions_are_checked_before_any_request(store):
     with FakeServer() as server:
         with pytest.raises(MissingTranslationsError, match="goqa translate"):
-            await _run(server, store, "lang", 5, condition=Condition("language", "ru"))
+            await _run(server, store, "lang", 5, condition=Condition("language", "de"))
         with pytest.raises(UnknownCountryError, match="Russia"):
             await _run(server, store, "typo", 5, condition=Condition("country", "Rusia"))
         assert server.request_count == 0
