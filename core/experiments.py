@@ -89,7 +89,7 @@ def target_keys(dataset: Dataset, condition: Condition) -> list[str]:
         return [countries.match(condition.value, dataset.countries).key]
     if condition.kind == "language":
         codes = set(languages.speaker_countries(condition.value))
-        found = {}
+        found: dict[str, countries.Country] = {}
         rank = {"national": 0, "current national": 1, "old national": 2, "non-national": 3}
         for key in dataset.countries:
             c = countries.resolve(key)
