@@ -21,6 +21,7 @@ backend (the embedded SmolLM2 model) exists even with no file.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -116,8 +117,10 @@ class Config:
         name = name or self.default_backend
         if name not in self.backends:
             known = ", ".join(sorted(self.backends))
+            close = difflib.get_close_matches(name, list(self.backends), n=3, cutoff=0.6)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise ConfigError(
-                f"Unknown backend {name!r}. Configured backends: {known}. "
+                f"Unknown backend {name!r}.{hint} Configured backends: {known}. "
                 f"Add a [backends.{name}] table to {self.path or paths.config_file()} "
                 "(see 'goqa config show')."
             )
@@ -132,8 +135,17 @@ _STR_FIELDS = {"kind", "base_url", "model", "mode", "api_key_env", "model_path"}
 def _backend_from_table(name: str, table: Any, where: str) -> BackendConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [backends.{name}] must be a table.")
-    if "api_key" in table or any(k.lower().endswith("key") and k != "api_key_env" for k in table):
-        raise ConfigError(f"{where}: put secrets in an environment variable named by api_key_env.")
+    secret = next(
+        (k for k in table if k == "api_key" or (k.lower().endswith("key") and k != "api_key_env")),
+        None,
+    )
+    if secret is not None:
+        env = f"{re.sub(r'[^A-Za-z0-9]+', '_', name).upper()}_API_KEY"
+        raise ConfigError(
+            f"{where}: [backends.{name}] has {secret} = …; never write a key in the file. "
+            f'Delete that line, put api_key_env = "{env}" there instead and set that '
+            f"environment variable: 'export {env}=…'."
+        )
     unknown = set(table) - _INT_FIELDS - _FLOAT_FIELDS - _STR_FIELDS
     if unknown:
         raise ConfigError(
@@ -204,6 +216,12 @@ def parse(text: str, where: str = "config.toml") -> Config:
             f"{where}: unknown setting(s) {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(known_top))}."
         )
+    for setting in ("default_backend", "template", "policy", "theme"):
+        if setting in data and not isinstance(data[setting], str):
+            raise ConfigError(
+                f'{where}: {setting} must be a string in quotes, e.g. {setting} = "…"; '
+                f"found {data[setting]!r}."
+            )
     cfg = Config(
         backends=backends,
         default_backend=str(data.get("default_backend", "local")),
@@ -215,7 +233,8 @@ def parse(text: str, where: str = "config.toml") -> Config:
     if cfg.default_backend not in backends:
         raise ConfigError(
             f"{where}: default_backend = {cfg.default_backend!r} but no [backends."
-            f"{cfg.default_backend}] table exists."
+            f"{cfg.default_backend}] table exists. Add that table, or set default_backend to "
+            f"one of: {', '.join(sorted(backends))}."
         )
     if cfg.template not in ("paper", "v2"):
         raise ConfigError(f'{where}: template = {cfg.template!r}; use "paper" or "v2".')
@@ -231,7 +250,12 @@ def load(path: Path | None = None) -> Config:
         return Config(path=str(path))
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: the config file is not UTF-8 text ({exc.reason} at byte {exc.start}). "
+            "Save it as UTF-8, or delete it to start from the defaults."
+        ) from None
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc}).") from None
     return parse(text, where=str(path))
 

@@ -19,7 +19,7 @@ import math
 import pickle
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -48,7 +48,19 @@ def is_non_substantive(option: str) -> bool:
 
 
 class DatasetError(Exception):
-    """A dataset that cannot be used at all; the message says what to do."""
+    """A dataset that cannot be used at all; the message says what to do.
+
+    Attributes:
+        problems: the bad rows, when the file was read but no row was usable.
+        rows_read: data rows read before giving up (0 if the file could not be read as a CSV).
+    """
+
+    def __init__(
+        self, message: str, problems: Sequence[RowProblem] = (), rows_read: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+        self.rows_read = rows_read
 
 
 @dataclass(frozen=True)
@@ -265,7 +277,9 @@ _SELECTIONS_RE = re.compile(
 def _parse_selections(text: str) -> dict[str, list[float]]:
     match = _SELECTIONS_RE.fullmatch(text)
     if not match:
-        raise ValueError("selections is not defaultdict(<class 'list'>, {...})")
+        raise ValueError(
+            "selections is not defaultdict(<class 'list'>, {...}) or a {'Country': [...]} mapping"
+        )
     body = match["wrapped"] or match["bare"]
     try:
         value = ast.literal_eval(body)
@@ -289,15 +303,23 @@ def _check_row(row: dict[str, str]) -> tuple[str, tuple[str, ...], str, dict[str
     try:
         options = ast.literal_eval((row.get("options") or "").strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-        raise ValueError(f"options is not a Python list literal ({type(exc).__name__})") from None
+        raise ValueError(
+            f"options is not a Python list literal ({type(exc).__name__}); "
+            "write it as ['Yes', 'No']"
+        ) from None
     if not isinstance(options, list | tuple) or not options:
         raise ValueError("options is not a non-empty list")
     if not all(isinstance(o, str) for o in options):
         raise ValueError("options must all be strings")
+    if not (row.get("selections") or "").strip():
+        raise ValueError("selections is empty (no country has data)")
     try:
         selections = _parse_selections(row.get("selections") or "")
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-        raise ValueError(f"selections is not a readable literal ({exc})") from None
+        reason = str(exc)
+        if not reason.startswith("selections"):
+            reason = f"selections is not a readable literal ({reason})"
+        raise ValueError(reason) from None
     if not selections:
         raise ValueError("selections is empty (no country has data)")
     for country, values in selections.items():
@@ -330,7 +352,10 @@ def parse_csv(data: bytes, name: str = "dataset", path: str = "") -> Dataset:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DatasetError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+        raise DatasetError(
+            f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start}). Save it as UTF-8, "
+            f"e.g. 'iconv -f latin1 -t utf-8 {name} > fixed.csv'."
+        ) from None
     csv.field_size_limit(sys.maxsize)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
@@ -352,6 +377,18 @@ def parse_csv(data: bytes, name: str = "dataset", path: str = "") -> Dataset:
             if None in row:
                 problems.append(RowProblem(rownum, "more fields than the header"))
                 continue
+            if None in row.values():
+                # DictReader fills absent fields with None: a short record, usually a file cut
+                # off mid-row or a quote left open.
+                present = sum(v is not None for v in row.values())
+                problems.append(
+                    RowProblem(
+                        rownum,
+                        f"only {present} of {len(COLUMNS)} fields (file truncated mid-row, or a "
+                        "quote left open?)",
+                    )
+                )
+                continue
             try:
                 q_text, q_opts, q_src, sel = _check_row(row)
             except ValueError as exc:
@@ -365,8 +402,17 @@ def parse_csv(data: bytes, name: str = "dataset", path: str = "") -> Dataset:
     except csv.Error as exc:
         problems.append(RowProblem(rows_read + 1, f"CSV syntax error: {exc} (file truncated?)"))
     if not texts:
-        detail = f" First problem: {problems[0]}." if problems else ""
-        raise DatasetError(f"{name}: no usable question rows.{detail}")
+        if not rows_read:
+            raise DatasetError(
+                f"{name}: no usable question rows: the file has a header but no data. Add rows "
+                "in the published format, or use --dataset sample."
+            )
+        raise DatasetError(
+            f"{name}: no usable question rows. First problem: {problems[0]}. Fix the rows; "
+            f"'goqa data validate --dataset {path or name}' lists every problem.",
+            problems=problems,
+            rows_read=rows_read,
+        )
 
     countries = tuple(sorted({c for sel in per_q for c in sel}))
     cidx = {c: i for i, c in enumerate(countries)}

@@ -183,9 +183,21 @@ def import_file(path: Path, dataset: Dataset, store: Store) -> tuple[int, list[s
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise TranslationError(f"Translations file {str(path)!r} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TranslationError(f"Cannot read {str(path)!r}: {exc}.") from None
+        raise TranslationError(
+            f"Translations file {str(path)!r} does not exist. Give the path of a JSONL file "
+            'with one {"key", "language", "question", "options"} object per line.'
+        ) from None
+    except IsADirectoryError:
+        raise TranslationError(
+            f"{str(path)!r} is a directory; give the translations JSONL file."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise TranslationError(
+            f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
+            "UTF-8 JSON lines."
+        ) from None
+    except OSError as exc:
+        raise TranslationError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
     items: list[Translation] = []
     problems: list[str] = []
     for n, line in enumerate(lines, start=1):

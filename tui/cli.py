@@ -37,6 +37,13 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def _escape(text: str) -> str:
+    """``text`` with rich markup escaped (messages quote user input and TOML tables)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
@@ -46,7 +53,7 @@ def _load_dataset(args: argparse.Namespace) -> dataset.Dataset:
     if ds.problems and not getattr(args, "json", False):
         _console(stderr=True).print(
             f"[yellow]warning:[/] {len(ds.problems)} bad row(s) skipped in {ds.name} "
-            f"(first: {ds.problems[0]}); 'goqa data validate' lists them."
+            f"(first: {_escape(str(ds.problems[0]))}); 'goqa data validate' lists them."
         )
     return ds
 
@@ -114,22 +121,35 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_data_validate(args: argparse.Namespace) -> int:
-    ds = dataset.load(args.dataset, use_cache=False)
+    try:
+        ds = dataset.load(args.dataset, use_cache=False)
+        name, rows_read, valid, problems = ds.name, ds.rows_read, len(ds), ds.problems
+    except dataset.DatasetError as exc:
+        if not exc.problems:
+            raise
+        # Every row is bad: still list them all, which is what validate is for.
+        name = dataset.resolve_source(args.dataset)[0]
+        rows_read, valid, problems = exc.rows_read, 0, exc.problems
     report = {
-        "dataset": ds.name,
-        "rows": ds.rows_read,
-        "valid": len(ds),
-        "problems": [{"row": p.row, "reason": p.reason} for p in ds.problems],
+        "dataset": name,
+        "rows": rows_read,
+        "valid": valid,
+        "problems": [{"row": p.row, "reason": p.reason} for p in problems],
     }
     if args.json:
         _print_json(report)
     else:
         con = _console()
-        for p in ds.problems:
-            con.print(f"[red]row {p.row}[/]: {p.reason}")
-        colour = "red" if ds.problems else "green"
-        con.print(f"[{colour}]{ds.rows_read} rows read, {len(ds)} valid, {len(ds.problems)} bad[/]")
-    return EXIT_FAIL if ds.problems else EXIT_OK
+        for p in problems:
+            con.print(f"[red]row {p.row}[/]: {_escape(p.reason)}")
+        colour = "red" if problems else "green"
+        con.print(f"[{colour}]{rows_read} rows read, {valid} valid, {len(problems)} bad[/]")
+        if problems:
+            con.print(
+                "Fix or delete the rows listed (row 1 is the first record after the header); "
+                "other commands skip them with a warning."
+            )
+    return EXIT_FAIL if problems else EXIT_OK
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
@@ -291,9 +311,19 @@ def read_predictions(path: Path, ds: dataset.Dataset) -> tuple[np.ndarray, np.nd
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise CliError(f"Predictions file {str(path)!r} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"Cannot read {str(path)!r}: {exc}.") from None
+        raise CliError(
+            f"Predictions file {str(path)!r} does not exist. Give the path of a JSONL file "
+            "(e.g. one written by 'goqa export NAME --format jsonl --out FILE')."
+        ) from None
+    except IsADirectoryError:
+        raise CliError(f"{str(path)!r} is a directory; give the predictions JSONL file.") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(
+            f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); predictions "
+            "are JSON lines, saved as UTF-8."
+        ) from None
+    except OSError as exc:
+        raise CliError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
     positions: dict[int, np.ndarray] = {}
     problems: list[str] = []
     for n, line in enumerate(lines, start=1):
@@ -320,7 +350,13 @@ def read_predictions(path: Path, ds: dataset.Dataset) -> tuple[np.ndarray, np.nd
         if not isinstance(probs, list) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) for x in probs
         ):
-            problems.append(f"line {n}: probs must be a list of numbers")
+            odd = (
+                next((x for x in probs if isinstance(x, str | bool) or x is None), None)
+                if isinstance(probs, list)
+                else None
+            )
+            got = f" (found {odd!r})" if odd is not None else ""
+            problems.append(f"line {n}: probs must be a list of numbers{got}")
             continue
         arr = np.asarray(probs, dtype=np.float64)
         if arr.shape != (k,):
@@ -332,7 +368,10 @@ def read_predictions(path: Path, ds: dataset.Dataset) -> tuple[np.ndarray, np.nd
         elif arr.sum() <= 0:
             problems.append(f"line {n}: probabilities are all zero")
         elif pos in positions:
-            problems.append(f"line {n}: question {ds.ids[pos]} appears twice (first kept)")
+            problems.append(
+                f"line {n}: question {ds.ids[pos]} appears twice (the first is kept; delete "
+                "this line)"
+            )
         else:
             positions[pos] = arr
     pos_arr = np.array(sorted(positions), dtype=np.int64)
@@ -404,9 +443,19 @@ def cmd_score(args: argparse.Namespace) -> int:
     positions, probs, problems = read_predictions(Path(args.predictions), ds)
     err = _console(stderr=True)
     for p in problems:
-        err.print(f"[yellow]{args.predictions}:[/] {p}")
+        err.print(f"[yellow]{_escape(args.predictions)}:[/] {_escape(p)}", soft_wrap=True)
     if len(positions) == 0:
-        raise CliError(f"No usable predictions in {args.predictions}; nothing to score.")
+        raise CliError(
+            f"No usable predictions in {args.predictions}; nothing to score. Each line must be "
+            '{"question_id": ID, "probs": [...]} (or "key" instead of "question_id") with one '
+            "non-negative probability per option of that question (see 'goqa show ID')."
+        )
+    if problems:
+        err.print(
+            f"[yellow]{len(problems)} bad line(s) skipped[/]; fix or delete them "
+            f"({'--strict makes them fail the command' if not args.strict else 'exit code 1'}).",
+            soft_wrap=True,
+        )
     scores = metrics.score(ds, positions, probs, args.policy, args.min_questions)
     if args.json:
         _print_json(scores.to_json())

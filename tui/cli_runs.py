@@ -12,6 +12,7 @@ import asyncio
 import csv
 import json
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from tui.cli import (
     _add_json,
     _console,
     _distribution_rows,
+    _escape,
     _leaderboard,
     _load_dataset,
     _print_json,
@@ -329,6 +331,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.update(task, completed=p.done + p.failed, status=status)
 
             outcome = asyncio.run(go(on_progress))
+    if outcome.failed:
+        errors = Counter(a.error or "" for a in store.answers(run_name, status="failed"))
+        err = _console(stderr=True)
+        for error, count in errors.most_common(3):
+            err.print(f"[red]{count} failed:[/] {_escape(error)}", soft_wrap=True)
+        if args.json:
+            err.print(f"Fix the cause, then run again with --name {run_name} to retry them.")
     scores = run_scores(store, ds, run_name, policy, args.min_questions)
     data = {
         "run": outcome.manifest.to_json(),
@@ -607,9 +616,17 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if args.import_file:
         n, problems = tr.import_file(Path(args.import_file), ds, store)
         for p in problems:
-            _console(stderr=True).print(f"[yellow]{args.import_file}:[/] {p}")
+            _console(stderr=True).print(
+                f"[yellow]{_escape(args.import_file)}:[/] {_escape(p)}", soft_wrap=True
+            )
+        if problems and not n:
+            raise CliError(
+                f"No translation imported from {args.import_file}. Each line must be a JSON "
+                'object {"key": QUESTION_KEY, "language": "ru", "question": "...", "options": '
+                "[one string per option]} (keys are listed by 'goqa questions --json')."
+            )
         _console().print(f"Imported {n} human translations.")
-        return EXIT_FAIL if problems and not n else EXIT_OK
+        return EXIT_OK
     if not args.language:
         raise CliError("Give --language CODE (e.g. ru, zh, tr) or --import FILE.jsonl.")
     cfg = _config(args)

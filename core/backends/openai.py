@@ -196,7 +196,10 @@ def http_error(
     elif status == 529:
         message = f"{where} is overloaded (HTTP 529){said}"
     elif retryable:
-        message = f"Server error HTTP {status} from {where}{said}"
+        message = (
+            f"Server error HTTP {status} from {where}{said}. The server (or a proxy in front of "
+            "it) failed: check that the model server is up and its log, or raise max_retries."
+        )
     elif status == 401:
         message = (
             f"HTTP 401 unauthorised by {where}{said}. Check the env var named by api_key_env "
@@ -243,14 +246,23 @@ async def post_json(
     try:
         response = await client.post(url, json=body, headers=headers, timeout=timeout)
     except httpx.TimeoutException:
-        raise BackendError(f"No answer from {where} within {timeout:g}s.", retryable=True) from None
+        raise BackendError(
+            f"No answer from {where} within {timeout:g}s. Check that the server is not stuck "
+            "or overloaded, or raise the backend's timeout in the config.",
+            retryable=True,
+        ) from None
     except httpx.ConnectError as exc:
         reason = redact(str(exc), secret) or type(exc).__name__
-        raise BackendError(f"Cannot reach {where} ({reason}).", retryable=True) from None
+        raise BackendError(
+            f"Cannot reach {where} ({reason}). Is the server running? {not_found_hint}.",
+            retryable=True,
+        ) from None
     except httpx.TransportError as exc:
         reason = redact(str(exc), secret) or type(exc).__name__
         raise BackendError(
-            f"Connection to {where} dropped before an answer ({reason}).", retryable=True
+            f"Connection to {where} dropped before an answer ({reason}). The server may have "
+            "crashed or restarted: check its log, or raise max_retries.",
+            retryable=True,
         ) from None
     if response.status_code >= 400:
         raise http_error(
@@ -274,7 +286,9 @@ async def post_json(
         data = None
     if not isinstance(data, dict):
         raise BackendError(
-            f"Malformed JSON from {where}: {redact(text, secret, 120)!r}", retryable=True
+            f"Malformed JSON from {where}: {redact(text, secret, 120)!r}. Is base_url the "
+            f"model server's API? {not_found_hint}, or look at the server's log.",
+            retryable=True,
         )
     return data
 
