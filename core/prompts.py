@@ -58,9 +58,10 @@ class Condition:
             ValueError: with the accepted forms.
         """
         text = (text or "default").strip()
-        if text == "default":
+        if text.lower() == "default":
             return cls("default")
         kind, _, value = text.partition(":")
+        kind = kind.strip().lower()
         if kind in ("country", "language") and value.strip():
             return cls(kind, value.strip())
         raise ValueError(

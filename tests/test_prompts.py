@@ -133,7 +133,7 @@ def test_condition_parse(text: str, kind: str, value: str, as_str: str) -> None:
     assert Condition.parse(str(condition)) == condition
 
 
-@pytest.mark.parametrize("bad", ["planet:Mars", "country:", "country", "language: ", "Default"])
+@pytest.mark.parametrize("bad", ["planet:Mars", "country:", "country", "language: ", "defaults"])
 def test_condition_parse_rejects(bad: str) -> None:
     with pytest.raises(ValueError) as info:
         Condition.parse(bad)
@@ -191,3 +191,8 @@ def test_format_options_limits() -> None:
 def test_unknown_template(sample: Dataset) -> None:
     with pytest.raises(ValueError, match="paper, v2"):
         render(sample.question(153), template="chat-v9")
+
+
+def test_condition_kinds_are_case_insensitive() -> None:
+    assert Condition.parse("Country:Russia") == Condition("country", "Russia")
+    assert Condition.parse("DEFAULT") == Condition("default")
