@@ -40,6 +40,7 @@ thread (:func:`asyncio.to_thread`) so the event loop stays free.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import hashlib
@@ -356,6 +357,11 @@ def release_models() -> None:
         _MODELS.clear()
     for model in models:
         model.close()
+
+
+# Free models before the interpreter tears down llama_cpp's module globals; otherwise
+# Llama.__del__ runs too late and prints an ignored-exception traceback at exit.
+atexit.register(release_models)
 
 
 # --------------------------------------------------------------------------- the backend

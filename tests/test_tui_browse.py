@@ -1,0 +1,369 @@
+"""The browse screen: loading, type-to-search, filters, selection and the chart's countries."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, OptionList
+from tui_support import SIZE, chart_data, make_app, ready, settle
+
+from core import countries
+from core.dataset import Dataset
+from core.prompts import Condition
+from tui import comparison
+from tui.widgets.chart import DistributionChart
+from tui.widgets.country_picker import CountryPicker
+from tui.widgets.question_list import QuestionList, list_label
+
+
+def _matches(data: Dataset, pos: int, needle: str) -> bool:
+    needle = needle.lower()
+    return needle in data.texts[pos].lower() or any(needle in o.lower() for o in data.options[pos])
+
+
+async def test_list_shows_every_question_with_counts(tmp_path: Path, sample: Dataset) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        questions = screen.query_one(QuestionList)
+        assert app.dataset_problem == ""
+        assert questions.rows == list(range(len(sample)))
+        assert app.filtered_positions == list(range(189))
+        assert questions.border_title == "Questions · 189 of 189 shown"
+        # The highlighted question is the first one, and the chart shows it.
+        assert screen.position == 0
+        assert chart_data(pilot).options == sample.at(0).options
+
+
+async def test_type_to_search_narrows_the_list(tmp_path: Path, sample: Dataset) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("slash", *"pollution")
+        await pilot.pause()
+        expected = [p for p in range(len(sample)) if _matches(sample, p, "pollution")]
+        assert 0 < len(expected) < len(sample)
+        questions = screen.query_one(QuestionList)
+        assert questions.rows == expected
+        assert app.filtered_positions == expected
+        assert questions.border_title == f"Questions · {len(expected)} of 189 shown"
+        # Options are searched too: "DK/Refused" is only ever an option, never question text.
+        await pilot.press("ctrl+u", *"refused")
+        await pilot.pause()
+        refused = [p for p in range(len(sample)) if _matches(sample, p, "refused")]
+        assert refused and questions.rows == refused
+        # Enter (or the down arrow) goes back to the list; the search stays.
+        await pilot.press("enter")
+        assert app.focused is questions and questions.rows == refused
+        await pilot.press("slash", "down")
+        assert app.focused is questions and questions.rows == refused
+
+
+async def test_source_filter_cycles_all_gas_wvs(tmp_path: Path, sample: Dataset) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        questions = screen.query_one(QuestionList)
+        await pilot.press("s")
+        await pilot.pause()
+        assert len(questions.rows) == 158
+        assert all(sample.sources[p] == "GAS" for p in questions.rows)
+        await pilot.press("s")
+        await pilot.pause()
+        assert len(questions.rows) == 31
+        assert all(sample.sources[p] == "WVS" for p in questions.rows)
+        await pilot.press("s")
+        await pilot.pause()
+        assert len(questions.rows) == 189
+
+
+async def test_country_filter_by_picker(tmp_path: Path, sample: Dataset) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(app.screen, CountryPicker)
+        await pilot.press(*"mexico", "enter")
+        await pilot.pause()
+        expected = [p for p in range(len(sample)) if "Mexico" in sample.at(p).countries]
+        questions = screen.query_one(QuestionList)
+        assert 0 < len(expected) < len(sample)
+        assert questions.rows == expected
+        assert str(screen.query_one("#country-filter", Button).label) == "Country: Mexico"
+        # Filters combine: Mexico and WVS.
+        await pilot.press("s", "s")
+        await pilot.pause()
+        both = [p for p in expected if sample.sources[p] == "WVS"]
+        assert questions.rows == both
+        # x clears everything.
+        await pilot.press("x")
+        await pilot.pause()
+        assert len(questions.rows) == 189
+
+
+async def test_country_picker_matches_iso_codes_first(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f", *"ru")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, CountryPicker)
+        options = picker.query_one("#picker-options", OptionList)
+        first = options.get_option_at_index(0)
+        assert first.id is not None
+        assert picker.items[int(first.id)][1] == "Russia"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CountryPicker)
+
+
+async def test_selecting_a_question_shows_text_options_and_human_bars(
+    tmp_path: Path, sample: Dataset
+) -> None:
+    pos = next(
+        p
+        for p in range(len(sample))
+        if len(sample.at(p).countries) >= 10 and sample.at(p).nonsubstantive.any()
+    )
+    q = sample.at(pos)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        for _ in range(pos):
+            await pilot.press("down")
+        await pilot.pause()
+        assert screen.position == pos
+        assert str(screen.query_one("#detail").border_title).startswith(f"Question {q.id} ·")
+        data = chart_data(pilot)
+        assert data.options == q.options
+        assert data.nonsubstantive == tuple(bool(x) for x in q.nonsubstantive)
+        # Before any answer: no model row, three countries, the most populous first.
+        assert all(s.kind == "country" for s in data.series)
+        expected = comparison.choose(q, None)
+        assert [s.label for s in data.series] == [c.label for c in expected]
+        assert len(data.series) == 3
+        for series, c in zip(data.series, expected, strict=True):
+            assert series.values == pytest.approx(tuple(q.distribution(c.key)))
+            assert series.similarity is None
+        # The rendered chart names every option, marks non-substantive ones, shows percents.
+        text = screen.query_one(DistributionChart).render().plain
+        for i, option in enumerate(q.options):
+            assert f"{chr(65 + i)} {option}" in text
+        nonsub = q.options[int(q.nonsubstantive.argmax())]
+        assert f"{nonsub}  · non-substantive" in text
+        first = data.series[0]
+        assert f"{first.values[0] * 100:6.1f}%" in text
+
+
+async def test_conditioned_country_is_always_compared(tmp_path: Path, sample: Dataset) -> None:
+    pos = next(
+        p
+        for p in range(len(sample))
+        if "Mexico" in sample.at(p).countries and len(sample.at(p).countries) > 10
+    )
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        screen.jump_to(pos)
+        app.condition = Condition("country", "Mexico")
+        await pilot.pause()
+        data = chart_data(pilot)
+        assert data.series[0].label == "Mexico"
+        assert data.series[0].tag == "conditioned"
+        assert len(data.series) == 4
+
+
+async def test_add_and_remove_countries(tmp_path: Path, sample: Dataset) -> None:
+    pos = next(p for p in range(len(sample)) if len(sample.at(p).countries) > 20)
+    q = sample.at(pos)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        screen.jump_to(pos)
+        await pilot.pause()
+        before = [s.label for s in chart_data(pilot).series]
+        extra = next(k for k in q.countries if countries.resolve(k).label not in before)
+        await pilot.press("plus")
+        await pilot.pause()
+        assert isinstance(app.screen, CountryPicker)
+        await pilot.press(*extra.lower(), "enter")
+        await pilot.pause()
+        after = [s.label for s in chart_data(pilot).series]
+        assert after == before + [countries.resolve(extra).label]
+        assert chart_data(pilot).series[-1].tag == "added"
+        # Remove the first automatic country: it disappears and another takes its place.
+        await pilot.press("minus")
+        await pilot.pause()
+        await pilot.press("enter")  # the first entry
+        await pilot.pause()
+        now = [s.label for s in chart_data(pilot).series]
+        assert before[0] not in now
+        assert len(now) == len(after)
+        # The choice holds on the next question too, and r resets it.
+        await pilot.press("r")
+        await pilot.pause()
+        assert [s.label for s in chart_data(pilot).series] == before
+
+
+async def test_jump_to_question_clears_a_filter_that_hides_it(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("s", "s")  # WVS only
+        await pilot.pause()
+        gas = next(p for p in range(189) if app.dataset.sources[p] == "GAS")
+        app.jump_to_question(gas)
+        await pilot.pause()
+        assert screen.position == gas
+        assert len(screen.query_one(QuestionList).rows) == 189
+
+
+async def test_palette_finds_questions_by_id_and_words(tmp_path: Path, sample: Dataset) -> None:
+    from tui.commands import GoqaCommands
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        provider = GoqaCommands(app.screen)
+        hits = provider._question_hits("12")
+        assert hits[0][2] == sample.id_index[12] and hits[0][0] == 1.0
+        words = provider._question_hits("air pollution")
+        assert words and all("air pollution" in sample.texts[p].lower() for _, _, p in words)
+
+
+def test_list_label_puts_the_battery_item_first() -> None:
+    text = "Now I am going to read you a list of things...Air pollution"
+    assert list_label(text) == "Air pollution — Now I am going to read you a list of things"
+    assert list_label("A plain question?\nOn two lines") == "A plain question? On two lines"
+
+
+async def test_full_size_dataset_lists_quickly(tmp_path: Path) -> None:
+    """2,556 questions: the list appears at once, loading happens in a worker, search is fast."""
+    from benchmarks.synthetic import write
+
+    path = write(tmp_path / "full.csv")
+    app = make_app(tmp_path, dataset=str(path))
+    started = time.perf_counter()
+    async with app.run_test(size=SIZE) as pilot:
+        first_frame = time.perf_counter() - started
+        screen = app.screen_stack[0]
+        assert screen.query_one(QuestionList) is not None
+        await settle(pilot)
+        assert app.dataset_ready and len(app.dataset) == 2556
+        questions = screen.query_one(QuestionList)
+        assert len(questions.rows) == 2556
+        await pilot.press("slash")
+        tick = time.perf_counter()
+        await pilot.press(*"problem")
+        await pilot.pause()
+        per_key = (time.perf_counter() - tick) / len("problem")
+        assert 0 < len(questions.rows) < 2556
+        assert first_frame < 3.0
+        assert per_key < 0.25, f"search took {per_key:.3f} s per key"
+
+
+async def test_number_keys_switch_views_and_views_come_back(tmp_path: Path) -> None:
+    from tui.screens.settings import SettingsScreen
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("6")
+        await pilot.pause()
+        assert app.current_mode == "settings" and isinstance(app.screen, SettingsScreen)
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.current_mode == "browse"
+        # Another module's view opens on top of its host; leaving it returns to Browse.
+        await pilot.press("f2")
+        await settle(pilot)
+        assert app.current_mode == "run"
+        assert type(app.screen).__name__ == "RunScreen"
+        app.screen.dismiss()
+        await settle(pilot)
+        assert app.current_mode == "browse"
+        # The run view is built from the current filter the next time.
+        await pilot.press("s", "s")  # WVS
+        await pilot.pause()
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.screen.positions == app.filtered_positions  # type: ignore[attr-defined]
+        assert len(app.filtered_positions) == 31
+
+
+async def test_a_missing_view_is_reported_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui import app as app_module
+
+    broken = app_module.View("results", "Results", "3", "tui.screens.no_such_view", "X")
+    monkeypatch.setitem(app_module.VIEW_BY_NAME, "results", broken)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        notes: list[tuple[str, str]] = []
+        app.notify = lambda message, *, title="", **_: notes.append((title, message))  # type: ignore[method-assign]
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.current_mode == "browse"
+        assert notes and notes[0][0] == "View not available"
+        assert "no_such_view" in notes[0][1]
+
+
+async def test_a_dataset_that_cannot_load_opens_an_error(tmp_path: Path) -> None:
+    from tui.app import ErrorScreen
+
+    app = make_app(tmp_path, dataset=str(tmp_path / "missing.csv"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorScreen)
+        assert app.screen.error_title == "Dataset problem"
+        assert "does not exist" in app.screen.message
+        await pilot.press("escape")
+        questions = app.screen.query_one(QuestionList)
+        assert questions.loading_message.startswith("No dataset: Dataset file")
+        await pilot.press("2")  # other views wait for a dataset
+        await pilot.pause()
+        assert app.current_mode == "browse" and not app.dataset_ready
+
+
+async def test_mouse_highlights_selects_and_filters(tmp_path: Path, sample: Dataset) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        # Row 3 of the list is at y = 4 (below the top border).
+        await pilot.click("#questions", offset=(12, 4))
+        await pilot.pause()
+        assert screen.position == 3 and app.focused is screen.query_one(QuestionList)
+        assert chart_data(pilot).options == sample.at(3).options
+        await pilot.double_click("#questions", offset=(12, 2))
+        await pilot.pause()
+        assert screen.position == 1 and app.focused is screen.query_one("#detail")
+        # The country filter button opens the picker.
+        await pilot.click("#country-filter")
+        await pilot.pause()
+        assert isinstance(app.screen, CountryPicker)
+        await pilot.press("escape")
+
+
+async def test_start_in_the_demo_view_and_leave_it(tmp_path: Path) -> None:
+    from core.prompts import Condition as Cond
+    from tui.app import create_app
+
+    app = create_app(
+        config_path=tmp_path / "config.toml",
+        store_path=tmp_path / "store.sqlite3",
+        start_view="demo",
+        condition=Cond("country", "Mexico"),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.current_mode == "demo" and type(app.screen).__name__ == "DemoScreen"
+        assert app.condition == Cond("country", "Mexico")
+        app.workers.cancel_group(app.screen, "demo")
+        app.screen.dismiss()
+        await settle(pilot)
+        assert app.current_mode == "browse" and app.is_running

@@ -1,0 +1,71 @@
+"""Snapshots of the browse screen with a question selected and its chart, small and large.
+
+Deterministic by construction: the bundled sample, a fixed fake backend, config and store in
+a temporary directory, no clock anywhere on screen. Update the baselines on purpose with
+``pytest tests/test_tui_snapshots.py --snapshot-update`` and review the SVGs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from tui_support import FixedBackend, make_app, ready, settle
+
+from core import dataset
+
+SIZES = [(80, 24), (160, 48)]
+
+
+def _question_with_dk() -> int:
+    data = dataset.load()
+    return next(
+        p
+        for p in range(len(data))
+        if 8 <= len(data.at(p).countries)
+        and data.at(p).nonsubstantive.any()
+        and len(data.options[p]) <= 5
+    )
+
+
+async def _select(pilot: Pilot[Any], ask: bool) -> None:
+    screen = await ready(pilot)
+    screen.jump_to(_question_with_dk())
+    if ask:
+        pilot.app.backend_name = "fake"  # type: ignore[attr-defined]
+        await pilot.press("a")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_browse_with_human_distributions(snap_compare: Any, tmp_path: Path, size: Any) -> None:
+    app = make_app(tmp_path)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _select(pilot, ask=False)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_browse_with_model_answer(snap_compare: Any, tmp_path: Path, size: Any) -> None:
+    app = make_app(tmp_path, fake=FixedBackend())
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _select(pilot, ask=True)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_browse_zoomed_at_80x24(snap_compare: Any, tmp_path: Path) -> None:
+    """A small terminal: Enter shows the question and its chart on the whole screen."""
+    app = make_app(tmp_path, fake=FixedBackend())
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _select(pilot, ask=True)
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

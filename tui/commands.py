@@ -1,0 +1,126 @@
+"""The command palette (ctrl+p): jump to a question, switch condition, backend, theme, view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from core import countries
+from core.prompts import TEMPLATE_NAMES, Condition
+
+if TYPE_CHECKING:
+    from tui.app import GoqaApp
+
+MAX_QUESTION_HITS = 30
+
+
+class GoqaCommands(Provider):
+    """goqa's commands; questions are matched by id or by words of their text."""
+
+    @property
+    def goqa(self) -> GoqaApp:
+        return self.app  # type: ignore[return-value]
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], object], str]]:
+        from tui.app import VIEWS  # the app module imports this one
+
+        app = self.goqa
+        for view in VIEWS:
+            yield (
+                f"Open {view.title.lower()}",
+                partial(app.action_view, view.name),
+                f"Key {view.key}",
+            )
+        yield "Help: tour of the keys", app.action_help, "Key ?"
+        yield "Ask the current question", app.ask_current, "Key a in Browse"
+        yield "Condition: default", partial(setattr, app, "condition", Condition("default")), ""
+        yield "Condition: country…", app.choose_condition_country, "Pick a country"
+        yield "Condition: language…", app.choose_condition_language, "Give a language code"
+        for name in app.backend_names:
+            yield f"Backend: {name}", partial(setattr, app, "backend_name", name), ""
+        for theme in app.available_themes:
+            yield f"Theme: {theme}", partial(setattr, app, "theme", theme), ""
+        for template in TEMPLATE_NAMES:
+            yield f"Template: {template}", partial(setattr, app, "template", template), ""
+        for policy in ("keep", "drop"):
+            yield (
+                f"Non-substantive options: {policy}",
+                partial(setattr, app, "policy", policy),
+                "How DK/Refused options count in the similarity",
+            )
+
+    def _country_commands(self) -> Iterator[tuple[str, Callable[[], object], str]]:
+        app = self.goqa
+        if not app.dataset_ready:
+            return
+        seen: set[str] = set()
+        for key in app.dataset.countries:
+            c = countries.resolve(key)
+            if c.display not in seen:
+                seen.add(c.display)
+                yield (
+                    f"Condition: country {c.display}",
+                    partial(setattr, app, "condition", Condition("country", c.display)),
+                    "How would someone from this country answer",
+                )
+            yield (
+                f"Country profile: {c.label}",
+                partial(app.open_country, key),
+                f"Open {key} in the countries view",
+            )
+
+    async def discover(self) -> Hits:
+        for text, callback, help_text in self._commands():
+            yield DiscoveryHit(text, callback, help=help_text or None)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, callback, help_text in (*self._commands(), *self._country_commands()):
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=help_text or None)
+        for score, text, position in self._question_hits(query):
+            yield Hit(
+                score,
+                text,
+                partial(self.goqa.jump_to_question, position),
+                help="Show this question in Browse",
+            )
+
+    def _question_hits(self, query: str) -> list[tuple[float, str, int]]:
+        app = self.goqa
+        if not app.dataset_ready:
+            return []
+        data = app.dataset
+        needle = query.strip().lower()
+        if needle.startswith("q") and needle[1:].strip().isdigit():
+            needle = needle[1:].strip()
+        hits: list[tuple[float, str, int]] = []
+        if needle.isdigit():
+            for pos, qid in enumerate(data.ids):
+                if str(qid).startswith(needle):
+                    exact = str(qid) == needle
+                    hits.append((1.0 if exact else 0.6, self._title(pos), pos))
+                    if len(hits) >= MAX_QUESTION_HITS:
+                        break
+            return hits
+        words = needle.split()
+        if not words or len(needle) < 3:
+            return []
+        for pos, text in enumerate(data.texts):
+            lowered = text.lower()
+            if all(w in lowered for w in words):
+                hits.append((0.5, self._title(pos), pos))
+                if len(hits) >= MAX_QUESTION_HITS:
+                    break
+        return hits
+
+    def _title(self, pos: int) -> str:
+        from tui.widgets.question_list import list_label
+
+        data = self.goqa.dataset
+        label = list_label(data.texts[pos])
+        return f"Question {data.ids[pos]} · {data.sources[pos]} · {label[:70]}"

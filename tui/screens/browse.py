@@ -1,0 +1,670 @@
+"""The browse screen: find a question, see its human distributions, ask the model.
+
+The list (left, or on top in a narrow terminal) shows what the filters let through; the
+detail pane shows the highlighted question's text and the live chart. Asking runs in an
+exclusive async worker (a second ask cancels the first); a sampling backend's partial
+answers arrive as replaceable messages, posted from whatever thread the backend calls from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Select, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from core import countries, runner
+from core.backends.base import Answer, Backend
+from core.dataset import Question
+from core.prompts import Condition
+from tui import comparison
+from tui.widgets.chart import ChartData, DistributionChart, Series
+from tui.widgets.country_picker import ANY, CountryPicker
+from tui.widgets.pickers import Picker
+from tui.widgets.question_list import QuestionList
+from tui.widgets.status import StatusBar, condition_label
+
+if TYPE_CHECKING:
+    from tui.app import GoqaApp
+
+NARROW = 110
+"""Below this many columns the list sits above the detail instead of beside it."""
+
+_CHART_GROUP = Binding.Group("Chart", compact=True)
+
+SOURCES: tuple[tuple[str, str], ...] = (("All sources", ""), ("GAS · Pew", "GAS"), ("WVS", "WVS"))
+
+
+@dataclass(frozen=True)
+class AskKey:
+    """What one answer depends on, as the browse screen tracks it."""
+
+    question: str
+    backend: str
+    condition: Condition
+    template: str
+
+
+@dataclass
+class AskState:
+    """The model's answer for one :class:`AskKey` as far as it has arrived."""
+
+    answer: Answer | None = None
+    pending: bool = False
+    cached: bool = False
+    serial: int = 0
+
+
+def describe_answer(answer: Answer | None, pending: bool, cached: bool, total: int) -> str:
+    """The caption under the chart: estimator, samples, off-option mass, provenance."""
+    if answer is None:
+        return "asking…" if pending else ""
+    parts = []
+    if answer.estimator == "sampling":
+        n = f"n={answer.samples}" + (f"/{total}" if pending and total else "")
+        parts.append(f"estimator sampling {n}")
+        if answer.unparseable:
+            parts.append(f"{answer.unparseable} unparseable")
+    else:
+        parts.append(f"estimator {answer.estimator}")
+    parts.append(f"off-option mass {answer.off_option_mass * 100:.1f}%")
+    if answer.truncated:
+        parts.append("top-k truncated")
+    if cached:
+        parts.append("from cache")
+    if answer.note and not pending:
+        parts.append(answer.note)
+    return " · ".join(parts)
+
+
+class QuestionDetail(VerticalScroll, can_focus=True):
+    """The scrollable detail pane (question text and chart); it can fill the screen."""
+
+    ALLOW_MAXIMIZE = True
+
+
+class BrowseScreen(Screen[None]):
+    """Browse questions, compare distributions, ask the model."""
+
+    ESCAPE_TO_MINIMIZE = False  # Escape cancels an ask first, then leaves the zoom
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "question_mark", "app.help", "Help", id="browse.help", tooltip="A tour of the keys"
+        ),
+        Binding("a", "ask", "Ask", id="browse.ask", tooltip="Ask the model this question"),
+        Binding("slash", "focus_search", "Search", id="browse.search", tooltip="Filter by words"),
+        Binding(
+            "c",
+            "app.choose_condition",
+            "Condition",
+            id="browse.condition",
+            tooltip="Default, a country or a language",
+        ),
+        Binding("b", "app.choose_backend", "Backend", id="browse.backend", tooltip="Backend"),
+        Binding(
+            "plus",
+            "add_country",
+            "Add country",
+            id="browse.add-country",
+            tooltip="Add a country to the chart",
+            group=_CHART_GROUP,
+        ),
+        Binding(
+            "equals_sign",
+            "add_country",
+            "Add country",
+            id="browse.add-country-equals",
+            show=False,
+            tooltip="Add a country to the chart",
+        ),
+        Binding(
+            "minus",
+            "remove_country",
+            "Remove country",
+            id="browse.remove-country",
+            tooltip="Remove a country from the chart",
+            group=_CHART_GROUP,
+        ),
+        Binding(
+            "s",
+            "cycle_source",
+            "Source",
+            id="browse.source",
+            show=False,
+            tooltip="Source filter: all → GAS → WVS",
+        ),
+        Binding(
+            "f",
+            "country_filter",
+            "Country",
+            id="browse.country",
+            show=False,
+            tooltip="Only questions asked in a country",
+        ),
+        Binding("x", "clear_filters", "Clear", id="browse.clear", show=False, tooltip="No filter"),
+        Binding(
+            "r",
+            "reset_countries",
+            "Reset",
+            id="browse.reset",
+            show=False,
+            tooltip="Let the chart choose its countries again",
+        ),
+        Binding(
+            "z",
+            "zoom",
+            "Zoom",
+            id="browse.zoom",
+            show=False,
+            tooltip="Show the question and chart on the whole screen (again: back)",
+        ),
+        Binding("escape", "back", "Back", id="browse.back", show=False, tooltip="Cancel / back"),
+        Binding(
+            "down",
+            "focus_list",
+            "To the list",
+            id="browse.to-list",
+            show=False,
+            tooltip="From the search box down to the list",
+        ),
+    ]
+
+    @dataclass
+    class PartialAnswerReceived(Message):
+        """A sampling backend's growing answer; a newer one replaces a queued older one."""
+
+        key: AskKey
+        serial: int
+        answer: Answer
+
+        def can_replace(self, message: Message) -> bool:
+            return (
+                isinstance(message, BrowseScreen.PartialAnswerReceived)
+                and message.key == self.key
+                and message.serial == self.serial
+            )
+
+    @dataclass
+    class AnswerReceived(Message):
+        """The model's whole answer to an ask (or a cache hit found on selection)."""
+
+        key: AskKey
+        serial: int
+        answer: Answer
+        cached: bool
+
+    @dataclass
+    class CachedAnswerFound(Message):
+        """A stored answer for a question that was only looked at, not asked."""
+
+        key: AskKey
+        answer: Answer
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.position: int | None = None
+        self.source = ""
+        self.country = ANY
+        self.pinned: list[str] = []
+        self.hidden: set[str] = set()
+        self.answers: dict[AskKey, AskState] = {}
+        self._serial = 0
+        self._ask_keys: dict[Worker[None], tuple[AskKey, int]] = {}
+        self._country_counts: dict[str, int] = {}
+        self.compared: list[comparison.Compared] = []
+        """The countries the chart shows now."""
+
+    @property
+    def goqa(self) -> GoqaApp:
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="browse-body"):
+            with Vertical(id="list-pane"):
+                with Horizontal(id="filters"):
+                    yield Input(placeholder="Search… /", id="search", compact=True)
+                    source = Select(SOURCES, value="", allow_blank=False, id="source", compact=True)
+                    source.tooltip = "Source filter (s)"
+                    yield source
+                    country = Button("Country: any", id="country-filter", compact=True)
+                    country.tooltip = "Only questions asked in a country (f)"
+                    yield country
+                yield Static(id="list-header")
+                yield QuestionList(id="questions")
+            with QuestionDetail(id="detail"):
+                with Horizontal(id="ask-bar"):
+                    yield Button("Ask ▶", id="ask", compact=True, variant="primary")
+                    yield Button("", id="condition-button", compact=True)
+                    yield Button("", id="backend-button", compact=True)
+                    yield Button("+ country", id="add-country", compact=True)
+                    yield Button("− country", id="remove-country", compact=True)
+                yield Static(id="question-text", markup=False)
+                yield DistributionChart(id="chart")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        questions = self.query_one(QuestionList)
+        questions.border_title = "Questions · loading…"
+        self.query_one("#detail", QuestionDetail).border_title = "Question"
+        self.query_one(DistributionChart).empty_message = "Loading the dataset…"
+        for attribute in ("condition", "backend_name", "template", "policy"):
+            self.watch(self.app, attribute, self._context_changed, init=False)
+        self.watch(self.app, "dataset_ready", self._dataset_ready)
+        self.watch(self.app, "dataset_problem", self._dataset_problem, init=False)
+        self._update_ask_bar()
+        questions.focus()
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
+
+    def _dataset_problem(self, problem: str) -> None:
+        if not problem:
+            return
+        questions = self.query_one(QuestionList)
+        questions.loading_message = "No dataset: " + problem
+        questions.border_title = "Questions · none"
+        questions.refresh()
+        self.query_one(DistributionChart).empty_message = "No dataset loaded."
+
+    def _dataset_ready(self, ready: bool) -> None:
+        if not ready:
+            return
+        data = self.goqa.dataset
+        questions = self.query_one(QuestionList)
+        questions.set_dataset(data)
+        self.query_one("#list-header", Static).update(questions.header)
+        self.query_one(DistributionChart).empty_message = "No question selected."
+        counts = np.bincount(data.pair_country, minlength=len(data.countries))
+        self._country_counts = {c: int(n) for c, n in zip(data.countries, counts, strict=True)}
+        self._apply_filters()
+        if self.focused is None:
+            questions.focus()
+
+    # ------------------------------------------------------------------ filters
+
+    def _apply_filters(self) -> None:
+        if not self.goqa.dataset_ready:
+            return
+        data = self.goqa.dataset
+        search = self.query_one("#search", Input).value.strip()
+        positions = data.filter(
+            search=search or None, source=self.source or None, country=self.country or None
+        )
+        self.goqa.filtered_positions = positions
+        questions = self.query_one(QuestionList)
+        questions.set_rows(positions)
+        questions.border_title = f"Questions · {len(positions)} of {len(data)} shown"
+        if not positions:
+            self._show(None)
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self) -> None:
+        self._apply_filters()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self.query_one(QuestionList).focus()
+
+    @on(Select.Changed, "#source")
+    def _source_changed(self, event: Select.Changed) -> None:
+        value = event.value if isinstance(event.value, str) else ""
+        if value != self.source:
+            self.source = value
+            self._apply_filters()
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_focus_list(self) -> None:
+        self.query_one(QuestionList).focus()
+
+    def action_cycle_source(self) -> None:
+        values = [v for _, v in SOURCES]
+        self.query_one("#source", Select).value = values[
+            (values.index(self.source) + 1) % len(values)
+        ]
+
+    @on(Button.Pressed, "#country-filter")
+    def action_country_filter(self) -> None:
+        if not self.goqa.dataset_ready:
+            return
+        self.app.push_screen(
+            CountryPicker(
+                self.goqa.dataset.countries,
+                title="Only questions asked in…",
+                current=self.country,
+                allow_any=True,
+                counts=self._country_counts,
+            ),
+            self.set_country_filter,
+        )
+
+    def set_country_filter(self, key: str | None) -> None:
+        """Show only questions with data for country ``key`` (:data:`ANY` for all)."""
+        if key is None:
+            return
+        self.country = key
+        label = countries.resolve(key).label if key else "any"
+        self.query_one("#country-filter", Button).label = f"Country: {label}"
+        self._apply_filters()
+
+    def action_clear_filters(self) -> None:
+        self.query_one("#search", Input).value = ""
+        self.query_one("#source", Select).value = ""
+        self.source = ""
+        self.set_country_filter(ANY)
+
+    def jump_to(self, position: int) -> None:
+        """Highlight the question at ``position``, clearing filters that hide it."""
+        questions = self.query_one(QuestionList)
+        if not questions.select_position(position):
+            self.action_clear_filters()
+            questions.select_position(position)
+        questions.focus()
+
+    # ------------------------------------------------------------------ selection
+
+    @on(QuestionList.Highlighted)
+    def _highlighted(self, event: QuestionList.Highlighted) -> None:
+        self._show(event.position)
+
+    @on(QuestionList.Selected)
+    def _selected(self) -> None:
+        detail = self.query_one("#detail", QuestionDetail)
+        detail.focus()
+        if self.has_class("-narrow"):
+            self.maximize(detail)
+
+    def action_zoom(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            self.query_one(QuestionList).focus()
+        else:
+            detail = self.query_one("#detail", QuestionDetail)
+            detail.focus()
+            self.maximize(detail)
+
+    def action_back(self) -> None:
+        if any(w.is_running for w in self.workers if w.group == "ask"):
+            self.workers.cancel_group(self, "ask")
+            self.notify("Ask cancelled.", timeout=3)
+        elif self.maximized is not None:
+            self.minimize()
+            self.query_one(QuestionList).focus()
+        elif self.focused is not self.query_one(QuestionList):
+            self.query_one(QuestionList).focus()
+
+    @property
+    def question(self) -> Question | None:
+        """The highlighted question."""
+        if self.position is None or not self.goqa.dataset_ready:
+            return None
+        return self.goqa.dataset.at(self.position)
+
+    def _show(self, position: int | None) -> None:
+        self.position = position
+        q = self.question
+        detail = self.query_one("#detail", QuestionDetail)
+        text = self.query_one("#question-text", Static)
+        if q is None:
+            detail.border_title = "Question"
+            text.update("")
+            self.query_one(DistributionChart).data = None
+            return
+        detail.border_title = (
+            f"Question {q.id} · {q.source} · {len(q.countries)} "
+            f"{'country' if len(q.countries) == 1 else 'countries'}"
+        )
+        text.update(Text(q.text.strip()))
+        detail.scroll_home(animate=False)
+        self._refresh_chart()
+        self._look_up_cached()
+
+    # ------------------------------------------------------------------ asking
+
+    def _ask_key(self, q: Question) -> AskKey:
+        app = self.goqa
+        return AskKey(q.key, app.backend_name, app.condition, app.template)
+
+    def _context_changed(self) -> None:
+        self._update_ask_bar()
+        self._refresh_chart()
+        self._look_up_cached()
+
+    def _update_ask_bar(self) -> None:
+        app = self.goqa
+        self.query_one(
+            "#condition-button", Button
+        ).label = f"Condition: {condition_label(app.condition)}"
+        self.query_one("#backend-button", Button).label = f"Backend: {app.backend_name}"
+
+    @on(Button.Pressed, "#condition-button")
+    def _condition_pressed(self) -> None:
+        self.goqa.action_choose_condition()
+
+    @on(Button.Pressed, "#backend-button")
+    def _backend_pressed(self) -> None:
+        self.goqa.action_choose_backend()
+
+    @on(Button.Pressed, "#ask")
+    def action_ask(self) -> None:
+        """Ask the model the highlighted question under the app's condition."""
+        q = self.question
+        if q is None:
+            self.notify("Select a question first.", severity="warning", timeout=4)
+            return
+        key = self._ask_key(q)
+        self._serial += 1
+        self.answers[key] = AskState(pending=True, serial=self._serial)
+        self._refresh_chart()
+        worker = self._ask(q, key, self._serial)
+        self._ask_keys[worker] = (key, self._serial)
+
+    @work(exclusive=True, group="ask", exit_on_error=False, name="ask")
+    async def _ask(self, q: Question, key: AskKey, serial: int) -> None:
+        app = self.goqa
+        backend = app.get_backend(key.backend)
+        build = runner.prompt_builder(app.dataset, key.condition, key.template, app.store, [q])
+        prompt = build(q)
+        # Hashing a local model file the first time is slow: keep it off the event loop.
+        await asyncio.to_thread(backend.request_params)
+
+        def on_partial(answer: Answer) -> None:  # any thread: post_message is thread-safe
+            self.post_message(self.PartialAnswerReceived(key, serial, answer))
+
+        answer, cached = await runner.ask_cached(backend, prompt, app.store, on_partial=on_partial)
+        self.post_message(self.AnswerReceived(key, serial, answer, cached))
+
+    @on(PartialAnswerReceived)
+    def _partial(self, event: PartialAnswerReceived) -> None:
+        state = self.answers.get(event.key)
+        if state is None or state.serial != event.serial or not state.pending:
+            return
+        state.answer = event.answer
+        self._refresh_chart(event.key)
+
+    @on(AnswerReceived)
+    def _answered(self, event: AnswerReceived) -> None:
+        state = self.answers.get(event.key)
+        if state is None or state.serial != event.serial:
+            return
+        state.answer, state.pending, state.cached = event.answer, False, event.cached
+        self._refresh_chart(event.key)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "ask" and event.state in (
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+            WorkerState.SUCCESS,
+        ):
+            key, serial = self._ask_keys.pop(event.worker, (None, 0))
+            state = self.answers.get(key) if key else None
+            if state is not None and state.serial == serial and state.pending:
+                if event.state == WorkerState.SUCCESS:
+                    return  # the AnswerReceived message is on its way
+                state.pending = False
+                if state.answer is None or event.state == WorkerState.ERROR:
+                    del self.answers[key]  # type: ignore[arg-type]
+                self._refresh_chart(key)
+        self.goqa.report_worker(event)
+
+    def _look_up_cached(self) -> None:
+        q = self.question
+        if q is None:
+            return
+        key = self._ask_key(q)
+        if key in self.answers:
+            return
+        self.answers[key] = AskState()
+        try:
+            backend = self.goqa.get_backend(key.backend)
+        except Exception:  # e.g. an unknown backend: asking will say so
+            return
+        self._find_cached(q, key, backend)
+
+    @work(thread=True, exclusive=True, group="lookup", exit_on_error=False, name="cache lookup")
+    def _find_cached(self, q: Question, key: AskKey, backend: Backend) -> None:
+        """Show an answer the store already holds (from the CLI or an earlier ask).
+
+        In a thread: the cache key of a local backend hashes its model file the first time.
+        """
+        app = self.goqa
+        try:
+            build = runner.prompt_builder(app.dataset, key.condition, key.template, app.store)
+            hit = app.store.cache_get(runner.cache_key(backend, build(q)))
+        except Exception:  # only a convenience: asking reports problems properly
+            return
+        if hit is not None and not get_current_worker().is_cancelled:
+            self.post_message(self.CachedAnswerFound(key, hit))
+
+    @on(CachedAnswerFound)
+    def _cached_found(self, event: CachedAnswerFound) -> None:
+        state = self.answers.get(event.key)
+        if state is not None and state.answer is None and not state.pending:
+            state.answer, state.cached = event.answer, True
+            self._refresh_chart(event.key)
+
+    # ------------------------------------------------------------------ chart
+
+    def _condition_country(self) -> str | None:
+        condition = self.goqa.condition
+        return condition.value if condition.kind == "country" else None
+
+    def _refresh_chart(self, only: AskKey | None = None) -> None:
+        q = self.question
+        if q is None:
+            return
+        key = self._ask_key(q)
+        if only is not None and only != key:
+            return
+        app = self.goqa
+        state = self.answers.get(key)
+        answer = state.answer if state else None
+        pending = bool(state and state.pending)
+        model = answer.probs if answer is not None and float(answer.probs.sum()) > 0 else None
+        compared = comparison.choose(
+            q,
+            model,
+            "drop" if app.policy == "drop" else "keep",
+            self._condition_country(),
+            self.pinned,
+            self.hidden,
+        )
+        series: list[Series] = []
+        if answer is not None or pending:
+            series.append(
+                Series(
+                    "Model",
+                    tuple(float(p) for p in answer.probs) if answer is not None else (),
+                    "model",
+                    tag=f"{key.backend} · {condition_label(key.condition)}",
+                )
+            )
+        self.compared = compared
+        for c in compared:
+            tag = "conditioned" if c.conditioned else ("added" if c.pinned else "")
+            series.append(
+                Series(c.label, tuple(float(p) for p in c.probs), "country", c.similarity, tag)
+            )
+        total = 0
+        cfg = app.config.backends.get(key.backend)
+        if cfg is not None:
+            total = cfg.samples
+        caption = describe_answer(answer, pending, bool(state and state.cached), total)
+        if answer is None and not pending:
+            caption = (
+                f"Human answers only · a asks {key.backend} ({condition_label(key.condition)})"
+            )
+        if app.policy == "drop" and bool(q.nonsubstantive.any()):
+            caption += " · non-substantive options left out of the similarity"
+        self.query_one(DistributionChart).data = ChartData(
+            options=q.options,
+            nonsubstantive=tuple(bool(x) for x in q.nonsubstantive),
+            series=tuple(series),
+            caption=caption,
+            pending=pending,
+            status=f"asking {key.backend}…" if pending and answer is None else "",
+        )
+
+    def _shown_countries(self) -> list[str]:
+        return [c.key for c in self.compared] if self.question is not None else []
+
+    @on(Button.Pressed, "#add-country")
+    def action_add_country(self) -> None:
+        q = self.question
+        if q is None:
+            return
+        shown = set(self._shown_countries())
+        choices = [k for k in q.countries if k not in shown]
+        if not choices:
+            self.notify("Every country of this question is already in the chart.", timeout=4)
+            return
+        self.app.push_screen(
+            CountryPicker(choices, title="Add a country to the chart"), self._add_country
+        )
+
+    def _add_country(self, key: str | None) -> None:
+        if key:
+            self.hidden.discard(key)
+            if key not in self.pinned:
+                self.pinned.append(key)
+            self._refresh_chart()
+
+    @on(Button.Pressed, "#remove-country")
+    def action_remove_country(self) -> None:
+        shown = self._shown_countries()
+        if not shown:
+            return
+        items = [(countries.resolve(k).label, k) for k in shown]
+        self.app.push_screen(
+            Picker("Remove a country from the chart", items, search=len(items) > 8),
+            self._remove_country,
+        )
+
+    def _remove_country(self, key: str | None) -> None:
+        if key:
+            self.hidden.add(key)
+            if key in self.pinned:
+                self.pinned.remove(key)
+            self._refresh_chart()
+
+    def action_reset_countries(self) -> None:
+        self.pinned.clear()
+        self.hidden.clear()
+        self._refresh_chart()

@@ -1,0 +1,110 @@
+"""The help screen (``?``): what goqa shows and a tour of the keys."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+TOUR = """\
+# goqa — whose opinions does a model's answer resemble?
+
+goqa asks a language model the GlobalOpinionQA survey questions (Durmus et al. 2023) and sets
+its answer distribution beside those of people in many countries. On one question the
+*similarity* of a country is 1 − Jensen–Shannon distance between the two distributions
+(1 = identical); a run averages it over many questions.
+
+## Everywhere
+
+| Key | Does |
+| --- | --- |
+| `1` / `F1` | **Browse** the questions and ask one |
+| `2` / `F2` | **Run**: ask every question the browse filter shows |
+| `3` / `F3` | **Results** of stored runs |
+| `4` / `F4` | **Countries**: how alike countries answer |
+| `5` / `F5` | **Demo**: a presentation that steps through questions |
+| `6` / `F6` | **Settings**: backends, template, policy, theme |
+| `ctrl+p` | Command palette: jump to a question by id or words, switch condition, backend, theme, view |
+| `?` | This help |
+| `ctrl+q` | Quit |
+
+The status line at the top shows the dataset, the backend and the condition; click the
+backend or the condition to change them.
+
+## Browse
+
+| Key | Does |
+| --- | --- |
+| `/` | Search question text and options (the list narrows as you type; `Enter` or `↓` returns to the list) |
+| `s` | Source filter: all → GAS (Pew) → WVS |
+| `f` | Only questions asked in one country |
+| `x` | Clear the filters |
+| `↑` `↓` `PgUp` `PgDn` `Home` `End` | Move through the list; the chart follows |
+| `Enter` | Move into the chart to scroll it (a narrow terminal zooms it; `Esc` goes back) |
+| `z` | Zoom: the question and its chart on the whole screen (`z` or `Esc` goes back) |
+| `a` | **Ask** the model this question under the condition |
+| `Esc` | Cancel an ask that is still running |
+| `c` | Condition: default, a country ("How would someone from X answer"), or a language |
+| `b` | Backend |
+| `+` / `-` | Add / remove a country in the chart |
+| `r` | Reset the chart's countries |
+
+## The chart
+
+One group of bars per answer option (letter and text), one bar per series:
+**Model** (the backend's answer under the condition) and the compared countries. Before
+the model has answered, the chart shows the conditioned country and a few of the most
+populous countries the question covers; once it has answered, the three countries closest to
+the model on this question, plus the conditioned country. Each country's similarity to the
+model is in the legend. Options such as *DK/Refused* are marked *non-substantive*; with the
+policy `drop` they do not count in the similarity. Under the chart: how the distribution was
+estimated (`logits`, `logprobs`, or `sampling n=…`) and the probability mass that fell
+outside the option letters. A sampling backend's bars grow sample by sample.
+
+Answers go through the same response cache as the command line: asking a question twice
+costs one request, and answers from `goqa run` appear here at once.
+
+## Settings
+
+Test each backend's connection (one tiny question; it reports whether log-probabilities
+came back or the backend falls back to sampling), choose the template (`paper` keeps the
+paper's prompt verbatim, `v2` fixes its typo), the non-substantive policy and the theme.
+Choices are saved to the config file.
+
+Press `Esc` to close this help.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """A scrollable tour of goqa and its keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss", "Close", id="help.close", tooltip="Close"),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; background: $background 60%; }
+    HelpScreen > VerticalScroll {
+        width: 100;
+        max-width: 96%;
+        height: 90%;
+        border: round $primary;
+        border-title-color: $text-primary;
+        background: $panel;
+        padding: 0 1;
+    }
+    HelpScreen Markdown { background: $panel; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body") as body:
+            body.border_title = "Help · Esc closes"
+            body.can_focus = True
+            yield Markdown(TOUR)
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body", VerticalScroll).focus()

@@ -1,0 +1,1 @@
+"""Reusable widgets: the distribution chart, the question list, pickers, the status bar."""

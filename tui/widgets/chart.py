@@ -1,0 +1,227 @@
+"""The live distribution chart: grouped horizontal bars, one group per answer option.
+
+Each group is headed by the option's letter and text, then one row per series::
+
+    A  Very big problem
+       Model        │██████████▍          │  52.1%
+       Russia       │███████▊             │  38.9%
+
+The data lives in one reactive (:attr:`DistributionChart.data`, a frozen
+:class:`ChartData`); replacing it redraws the chart, so a sampling backend's growing answer
+simply sets a new value. Colours come from ``COMPONENT_CLASSES``, so themes restyle it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from rich.style import Style
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+EIGHTHS = " ▏▎▍▌▋▊▉"
+FULL = "█"
+COMPACT_LEGEND_WIDTH = 72
+"""Narrower than this, the legend runs on instead of one line per series."""
+SERIES_STYLES = 4
+"""Countries cycle through this many ``chart--series-N`` component classes."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One row per option: the model's or a country's distribution.
+
+    Attributes:
+        label: name shown at the start of each row.
+        values: one fraction per option (summing to 1, or all zero).
+        kind: ``model`` or ``country``.
+        similarity: 1 - JSD to the model on this question, for countries once answered.
+        tag: a short remark for the legend (``conditioned``, ``pinned``…).
+    """
+
+    label: str
+    values: tuple[float, ...]
+    kind: Literal["model", "country"] = "country"
+    similarity: float | None = None
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """Everything the chart shows.
+
+    Attributes:
+        options: the question's options, in order.
+        nonsubstantive: per option, True for DK/Refused-like options (drawn muted).
+        series: the model (if any) first, then the compared countries.
+        caption: the line under the chart (estimator, off-option mass…).
+        pending: the model's answer is still arriving (its bars are drawn muted).
+        status: a message instead of model bars (``asking local…``), or "".
+    """
+
+    options: tuple[str, ...]
+    nonsubstantive: tuple[bool, ...]
+    series: tuple[Series, ...]
+    caption: str = ""
+    pending: bool = False
+    status: str = ""
+
+    def get(self, label: str) -> Series | None:
+        """The series called ``label`` (None if absent)."""
+        return next((s for s in self.series if s.label == label), None)
+
+
+def bar(fraction: float, width: int) -> str:
+    """A bar of ``width`` cells filled to ``fraction`` with eighth-block precision."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    text = FULL * full + (EIGHTHS[part] if part else "")
+    return text.ljust(width)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+class DistributionChart(Widget):
+    """Grouped horizontal bars of the model's and countries' answer distributions."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "chart--option",
+        "chart--letter",
+        "chart--nonsubstantive",
+        "chart--label",
+        "chart--axis",
+        "chart--value",
+        "chart--model",
+        "chart--pending",
+        "chart--series-1",
+        "chart--series-2",
+        "chart--series-3",
+        "chart--series-4",
+        "chart--similarity",
+        "chart--caption",
+        "chart--empty",
+    }
+    """
+    | Class | Description |
+    | :- | :- |
+    | `chart--option` | An option's text in its group heading. |
+    | `chart--letter` | An option's letter. |
+    | `chart--nonsubstantive` | Heading of a DK/Refused-like option. |
+    | `chart--label` | A row's series name. |
+    | `chart--axis` | The `│` rules around the bars. |
+    | `chart--value` | The percentage. |
+    | `chart--model` | The model's bars. |
+    | `chart--pending` | The model's bars while its answer is still arriving. |
+    | `chart--series-1`…`4` | Country bars, in legend order. |
+    | `chart--similarity` | Similarities in the legend. |
+    | `chart--caption` | The line under the chart. |
+    | `chart--empty` | The message shown without data. |
+    """
+
+    DEFAULT_CSS = """
+    DistributionChart {
+        height: auto;
+        padding: 0 1;
+        & > .chart--letter { color: $text-accent; text-style: bold; }
+        & > .chart--option { color: $text; text-style: bold; }
+        & > .chart--nonsubstantive { color: $text-muted; text-style: italic; }
+        & > .chart--label { color: $text-muted; }
+        & > .chart--axis { color: $foreground 30%; }
+        & > .chart--value { color: $text; }
+        & > .chart--model { color: $accent; }
+        & > .chart--pending { color: $accent 50%; }
+        & > .chart--series-1 { color: $primary; }
+        & > .chart--series-2 { color: $secondary; }
+        & > .chart--series-3 { color: $success; }
+        & > .chart--series-4 { color: $warning; }
+        & > .chart--similarity { color: $text-success; }
+        & > .chart--caption { color: $text-muted; }
+        & > .chart--empty { color: $text-muted; text-style: italic; }
+    }
+    """
+
+    data: reactive[ChartData | None] = reactive(None, layout=True)
+    """What the chart shows; None shows a hint instead."""
+
+    empty_message: reactive[str] = reactive("Select a question to see its distributions.")
+    """Shown when :attr:`data` is None."""
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(name, partial=True)
+
+    def _series_class(self, index: int, series: Series, pending: bool) -> str:
+        if series.kind == "model":
+            return "chart--pending" if pending else "chart--model"
+        return f"chart--series-{index % SERIES_STYLES + 1}"
+
+    def render(self) -> Text:
+        data = self.data
+        if data is None:
+            return Text(self.empty_message, style=self._style("chart--empty"))
+        width = max(self.size.width, 30)
+        longest = max((len(s.label) for s in data.series), default=5)
+        label_width = min(longest, 28 if width >= 100 else 20)
+        if data.status:
+            label_width = max(label_width, 5)
+        # "  label │bars│ 100.0%": 2 + label + 2 + bars + 1 + 7, and a spare column
+        bar_width = max(width - label_width - 13, 6)
+        label_style = self._style("chart--label")
+        axis = self._style("chart--axis")
+        value_style = self._style("chart--value")
+        out = Text(no_wrap=False, overflow="fold")
+
+        country_index = 0
+        classes: list[str] = []
+        for series in data.series:
+            if series.kind == "model":
+                classes.append(self._series_class(0, series, data.pending))
+            else:
+                classes.append(self._series_class(country_index, series, data.pending))
+                country_index += 1
+        self._legend(out, data, classes)
+
+        for i, option in enumerate(data.options):
+            letter = chr(ord("A") + i)
+            nonsub = i < len(data.nonsubstantive) and data.nonsubstantive[i]
+            out.append("\n")
+            out.append(f"{letter} ", self._style("chart--letter"))
+            heading = option + ("  · non-substantive" if nonsub else "")
+            out.append(heading, self._style("chart--nonsubstantive" if nonsub else "chart--option"))
+            for series, cls in zip(data.series, classes, strict=True):
+                out.append("\n  ")
+                out.append(_clip(series.label, label_width).ljust(label_width), label_style)
+                out.append(" │", axis)
+                if series.kind == "model" and data.status and not series.values:
+                    out.append(_clip(data.status, bar_width).ljust(bar_width), self._style(cls))
+                    out.append("│", axis)
+                    continue
+                value = series.values[i] if i < len(series.values) else 0.0
+                out.append(bar(value, bar_width), self._style(cls))
+                out.append("│", axis)
+                out.append(f"{value * 100:6.1f}%", value_style)
+        if data.caption:
+            out.append("\n")
+            out.append(data.caption, self._style("chart--caption"))
+        return out
+
+    def _legend(self, out: Text, data: ChartData, classes: list[str]) -> None:
+        """One line per series, or all on wrapping lines when the chart is narrow."""
+        compact = self.size.width < COMPACT_LEGEND_WIDTH
+        sim_style = self._style("chart--similarity")
+        muted = self._style("chart--label")
+        for n, (series, cls) in enumerate(zip(data.series, classes, strict=True)):
+            if n:
+                out.append("   " if compact else "\n")
+            out.append(f"{FULL * 2} ", self._style(cls))
+            out.append(series.label)
+            if series.similarity is not None:
+                out.append(" " if compact else "  similarity ", muted)
+                out.append(f"{series.similarity:.3f}", sim_style)
+            if series.tag and not (compact and series.kind == "model"):
+                out.append(f" ({series.tag})" if compact else f"  {series.tag}", muted)
+        if data.series:
+            out.append("\n")
