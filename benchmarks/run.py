@@ -258,17 +258,18 @@ def bench_app_start(tmp: Path) -> Row:
         "GOQA_CONFIG_DIR": str(tmp / "config"),
     }
     script = ROOT / "benchmarks" / "app_start.py"
-    cmd = [sys.executable, str(script), str(path)]
-    subprocess.run(cmd, env=env, check=True, capture_output=True)  # warm the parse cache
-    runs = []
-    for _ in range(3):
+
+    def launch() -> tuple[float, float]:
+        cmd = [sys.executable, str(script), str(path), repr(time.time())]
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         seconds, peak_mb = out.split()
-        runs.append((float(seconds), float(peak_mb)))
-    seconds, peak = min(runs)
+        return float(seconds), float(peak_mb)
+
+    launch()  # the first launch parses the file and fills the parsed-dataset cache
+    seconds, peak = min(launch() for _ in range(3))
     bare = _best(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat=3)
     return (
-        "app start: launch → question list shown (headless, synthetic full-size data)",
+        "app start: launch → question list shown (headless, synthetic full-size data, cached)",
         f"{seconds:.2f} s, peak RSS {peak:.0f} MB",
         f"bare python {bare:.2f} s",
         f"{seconds / bare:.0f}× a bare interpreter",
