@@ -448,10 +448,16 @@ class BrowseScreen(Screen[None]):
 
     def _update_ask_bar(self) -> None:
         app = self.goqa
-        self.query_one(
-            "#condition-button", Button
-        ).label = f"Condition: {condition_label(app.condition)}"
-        self.query_one("#backend-button", Button).label = f"Backend: {app.backend_name}"
+        labels = {
+            "#condition-button": f"Condition: {condition_label(app.condition)}",
+            "#backend-button": f"Backend: {app.backend_name}",
+        }
+        for selector, label in labels.items():
+            button = self.query_one(selector, Button)
+            button.label = label
+            # An auto-width button keeps its first width; size it to the new label so a
+            # longer condition does not wrap out of the one-line bar.
+            button.styles.width = len(label) + 2
 
     @on(Button.Pressed, "#condition-button")
     def _condition_pressed(self) -> None:
