@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from core import jsonlines
 from core.backends.base import BackendError
 from core.dataset import Dataset, Question
 from core.languages import language_name
@@ -181,36 +182,14 @@ def import_file(path: Path, dataset: Dataset, store: Store) -> tuple[int, list[s
     of options are reported, not imported.
     """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise TranslationError(
-            f"Translations file {str(path)!r} does not exist. Give the path of a JSONL file "
-            'with one {"key", "language", "question", "options"} object per line.'
-        ) from None
-    except IsADirectoryError:
-        raise TranslationError(
-            f"{str(path)!r} is a directory; give the translations JSONL file."
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise TranslationError(
-            f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
-            "UTF-8 JSON lines."
-        ) from None
-    except OSError as exc:
-        raise TranslationError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+        read = jsonlines.read(
+            path, "Translations file", '{"key", "language", "question", "options"}'
+        )
+    except jsonlines.JSONLinesError as exc:
+        raise TranslationError(str(exc)) from None
     items: list[Translation] = []
-    problems: list[str] = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not JSON ({exc.msg})")
-            continue
-        if not isinstance(obj, dict):
-            problems.append(f"line {n}: expected a JSON object")
-            continue
+    problems = list(read.problems)
+    for n, obj in read.objects:
         key, lang = obj.get("key"), obj.get("language")
         question, options = obj.get("question"), obj.get("options")
         if key not in dataset.key_index:
@@ -240,4 +219,4 @@ def import_file(path: Path, dataset: Dataset, store: Store) -> tuple[int, list[s
             )
         )
     store.put_translations(items)
-    return len(items), problems
+    return len(items), jsonlines.in_line_order(problems)

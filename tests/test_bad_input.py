@@ -506,7 +506,7 @@ PREDICTION_CASES = [
     prediction_case(
         "score-not-an-object",
         ["[0.5, 0.5]"],
-        "line 1: expected an object with 'probs' and 'question_id' or 'key'",
+        "line 1: expected a JSON object like",
     ),
     prediction_case(
         "score-unknown-id", [pred([0.5, 0.5], 99999)], "line 1: unknown question 99999"
@@ -557,14 +557,14 @@ PREDICTION_CASES = [
         ("score", "."),
         1,
         "'.' is a directory",
-        "give the predictions JSONL file",
+        "give the JSONL file itself",
     ),
     Case(
         "score-not-utf8",
         ("score", "pred.jsonl"),
         1,
         "'pred.jsonl' is not UTF-8 text",
-        "saved as UTF-8",
+        "save it as UTF-8",
         files={"pred.jsonl": b'{"question_id": 0, "probs": [1]}\xff\xfe\n'},
     ),
 ]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core import config as configmod
-from core import countries, dataset, metrics
+from core import countries, dataset, jsonlines, metrics
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -309,32 +309,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 def read_predictions(path: Path, ds: dataset.Dataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a predictions JSONL into (positions, probs). Bad lines are returned as messages."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CliError(
-            f"Predictions file {str(path)!r} does not exist. Give the path of a JSONL file "
-            "(e.g. one written by 'goqa export NAME --format jsonl --out FILE')."
-        ) from None
-    except IsADirectoryError:
-        raise CliError(f"{str(path)!r} is a directory; give the predictions JSONL file.") from None
-    except UnicodeDecodeError as exc:
-        raise CliError(
-            f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); predictions "
-            "are JSON lines, saved as UTF-8."
-        ) from None
-    except OSError as exc:
-        raise CliError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+        read = jsonlines.read(path, "Predictions file", '{"question_id": 12, "probs": [...]}')
+    except jsonlines.JSONLinesError as exc:
+        raise CliError(str(exc)) from None
     positions: dict[int, np.ndarray] = {}
-    problems: list[str] = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not JSON ({exc.msg})")
-            continue
-        if not isinstance(obj, dict) or "probs" not in obj:
+    problems: list[str] = list(read.problems)
+    for n, obj in read.objects:
+        if "probs" not in obj:
             problems.append(f"line {n}: expected an object with 'probs' and 'question_id' or 'key'")
             continue
         if "key" in obj and obj["key"] in ds.key_index:
@@ -374,6 +355,7 @@ def read_predictions(path: Path, ds: dataset.Dataset) -> tuple[np.ndarray, np.nd
             )
         else:
             positions[pos] = arr
+    problems = jsonlines.in_line_order(problems)
     pos_arr = np.array(sorted(positions), dtype=np.int64)
     probs_arr = np.zeros((len(pos_arr), ds.kmax))
     for i, p in enumerate(pos_arr):

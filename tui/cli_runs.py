@@ -273,7 +273,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         "country": args.country,
         "limit": args.limit,
     }
-    fresh_times: list[float] = []
 
     async def go(on_progress: Any) -> Any:
         try:
@@ -322,7 +321,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             task = progress.add_task("asking", total=len(positions), status="")
 
             def on_progress(p: Any, fresh: int) -> None:
-                fresh_times.append(time.monotonic())
                 eta = p.eta(fresh)
                 status = (
                     f"failed {p.failed} · {p.rate(fresh):.2f} q/s · ETA "

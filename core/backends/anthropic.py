@@ -121,6 +121,17 @@ class AnthropicBackend:
         if self._owns_client:
             await self._client.aclose()
 
+    def _auth(self) -> tuple[str | None, dict[str, str]]:
+        """The API key (from the environment) and the headers that carry it."""
+        try:
+            key = self.cfg.api_key()
+        except ConfigError as exc:
+            raise BackendError(str(exc), retryable=False) from None
+        headers = {"anthropic-version": API_VERSION}
+        if key:
+            headers["x-api-key"] = key
+        return key, headers
+
     def _body(self, prompt: Prompt, prefill: bool) -> dict[str, Any]:
         if prefill:
             # The API rejects a final assistant message that ends in whitespace.
@@ -139,13 +150,7 @@ class AnthropicBackend:
 
     async def generate(self, text: str, max_tokens: int = 512) -> str:
         """Free text for a user message at temperature 0 (used to translate questions)."""
-        try:
-            key = self.cfg.api_key()
-        except ConfigError as exc:
-            raise BackendError(str(exc), retryable=False) from None
-        headers = {"anthropic-version": API_VERSION}
-        if key:
-            headers["x-api-key"] = key
+        key, headers = self._auth()
         body = {
             "model": self.model,
             "max_tokens": max_tokens,
@@ -170,13 +175,7 @@ class AnthropicBackend:
     async def _post_sample(self, prompt: Prompt) -> dict[str, Any]:
         """One request; on a 400 with the prefill, retry without it (some models refuse
         prefills) and remember that once it works."""
-        try:
-            key = self.cfg.api_key()
-        except ConfigError as exc:
-            raise BackendError(str(exc), retryable=False) from None
-        headers = {"anthropic-version": API_VERSION}
-        if key:
-            headers["x-api-key"] = key
+        key, headers = self._auth()
         prefill = self._prefill
         while True:
             try:
