@@ -4,25 +4,47 @@ An experiment is a set of named runs (made or resumed through :func:`core.runner
 response cache and resumption apply) and a summary that answers the paper's questions: under
 ``country:X``, did the model move toward X? Under ``language:L``, toward the people who mostly
 speak L?
+
+The CLI (``goqa experiment``) and the app run an experiment the same way:
+
+1. :func:`plan` settles the conditions, run names and questions (:class:`ExperimentPlan`);
+2. :func:`preflight` resolves every condition before any request (unknown countries and
+   missing translations stop here, for all conditions at once);
+3. :func:`run_experiment` makes or resumes the runs one after the other, reporting progress;
+4. :func:`summarise_runs` scores the stored runs (:class:`ExperimentSummary`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from core import countries, languages, metrics
+from core import countries, diagnostics, languages, metrics, runner, stats
+from core.backends.base import Backend
 from core.dataset import Dataset
 from core.prompts import Condition
+from core.store import Store
 
 KINDS = ("default", "cross-national", "linguistic")
 PAPER_COUNTRIES = ("China", "Russia", "Turkey")
 PAPER_LANGUAGES = ("ru", "zh", "tr")
+PREFIX = "exp"
+"""Run names start ``exp-BACKEND-`` unless the caller gives another prefix."""
 
 
 def run_name(prefix: str, condition: Condition) -> str:
     """The run name an experiment uses for one condition (stable, so reruns resume)."""
     return f"{prefix}-{str(condition).replace(':', '-').replace(' ', '_')}"
+
+
+def default_prefix(backend_name: str) -> str:
+    """The run-name prefix of an experiment on ``backend_name``: ``exp-local``."""
+    return f"{PREFIX}-{backend_name}"
+
+
+def default_targets(kind: str) -> tuple[str, ...]:
+    """The paper's targets of an experiment kind (none for ``default``)."""
+    return {"cross-national": PAPER_COUNTRIES, "linguistic": PAPER_LANGUAGES}.get(kind, ())
 
 
 def conditions(kind: str, targets: Sequence[str] = ()) -> list[Condition]:
@@ -126,3 +148,351 @@ def summarise(
     targets = tuple(by_key[k] for k in target_keys(dataset, condition) if k in by_key)
     moved = tuple(sorted(moves, key=lambda m: (-m.delta, m.country))[:top])
     return TargetSummary(str(condition), targets, moved, len(moves))
+
+
+def _policy(name: str) -> metrics.Policy:
+    if name not in metrics.POLICIES:
+        raise ValueError(f"Unknown non-substantive policy {name!r}: use 'keep' or 'drop'.")
+    return "drop" if name == "drop" else "keep"
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """Everything an experiment needs, settled before any request.
+
+    Attributes:
+        kind: one of :data:`KINDS`.
+        conditions: ``default`` first (the reference), then one per target.
+        prefix: run names are ``run_name(prefix, condition)``, so running again resumes.
+        positions: dataset positions of the questions every run asks.
+        backend_name, template, policy: as for :func:`core.runner.run`.
+        concurrency, max_retries: the backend's settings.
+        selection: recorded in every run's manifest (with ``experiment: kind``).
+    """
+
+    kind: str
+    conditions: tuple[Condition, ...]
+    prefix: str
+    positions: tuple[int, ...]
+    backend_name: str
+    template: str
+    policy: str
+    concurrency: int = 8
+    max_retries: int = 4
+    selection: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def run_names(self) -> tuple[str, ...]:
+        """One run name per condition, in order (the default run first)."""
+        return tuple(run_name(self.prefix, c) for c in self.conditions)
+
+
+def plan(
+    kind: str,
+    targets: Sequence[str],
+    positions: Sequence[int],
+    *,
+    backend_name: str,
+    template: str,
+    policy: str,
+    prefix: str | None = None,
+    concurrency: int = 8,
+    max_retries: int = 4,
+    selection: Mapping[str, object] | None = None,
+) -> ExperimentPlan:
+    """Settle an experiment: its conditions (see :func:`conditions`) and run names.
+
+    Args:
+        kind: ``default``, ``cross-national`` or ``linguistic``.
+        targets: countries or language codes; empty for the paper's.
+        positions: the questions to ask (non-empty).
+        prefix: run-name prefix (default :func:`default_prefix` of the backend).
+
+    Raises:
+        ValueError: unknown kind or policy, no question, or a blank prefix.
+    """
+    conds = conditions(kind, [t.strip() for t in targets if t.strip()])
+    if not positions:
+        raise ValueError("No question is selected; nothing to run.")
+    prefix = default_prefix(backend_name) if prefix is None else prefix.strip()
+    if not prefix:
+        raise ValueError("Give the experiment's runs a name prefix, e.g. exp-local.")
+    _policy(policy)
+    return ExperimentPlan(
+        kind=kind,
+        conditions=tuple(conds),
+        prefix=prefix,
+        positions=tuple(int(p) for p in positions),
+        backend_name=backend_name,
+        template=template,
+        policy=policy,
+        concurrency=concurrency,
+        max_retries=max_retries,
+        selection={"experiment": kind, **(selection or {})},
+    )
+
+
+class ExperimentTranslationsError(Exception):
+    """Some of an experiment's ``language:`` conditions lack translations.
+
+    Attributes:
+        gaps: one :class:`core.runner.MissingTranslationsError` per language.
+    """
+
+    def __init__(self, gaps: Sequence[runner.MissingTranslationsError]) -> None:
+        self.gaps = tuple(gaps)
+        listed = ", ".join(f"language:{g.language} ({g.missing} missing)" for g in self.gaps)
+        super().__init__(
+            f"Translations are missing for {listed}. Make them with 'goqa translate "
+            "--language CODE [--backend NAME]' or import human ones with 'goqa translate "
+            "--import FILE.jsonl', then run the experiment again."
+        )
+
+
+def preflight(dataset: Dataset, experiment: ExperimentPlan, store: Store) -> None:
+    """Resolve every condition of ``experiment`` before anything is asked.
+
+    Raises:
+        core.countries.UnknownCountryError: a target country matches no country.
+        ExperimentTranslationsError: translations are missing (all languages listed at once).
+    """
+    questions = [dataset.at(p) for p in experiment.positions]
+    gaps = []
+    for cond in experiment.conditions:
+        try:
+            runner.prompt_builder(dataset, cond, experiment.template, store, questions)
+        except runner.MissingTranslationsError as exc:
+            gaps.append(exc)
+    if gaps:
+        raise ExperimentTranslationsError(gaps)
+
+
+RunStartedCallback = Callable[[int, str, Condition], None]
+"""Called with (run index, run name, condition) before a run starts."""
+RunProgressCallback = Callable[[int, runner.Progress, int], None]
+"""Called with (run index, progress, fresh answers) after every question of a run."""
+RunDoneCallback = Callable[[int, runner.RunOutcome], None]
+"""Called with (run index, outcome) when a run returns."""
+
+
+async def run_experiment(
+    dataset: Dataset,
+    experiment: ExperimentPlan,
+    backend: Backend,
+    store: Store,
+    *,
+    on_run_started: RunStartedCallback | None = None,
+    on_progress: RunProgressCallback | None = None,
+    on_run_done: RunDoneCallback | None = None,
+) -> tuple[runner.RunOutcome, ...]:
+    """Make or resume the experiment's runs, one after the other (the default run first).
+
+    Every run goes through :func:`core.runner.run`: answers are cached and stored as they
+    land, and a cancelled experiment resumes where it stopped. The backend is not closed.
+
+    Raises:
+        UnknownCountryError, ExperimentTranslationsError: from :func:`preflight`, before any
+            request is sent.
+        StoreError: a run name belongs to an incompatible run (another backend or model).
+    """
+    preflight(dataset, experiment, store)
+    outcomes = []
+    for index, (cond, name) in enumerate(
+        zip(experiment.conditions, experiment.run_names, strict=True)
+    ):
+        if on_run_started is not None:
+            on_run_started(index, name, cond)
+
+        def progress(p: runner.Progress, fresh: int, index: int = index) -> None:
+            if on_progress is not None:
+                on_progress(index, p, fresh)
+
+        outcome = await runner.run(
+            name=name,
+            dataset=dataset,
+            positions=list(experiment.positions),
+            backend=backend,
+            backend_name=experiment.backend_name,
+            condition=cond,
+            template=experiment.template,
+            store=store,
+            policy=experiment.policy,
+            concurrency=experiment.concurrency,
+            max_retries=experiment.max_retries,
+            selection=dict(experiment.selection),
+            on_progress=progress,
+        )
+        outcomes.append(outcome)
+        if on_run_done is not None:
+            on_run_done(index, outcome)
+    return tuple(outcomes)
+
+
+# --------------------------------------------------------------------------- the summary
+
+
+def movement_json(m: Movement) -> dict[str, object]:
+    """A :class:`Movement` as plain JSON-ready data (with its ``delta``)."""
+    return {
+        "country": m.country,
+        "display": m.display,
+        "score_default": m.score_default,
+        "score_conditioned": m.score_conditioned,
+        "delta": m.delta,
+        "rank_default": m.rank_default,
+        "rank_conditioned": m.rank_conditioned,
+    }
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    """One conditioned run against the experiment's default run.
+
+    Attributes:
+        condition: the run's condition; ``run`` its name.
+        movement: target scores and ranks, default → conditioned, and the largest moves.
+        comparison: the paired comparison (default = A, conditioned = B) with BH q-values.
+        overshoot: stereotype overshoot (``country:`` conditions only, else None).
+    """
+
+    condition: Condition
+    run: str
+    movement: TargetSummary
+    comparison: stats.Comparison
+    overshoot: diagnostics.Overshoot | None
+
+    @property
+    def n_closer(self) -> int:
+        """Countries significantly closer (BH q < alpha) than under default prompting."""
+        return self.comparison.n_better
+
+    @property
+    def n_further(self) -> int:
+        """Countries significantly further (BH q < alpha) than under default prompting."""
+        return self.comparison.n_worse
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "condition": str(self.condition),
+            "run": self.run,
+            "moved_toward_target": self.movement.moved_toward,
+            "targets": [movement_json(m) for m in self.movement.targets],
+            "moved_most": [movement_json(m) for m in self.movement.moved_most],
+            "countries_closer": self.n_closer,
+            "countries_further": self.n_further,
+        }
+        if self.overshoot is not None:
+            out["overshoot"] = {
+                "rate": self.overshoot.rate,
+                "n_questions": self.overshoot.n_questions,
+                "n_overshoot": self.overshoot.n_overshoot,
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """What an experiment found: the default run's leaders and one result per condition.
+
+    Attributes:
+        default_run: name of the default run.
+        default_top: its best-matched countries, best first.
+        uniform_mean: mean over countries of the uniform answer's score on its questions
+            (the floor a model has to beat).
+        conditions: one :class:`ConditionResult` per conditioned run, in plan order.
+    """
+
+    default_run: str
+    default_top: tuple[metrics.CountryScore, ...]
+    uniform_mean: float
+    conditions: tuple[ConditionResult, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "default": {
+                "run": self.default_run,
+                "top": [
+                    {
+                        "country": c.country,
+                        "display": c.display,
+                        "similarity": c.similarity,
+                        "n": c.n_questions,
+                    }
+                    for c in self.default_top
+                ],
+                "uniform_mean": self.uniform_mean,
+            },
+            "conditions": [c.to_json() for c in self.conditions],
+        }
+
+
+def summarise_runs(
+    dataset: Dataset,
+    store: Store,
+    prefix: str,
+    conds: Sequence[Condition],
+    policy: str,
+    top: int = 5,
+) -> ExperimentSummary:
+    """Score an experiment's stored runs against its default run.
+
+    Args:
+        prefix: the runs' name prefix; ``conds`` the plan's conditions, ``default`` first.
+        policy: the non-substantive policy every run is scored under.
+        top: how many leading countries and largest moves to keep.
+
+    Raises:
+        StoreError: a run of the experiment is not stored.
+        ValueError: ``conds`` is empty or does not start with ``default``.
+    """
+    if not conds or conds[0].kind != "default":
+        raise ValueError("An experiment's conditions start with the default condition.")
+    pol = _policy(policy)
+    default_name = run_name(prefix, conds[0])
+    default_answers = runner.run_answers(store, dataset, default_name)
+    default = metrics.score(dataset, default_answers.positions, default_answers.probs, pol)
+    uniform = metrics.uniform_baseline(dataset, default_answers.positions, pol)
+    uniform_mean = float(
+        sum(c.similarity for c in uniform.countries) / max(len(uniform.countries), 1)
+    )
+    results = []
+    for cond in conds[1:]:
+        name = run_name(prefix, cond)
+        answers = runner.run_answers(store, dataset, name)
+        scores = metrics.score(dataset, answers.positions, answers.probs, pol)
+        overshoot = None
+        if cond.kind == "country":
+            overshoot = diagnostics.overshoot(
+                dataset,
+                countries.match(cond.value, dataset.countries).key,
+                default_positions=default_answers.positions,
+                default_probs=default_answers.probs,
+                conditioned_positions=answers.positions,
+                conditioned_probs=answers.probs,
+                policy=pol,
+            )
+        results.append(
+            ConditionResult(
+                condition=cond,
+                run=name,
+                movement=summarise(dataset, cond, default, scores, top),
+                comparison=stats.compare(
+                    dataset,
+                    default_answers,
+                    answers,
+                    policy=pol,
+                    label_a=default_name,
+                    label_b=name,
+                ),
+                overshoot=overshoot,
+            )
+        )
+    return ExperimentSummary(
+        default_run=default_name,
+        default_top=default.countries[:top],
+        uniform_mean=uniform_mean,
+        conditions=tuple(results),
+    )

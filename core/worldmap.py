@@ -243,17 +243,10 @@ def scale_position(value: float, lo: float, hi: float) -> float:
     return min(max((value - lo) / (hi - lo), 0.0), 1.0)
 
 
-def values_from_scores(countries: Iterable[Any]) -> dict[str, tuple[float, int]]:
-    """Map values (ISO code -> (score, n)) from per-country scores.
-
-    Accepts :class:`core.metrics.CountryScore` objects or the dicts of ``Scores.to_json()``
-    (keys ``country``, ``iso2``, ``similarity``, ``n_questions``). A country the dataset
-    samples several times (``India (Current national sample)``, ``(Old national sample)``)
-    is drawn with its plain national sample, else its current national one, else the one with
-    most questions. Entries without an ISO code are skipped.
-    """
+def _drawn(countries: Iterable[Any]) -> dict[str, tuple[float, int, str]]:
+    """ISO code -> (score, n, raw key) of the sample each country is drawn with."""
     rank = {"national": 0, "current national": 1, "old national": 2, "non-national": 3}
-    best: dict[str, tuple[tuple[int, int, str], float, int]] = {}
+    best: dict[str, tuple[tuple[int, int, str], float, int, str]] = {}
     for entry in countries:
         fields = (
             entry
@@ -269,8 +262,49 @@ def values_from_scores(countries: Iterable[Any]) -> dict[str, tuple[float, int]]
         sample = resolve(str(key)).sample if key else "national"
         order = (rank.get(sample, 9), -int(n or 0), str(key))
         if iso2 not in best or order < best[iso2][0]:
-            best[iso2] = (order, float(score), int(n or 0))
-    return {iso2: (score, n) for iso2, (_, score, n) in sorted(best.items())}
+            best[iso2] = (order, float(score), int(n or 0), str(key or ""))
+    return {iso2: (score, n, key) for iso2, (_, score, n, key) in sorted(best.items())}
+
+
+def values_from_scores(countries: Iterable[Any]) -> dict[str, tuple[float, int]]:
+    """Map values (ISO code -> (score, n)) from per-country scores.
+
+    Accepts :class:`core.metrics.CountryScore` objects or the dicts of ``Scores.to_json()``
+    (keys ``country``, ``iso2``, ``similarity``, ``n_questions``). A country the dataset
+    samples several times (``India (Current national sample)``, ``(Old national sample)``)
+    is drawn with its plain national sample, else its current national one, else the one with
+    most questions. Entries without an ISO code are skipped.
+    """
+    return {iso2: (score, n) for iso2, (score, n, _) in _drawn(countries).items()}
+
+
+def keys_from_scores(countries: Iterable[Any]) -> dict[str, str]:
+    """ISO code -> the raw dataset key whose score :func:`values_from_scores` draws."""
+    return {iso2: key for iso2, (_, _, key) in _drawn(countries).items()}
+
+
+def country_pixel(grid: WorldGrid, code: str) -> tuple[int, int] | None:
+    """A pixel (x, y) of ``code`` near the middle of its shape, or None if it is not drawn.
+
+    The pixel nearest the mean of the country's pixels, so a crosshair put there lands on
+    the country (even for a C-shaped one, whose mean may lie outside it).
+    """
+    index = grid.index(code)
+    if index is None:
+        return None
+    ys, xs = np.nonzero(grid.cells == index)
+    if ys.shape[0] == 0:
+        return None
+    # Countries crossing the antimeridian (Russia, Fiji) average in the wider half.
+    if xs.max() - xs.min() > grid.width // 2:
+        xs_shifted = np.where(xs < grid.width // 2, xs + grid.width, xs)
+        weights = np.bincount(np.where(xs < grid.width // 2, 0, 1), minlength=2)
+        cx = float(xs_shifted.mean()) if weights[1] >= weights[0] else float(xs.mean())
+        dx = np.minimum(np.abs(xs - cx % grid.width), grid.width - np.abs(xs - cx % grid.width))
+    else:
+        dx = np.abs(xs - xs.mean())
+    best = int(np.argmin(dx**2 + (ys - ys.mean()) ** 2))
+    return int(xs[best]), int(ys[best])
 
 
 # --------------------------------------------------------------------------- text

@@ -76,3 +76,153 @@ def test_summary_without_movement_says_so(sample) -> None:
     summary = experiments.summarise(sample, Condition("country", "Russia"), default, default)
     assert not summary.moved_toward
     assert all(m.delta == 0 for m in summary.targets)
+
+
+# --------------------------------------------------------------------------- running an experiment
+
+
+class PromptHashBackend:
+    """Deterministic answers from a hash of the prompt (no network, no model)."""
+
+    kind = "fake"
+    mode = "logits"
+    base_url = ""
+    model = "hash-1"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def request_params(self) -> dict[str, object]:
+        return {}
+
+    async def ask(self, prompt, on_partial=None):  # type: ignore[no-untyped-def]
+        import hashlib
+
+        from core.backends.base import Answer
+
+        self.calls += 1
+        digest = hashlib.sha256(prompt.text.encode("utf-8")).digest()
+        weights = np.array([digest[i] + 1.0 for i in range(len(prompt.letters))])
+        return Answer(probs=weights / weights.sum(), off_option_mass=0.0, estimator="logits")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_plan_names_the_runs_and_checks_its_inputs() -> None:
+    plan = experiments.plan(
+        "linguistic", [" de ", ""], [3, 1], backend_name="vllm", template="v2", policy="drop"
+    )
+    assert plan.prefix == "exp-vllm"
+    assert plan.run_names == ("exp-vllm-default", "exp-vllm-language-de")
+    assert plan.positions == (3, 1)
+    assert plan.selection == {"experiment": "linguistic"}
+    default = experiments.plan(
+        "default", [], [0], backend_name="x", template="paper", policy="keep"
+    )
+    assert default.run_names == ("exp-x-default",)
+    with pytest.raises(ValueError, match="No question"):
+        experiments.plan("default", [], [], backend_name="x", template="paper", policy="keep")
+    with pytest.raises(ValueError, match="prefix"):
+        experiments.plan(
+            "default", [], [0], backend_name="x", template="paper", policy="keep", prefix=" "
+        )
+    with pytest.raises(ValueError, match="policy"):
+        experiments.plan("default", [], [0], backend_name="x", template="paper", policy="nope")
+
+
+def test_preflight_lists_every_missing_language_before_any_request(sample, tmp_path) -> None:
+    from core.countries import UnknownCountryError
+    from core.store import Store
+
+    with Store(tmp_path / "s.sqlite3") as store:
+        # The bundled ru translations cover the first 30 sample questions, de none.
+        plan = experiments.plan(
+            "linguistic",
+            ["ru", "de"],
+            list(range(25, 35)),
+            backend_name="x",
+            template="paper",
+            policy="keep",
+        )
+        with pytest.raises(experiments.ExperimentTranslationsError) as caught:
+            experiments.preflight(sample, plan, store)
+        assert [(g.language, g.missing) for g in caught.value.gaps] == [("ru", 5), ("de", 10)]
+        assert "language:ru (5 missing), language:de (10 missing)" in str(caught.value)
+        ok = experiments.plan(
+            "linguistic", ["ru"], list(range(5)), backend_name="x", template="paper", policy="keep"
+        )
+        experiments.preflight(sample, ok, store)
+        typo = experiments.plan(
+            "cross-national", ["Rusia"], [0], backend_name="x", template="paper", policy="keep"
+        )
+        with pytest.raises(UnknownCountryError):
+            experiments.preflight(sample, typo, store)
+
+
+async def test_run_experiment_then_summarise_runs(sample, tmp_path) -> None:
+    from core import runner, stats
+    from core.store import Store
+
+    backend = PromptHashBackend()
+    events: list[tuple[str, int]] = []
+    with Store(tmp_path / "s.sqlite3") as store:
+        plan = experiments.plan(
+            "cross-national",
+            ["Russia"],
+            list(range(10)),
+            backend_name="hash",
+            template="paper",
+            policy="keep",
+        )
+        outcomes = await experiments.run_experiment(
+            sample,
+            plan,
+            backend,  # type: ignore[arg-type]
+            store,
+            on_run_started=lambda i, name, cond: events.append(("start", i)),
+            on_progress=lambda i, p, fresh: events.append(("progress", i)),
+            on_run_done=lambda i, o: events.append(("done", i)),
+        )
+        assert [o.manifest.name for o in outcomes] == list(plan.run_names)
+        assert all((o.answered, o.failed) == (10, 0) for o in outcomes)
+        assert events[0] == ("start", 0) and events[-1] == ("done", 1)
+        assert events.count(("progress", 0)) == 10 and events.count(("progress", 1)) == 10
+        assert store.manifest("exp-hash-country-Russia").selection["experiment"] == (
+            "cross-national"
+        )
+        # Again: everything is stored, nothing is asked.
+        await experiments.run_experiment(sample, plan, backend, store)  # type: ignore[arg-type]
+        assert backend.calls == 20
+
+        summary = experiments.summarise_runs(sample, store, plan.prefix, plan.conditions, "keep")
+        default = runner.run_scores(store, sample, "exp-hash-default")
+        conditioned = runner.run_scores(store, sample, "exp-hash-country-Russia")
+        assert summary.default_run == "exp-hash-default"
+        assert summary.default_top == default.countries[:5]
+        (result,) = summary.conditions
+        assert result.movement == experiments.summarise(
+            sample, Condition("country", "Russia"), default, conditioned
+        )
+        expected = stats.compare(
+            sample,
+            runner.run_answers(store, sample, "exp-hash-default"),
+            runner.run_answers(store, sample, "exp-hash-country-Russia"),
+        )
+        assert (result.n_closer, result.n_further) == (expected.n_better, expected.n_worse)
+        assert result.overshoot is not None and result.overshoot.target == "Russia"
+        data = summary.to_json()
+        assert set(data) == {"default", "conditions"}
+        entries = data["conditions"]
+        assert isinstance(entries, list)
+        (entry,) = entries
+        assert list(entry) == [
+            "condition",
+            "run",
+            "moved_toward_target",
+            "targets",
+            "moved_most",
+            "countries_closer",
+            "countries_further",
+            "overshoot",
+        ]

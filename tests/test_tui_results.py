@@ -4,20 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from test_tui_run import SIZE, FakeBackend, HarnessApp, wait_for
 from textual.app import App, ComposeResult
 from textual.screen import Screen
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
-from core import countries, metrics, runner
+from core import countries, metrics, runner, stats
 from core import dataset as datasetmod
 from core.prompts import Condition
 from core.store import Store
-from tui.screens.results import ResultsScreen
-from tui.widgets.leaderboard import Leaderboard, eighths_bar, nice_scale, rows_from_scores
+from tui.screens.results import ResultsScreen, format_p
+from tui.widgets.leaderboard import (
+    Leaderboard,
+    LeaderboardRow,
+    eighths_bar,
+    nice_scale,
+    rows_from_scores,
+)
+from tui.widgets.worldmap import WorldMap
 
 
 @pytest.fixture
@@ -75,7 +83,7 @@ async def test_lists_runs_and_shows_the_right_leaderboard(
         # The uniform baseline on the same questions rides along.
         uniform = metrics.uniform_baseline(sample, np.array(POSITIONS)).get(top.country)
         assert uniform is not None
-        assert board.rows[0].extras == (pytest.approx(uniform.similarity),)
+        assert board.rows[0].extras[0] == pytest.approx(uniform.similarity)
 
         # Moving to the other run shows its scores.
         table.focus()
@@ -115,7 +123,7 @@ async def test_compare_two_runs_country_by_country(
         await wait_for(pilot, lambda: bool(board.displayed_keys))
         row = next(r for r in board.rows if r.key == russia)
         assert row.value == pytest.approx(ru_r.similarity - base_r.similarity)
-        assert row.extras == (pytest.approx(base_r.similarity), pytest.approx(ru_r.similarity))
+        assert row.extras[:2] == (pytest.approx(base_r.similarity), pytest.approx(ru_r.similarity))
         assert row.mark == "focus"  # the conditioned country stands out
         # Sorted by difference, largest move toward first; the marks say which way.
         values = [r.value for r in board.rows]
@@ -282,3 +290,218 @@ async def test_leaderboard_search_sort_and_select(sample: datasetmod.Dataset) ->
         await pilot.press("home", "enter")
         await pilot.pause()
         assert app.selected == [board.displayed_keys[0]]
+
+
+# --------------------------------------------------------------------------- statistics and the map
+
+
+class PeopleBackend:
+    """Answers uniformly, except under ``country:NAME``, where it answers as NAME's people
+    do on the questions they were asked: a model that moves toward its target for sure."""
+
+    kind = "fake"
+    mode = "logits"
+    base_url = ""
+    name = "people"
+    model = "people-1"
+
+    def __init__(self, dataset: datasetmod.Dataset, positions: list[int]) -> None:
+        self.dataset = dataset
+        self.by_text = {dataset.texts[p]: p for p in positions}
+
+    def request_params(self) -> dict[str, object]:
+        return {}
+
+    async def ask(self, prompt: Any, on_partial: Any = None) -> Any:
+        from core.backends.base import Answer
+
+        k = len(prompt.letters)
+        probs = np.full(k, 1.0 / k)
+        position = next(p for text, p in self.by_text.items() if text in prompt.text)
+        question = self.dataset.at(position)
+        if "How would someone from Russia" in prompt.text:
+            russia = _russia(self.dataset)
+            if russia in question.countries:
+                probs = np.asarray(question.distribution(russia), dtype=float)[:k]
+                probs = probs / probs.sum()
+        return Answer(probs=probs, off_option_mass=0.0, estimator="logits")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def moved_runs(sample: datasetmod.Dataset, store: Store) -> Store:
+    """``base`` (uniform answers) and ``ru`` (Russia's people's answers under country:Russia)."""
+    backend = PeopleBackend(sample, POSITIONS)
+    for name, condition in (("base", Condition("default")), ("ru", Condition("country", "Russia"))):
+        await runner.run(
+            name=name,
+            dataset=sample,
+            positions=POSITIONS,
+            backend=backend,  # type: ignore[arg-type]
+            backend_name="people",
+            condition=condition,
+            template="paper",
+            store=store,
+        )
+    return store
+
+
+async def test_leaderboard_shows_bootstrap_intervals_and_baselines(
+    sample: datasetmod.Dataset, two_runs: Store
+) -> None:
+    app = HarnessApp(sample, two_runs, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.statistics is not None)
+        await pilot.pause()
+        board = screen.query_one("#results-scores", Leaderboard)
+
+        scores = runner.run_scores(two_runs, sample, "ru")
+        expected = stats.bootstrap(sample, scores.pairs, n_resamples=1000, seed=0)
+        top = scores.countries[0]
+        interval = expected.get(top.country)
+        assert interval is not None and interval.ci_low < top.similarity < interval.ci_high
+        row = board.rows[0]
+        assert row.key == top.country
+        assert row.interval == (interval.ci_low, interval.ci_high)
+        # The table shows those bounds, and the status line how they were made.
+        cells = board.query_one(DataTable).get_row(top.country)
+        assert cells[5].plain == f"{interval.ci_low:.3f}–{interval.ci_high:.3f}"
+        status = str(screen.query_one("#results-status", Static).render())
+        assert "1000 resamples, seed 0" in status
+
+        # Beside it: the uniform score and the best other country's people (≥ 5 shared).
+        base = stats.baselines(sample, np.array(POSITIONS), "keep", min_shared=5).get(top.country)
+        assert base is not None
+        assert row.extras == (
+            pytest.approx(base.uniform),
+            pytest.approx(base.best_other_similarity),
+        )
+        assert not app.errors
+
+
+async def test_world_map_shows_the_run_and_follows_the_board(
+    sample: datasetmod.Dataset, two_runs: Store
+) -> None:
+    app = HarnessApp(sample, two_runs, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.statistics is not None)
+        world = screen.query_one("#results-map", WorldMap)
+        pane = screen.query_one("#results-map-pane")
+        board = screen.query_one("#results-scores", Leaderboard)
+        # 120 cells wide: the map waits behind w, then takes the board's place.
+        assert not pane.display and board.display
+        await pilot.press("w")
+        await pilot.pause()
+        assert pane.display and not board.display and world.has_focus
+
+        russia = sample.countries.index(_russia(sample))
+        ru_score = runner.run_scores(two_runs, sample, "ru").get(sample.countries[russia])
+        assert ru_score is not None
+        assert world.values["RU"] == (pytest.approx(ru_score.similarity), ru_score.n_questions)
+        assert len(world.values) == len(
+            {c.iso2 for c in runner.run_scores(two_runs, sample, "ru").countries if c.iso2}
+        )
+        # The crosshair sits on the board's country; its interval shows under the map.
+        top = board.highlighted_key
+        assert top is not None
+        assert world.hovered() == countries.resolve(top).iso2
+        detail = str(screen.query_one("#results-map-detail", Static).render())
+        assert screen.statistics is not None
+        interval = screen.statistics.intervals.get(top)
+        assert interval is not None
+        assert f"95% CI {interval.ci_low:.3f}–{interval.ci_high:.3f}" in detail
+
+        await pilot.press("w")
+        await pilot.pause()
+        assert not pane.display and board.display
+
+    wide = HarnessApp(sample, two_runs, None, ResultsScreen)
+    async with wide.run_test(size=(160, 48)) as pilot:
+        wide_screen = wide.screen
+        assert isinstance(wide_screen, ResultsScreen)
+        await wait_for(pilot, lambda: wide_screen.statistics is not None)
+        # 160 cells: side by side from the start; w hides the map.
+        assert wide_screen.query_one("#results-map-pane").display
+        assert wide_screen.query_one("#results-scores", Leaderboard).display
+        await pilot.press("w")
+        await pilot.pause()
+        assert not wide_screen.query_one("#results-map-pane").display
+        assert wide_screen.query_one("#results-scores", Leaderboard).display
+
+
+async def test_compare_shows_paired_statistics(
+    sample: datasetmod.Dataset, moved_runs: Store
+) -> None:
+    app = HarnessApp(sample, moved_runs, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.loaded is not None)
+        screen.query_one("#results-runs", DataTable).focus()
+        await pilot.press("c")  # ru against the latest default run, base
+        await wait_for(pilot, lambda: screen.comparison is not None)
+        board = screen.query_one("#results-compare", Leaderboard)
+        await wait_for(pilot, lambda: bool(board.displayed_keys))
+
+        expected = stats.compare(
+            sample,
+            runner.run_answers(moved_runs, sample, "base"),
+            runner.run_answers(moved_runs, sample, "ru"),
+            policy="keep",
+        )
+        rows = {r.key: r for r in board.rows}
+        assert set(rows) == {c.country for c in expected.countries}
+        table = board.query_one(DataTable)
+        for c in expected.countries:
+            row = rows[c.country]
+            assert row.extras[3] == pytest.approx(c.q_value, nan_ok=True)
+            assert row.extras[2] == pytest.approx(c.p_value, nan_ok=True)
+            assert row.interval == (pytest.approx(c.ci_low), pytest.approx(c.ci_high))
+            assert row.significant == (c.q_value < 0.05)
+            assert table.get_row(c.country)[-1].plain == format_p(c.q_value)
+        # Answering as Russians do moves the run toward Russia, significantly.
+        russia = rows[_russia(sample)]
+        assert russia.significant and russia.value > 0
+        assert table.get_row(russia.key)[3].plain.endswith("*")
+        assert expected.n_better >= 1
+        status = str(screen.query_one("#results-status", Static).render())
+        assert (
+            f"closer to {expected.n_better} countries and further from {expected.n_worse}" in status
+        )
+        assert not app.errors
+
+
+def test_format_p() -> None:
+    assert format_p(0.0421) == "0.042"
+    assert format_p(0.0004) == "<0.001"
+    assert format_p(float("nan")) == "—"
+
+
+class IntervalBoardApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Leaderboard(interval_label="95% CI")
+
+
+async def test_leaderboard_draws_intervals_and_significance() -> None:
+    app = IntervalBoardApp()
+    async with app.run_test(size=SIZE) as pilot:
+        board = app.query_one(Leaderboard)
+        board.set_rows(
+            [
+                LeaderboardRow("a", "Alpha", 0.8, 10, interval=(0.7, 0.9), significant=True),
+                LeaderboardRow("b", "Beta", 0.6, 10, interval=(0.5, 0.65)),
+            ]
+        )
+        await pilot.pause()
+        cells = board.query_one(DataTable).get_row("a")
+        assert cells[3].plain == "0.800*"
+        assert cells[5].plain == "0.700–0.900"
+        # The whisker ends at the upper bound, beyond the bar.
+        bar = cells[2].plain
+        assert bar.rstrip().endswith("┤") and bar.index("┤") > bar.rindex("█")

@@ -69,3 +69,50 @@ def test_browse_zoomed_at_80x24(snap_compare: Any, tmp_path: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_results_with_world_map_at_160x48(
+    snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The results screen on a wide terminal: the leaderboard with its 95% intervals and
+    baselines beside the world map of the same run, the crosshair on the top country."""
+    import asyncio
+
+    from core import runner
+    from core.prompts import Condition
+    from core.store import Store
+    from tui.app import create_app
+    from tui.screens.results import ResultsScreen
+
+    # The run list shows when a run was made: pin it (and keep the local time zone out).
+    monkeypatch.setattr("core.store.now", lambda: "2026-01-02T03:04:05+00:00")
+    monkeypatch.setattr("tui.screens.results._created", lambda text: text[:16].replace("T", " "))
+    store_path = tmp_path / "data" / "goqa.sqlite3"
+    store_path.parent.mkdir(parents=True)
+    with Store(store_path) as store:
+        asyncio.run(
+            runner.run(
+                name="default-fake",
+                dataset=dataset.load(),
+                positions=list(range(60)),
+                backend=FixedBackend(),  # type: ignore[arg-type]
+                backend_name="fake",
+                condition=Condition("default"),
+                template="paper",
+                store=store,
+            )
+        )
+    app = create_app(
+        config_path=tmp_path / "config" / "config.toml",
+        store_path=store_path,
+        backends={"fake": FixedBackend()},
+        start_view="results",
+    )
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, ResultsScreen) and screen.statistics is not None
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)

@@ -438,3 +438,44 @@ async def test_colours_follow_the_theme() -> None:
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_snapshot(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(MapApp(cursor=(2.35, 48.86)), terminal_size=size)
+
+
+def test_country_pixel_lands_on_its_country(grid: WorldGrid) -> None:
+    from core.worldmap import country_pixel
+
+    for code in grid.codes:
+        pixel = country_pixel(grid, code)
+        assert pixel is not None, code
+        assert country_at(grid, *pixel) == code
+    assert country_pixel(grid, "GB-NIR") is None
+    # Russia crosses the antimeridian; its pixel is still in Russia and not at the edge.
+    x, _ = country_pixel(grid, "RU")  # type: ignore[misc]
+    assert grid.width * 0.55 < x < grid.width * 0.95
+
+
+def test_keys_from_scores_name_the_sample_the_map_draws() -> None:
+    from core.worldmap import keys_from_scores
+
+    entries = [
+        CountryScore("India (Old national sample)", "India", "IN", 0.7, 40),
+        CountryScore("India (Current national sample)", "India", "IN", 0.6, 30),
+        CountryScore("Russia", "Russia", "RU", 0.8, 20),
+    ]
+    assert keys_from_scores(entries) == {
+        "IN": "India (Current national sample)",
+        "RU": "Russia",
+    }
+    assert values_from_scores(entries)["IN"] == (0.6, 30)
+
+
+async def test_show_country_moves_the_crosshair_there() -> None:
+    app = MapApp()
+    async with app.run_test(size=(160, 48)) as pilot:
+        world = app.query_one(WorldMap)
+        assert world.show_country("BR")
+        await pilot.pause()
+        assert world.hovered() == "BR"
+        before = world.cursor
+        assert world.show_country("BR") and world.cursor == before  # already there: stays
+        assert world.show_country("GB-NIR") and world.hovered() == "GB"
+        assert not world.show_country("XX") and world.hovered() == "GB"

@@ -2,7 +2,8 @@
 
 Build it with :func:`create_app` (``python -m tui`` and the tests do). Views are Textual modes
 switched with the keys 1-6 (or F1-F6): ``browse``, ``run``, ``results``, ``countries``,
-``demo``, ``settings``; ``?`` opens the help, ``ctrl+p`` the command palette.
+``demo``, ``settings``; ``?`` opens the help, ``ctrl+p`` the command palette, ``e`` the
+experiments dialog (:mod:`tui.screens.experiments`, over the browse filter's questions).
 
 Contract for screens
 ====================
@@ -195,6 +196,14 @@ class GoqaApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *_view_bindings(),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="A tour of the keys"),
+        Binding(
+            "e",
+            "experiments",
+            "Experiments",
+            id="app.experiments",
+            tooltip="Run the paper's experiments over the questions shown in Browse",
+            show=False,
+        ),
         Binding(
             "ctrl+q", "quit", "Quit", id="app.quit", tooltip="Quit goqa", priority=True, show=False
         ),
@@ -512,6 +521,35 @@ class GoqaApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_experiments(self) -> None:
+        """Open the experiments dialog over the questions the browse filter shows."""
+        from tui.screens.experiments import ExperimentScreen
+
+        if not self.dataset_ready:
+            wait = "No dataset is loaded" if self.dataset_problem else "The dataset is loading"
+            self.notify(f"{wait}; experiments need one.", title="Experiments")
+            return
+        if isinstance(self.screen, ExperimentScreen):
+            return
+        if not self.filtered_positions:
+            self.notify(
+                "No question is shown in Browse: clear the filter first.",
+                title="Experiments",
+                severity="warning",
+            )
+            return
+        self.push_screen(ExperimentScreen(self.filtered_positions), self._experiment_closed)
+
+    def _experiment_closed(self, pick: tuple[str, str] | None) -> None:
+        """Show a run the experiment made against its default run in the results view."""
+        if pick is None:
+            return
+        self.action_view("results")
+        screen = self._view_screens.get("results")
+        compare = getattr(screen, "request_compare", None)
+        if callable(compare):
+            compare(*pick)
 
     # ------------------------------------------------------------------ choices
 

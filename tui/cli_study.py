@@ -9,9 +9,9 @@ import argparse
 import asyncio
 from typing import Any
 
-from core import countries, diagnostics, experiments, metrics, stats
+from core import experiments, metrics, stats
 from core.prompts import Condition
-from core.runner import MissingTranslationsError, prompt_builder, run, run_answers, run_scores
+from core.runner import RunOutcome, run_answers
 from core.store import Store
 from tui.cli import (
     EXIT_FAIL,
@@ -99,66 +99,46 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     ds = _load_dataset(args)
     cfg = _config(args)
     targets = [t.strip() for t in (args.countries or args.languages or "").split(",") if t.strip()]
-    conds = experiments.conditions(args.kind, targets)
-    template = args.template or cfg.template
-    policy = args.policy or cfg.policy
+    experiments.conditions(args.kind, targets)  # an unknown kind stops before the backend
     positions = ds.filter(args.search, args.source, None)
     if args.limit:
         positions = positions[: args.limit]
     if not positions:
         raise CliError("No question matches the filters; nothing to run.")
     store = Store()
-    questions = [ds.at(p) for p in positions]
-    # Resolve every condition before asking anything: typos and missing translations stop here.
-    missing = []
-    for cond in conds:
-        try:
-            prompt_builder(ds, cond, template, store, questions)
-        except MissingTranslationsError as exc:
-            missing.append(f"language:{exc.language} ({exc.missing} missing)")
-    if missing:
-        raise CliError(
-            "Translations are missing for " + ", ".join(missing) + ". Make them with "
-            "'goqa translate --language CODE [--backend NAME]' or import human ones with "
-            "'goqa translate --import FILE.jsonl', then run the experiment again."
-        )
-    name, bcfg, backend = _backend(cfg, args.backend)
-    prefix = args.prefix or f"exp-{name}"
+    bcfg = cfg.backend(args.backend)
+    plan = experiments.plan(
+        args.kind,
+        targets,
+        positions,
+        backend_name=bcfg.name,
+        template=args.template or cfg.template,
+        policy=args.policy or cfg.policy,
+        prefix=args.prefix or None,
+        concurrency=args.concurrency or bcfg.concurrency,
+        max_retries=bcfg.max_retries,
+        selection={"search": args.search, "source": args.source, "limit": args.limit},
+    )
+    try:  # typos and missing translations stop here, before the backend is even built
+        experiments.preflight(ds, plan, store)
+    except experiments.ExperimentTranslationsError as exc:
+        raise CliError(str(exc)) from None
+    _, _, backend = _backend(cfg, args.backend)
     con = _console(stderr=True)
 
-    async def go() -> list[Any]:
-        outcomes = []
+    def started(index: int, run_name: str, cond: Condition) -> None:
+        con.print(f"[bold]{run_name}[/]: {len(plan.positions)} questions · {cond}")
+
+    async def go() -> tuple[RunOutcome, ...]:
         try:
-            for cond in conds:
-                run_name = experiments.run_name(prefix, cond)
-                con.print(f"[bold]{run_name}[/]: {len(positions)} questions · {cond}")
-                outcomes.append(
-                    await run(
-                        name=run_name,
-                        dataset=ds,
-                        positions=positions,
-                        backend=backend,
-                        backend_name=name,
-                        condition=cond,
-                        template=template,
-                        store=store,
-                        policy=policy,
-                        concurrency=args.concurrency or bcfg.concurrency,
-                        max_retries=bcfg.max_retries,
-                        selection={
-                            "experiment": args.kind,
-                            "search": args.search,
-                            "source": args.source,
-                            "limit": args.limit,
-                        },
-                    )
-                )
+            return await experiments.run_experiment(
+                ds, plan, backend, store, on_run_started=started
+            )
         finally:
             await backend.aclose()
-        return outcomes
 
     outcomes = asyncio.run(go())
-    summary = summarise(ds, store, prefix, conds, policy, args.top)
+    summary = summarise(ds, store, plan.prefix, list(plan.conditions), plan.policy, args.top)
     summary["runs"] = [
         {
             "name": o.manifest.name,
@@ -178,74 +158,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 def summarise(
     ds: Any, store: Store, prefix: str, conds: list[Condition], policy: str, top: int
 ) -> dict[str, Any]:
-    """The experiment's findings as plain JSON-ready data."""
-    default_name = experiments.run_name(prefix, conds[0])
-    default = run_scores(store, ds, default_name, policy)
-    default_ans = run_answers(store, ds, default_name)
-    uniform = metrics.uniform_baseline(ds, default_ans.positions, policy)  # type: ignore[arg-type]
-    out: dict[str, Any] = {
-        "default": {
-            "run": default_name,
-            "top": [
-                {
-                    "country": c.country,
-                    "display": c.display,
-                    "similarity": c.similarity,
-                    "n": c.n_questions,
-                }
-                for c in default.countries[:top]
-            ],
-            "uniform_mean": float(
-                sum(c.similarity for c in uniform.countries) / max(len(uniform.countries), 1)
-            ),
-        },
-        "conditions": [],
-    }
-    for cond in conds[1:]:
-        name = experiments.run_name(prefix, cond)
-        scores = run_scores(store, ds, name, policy)
-        s = experiments.summarise(ds, cond, default, scores, top)
-        entry: dict[str, Any] = {
-            "condition": str(cond),
-            "run": name,
-            "moved_toward_target": s.moved_toward,
-            "targets": [_movement(m) for m in s.targets],
-            "moved_most": [_movement(m) for m in s.moved_most],
-        }
-        cmp = stats.compare(ds, default_ans, run_answers(store, ds, name), policy=policy)  # type: ignore[arg-type]
-        entry["countries_closer"] = cmp.n_better
-        entry["countries_further"] = cmp.n_worse
-        if cond.kind == "country":
-            cond_ans = run_answers(store, ds, name)
-            target = countries.match(cond.value, ds.countries).key
-            ov = diagnostics.overshoot(
-                ds,
-                target,
-                default_positions=default_ans.positions,
-                default_probs=default_ans.probs,
-                conditioned_positions=cond_ans.positions,
-                conditioned_probs=cond_ans.probs,
-                policy=policy,  # type: ignore[arg-type]
-            )
-            entry["overshoot"] = {
-                "rate": ov.rate,
-                "n_questions": ov.n_questions,
-                "n_overshoot": ov.n_overshoot,
-            }
-        out["conditions"].append(entry)
-    return out
-
-
-def _movement(m: experiments.Movement) -> dict[str, Any]:
-    return {
-        "country": m.country,
-        "display": m.display,
-        "score_default": m.score_default,
-        "score_conditioned": m.score_conditioned,
-        "delta": m.delta,
-        "rank_default": m.rank_default,
-        "rank_conditioned": m.rank_conditioned,
-    }
+    """The experiment's findings as plain JSON-ready data (see ``ExperimentSummary``)."""
+    return experiments.summarise_runs(ds, store, prefix, conds, policy, top).to_json()
 
 
 def print_summary(summary: dict[str, Any]) -> None:

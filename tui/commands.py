@@ -36,6 +36,11 @@ class GoqaCommands(Provider):
             )
         yield "Help: tour of the keys", app.action_help, "Key ?"
         yield "Ask the current question", app.ask_current, "Key a in Browse"
+        yield (
+            "Experiments: default, cross-national, linguistic…",
+            app.action_experiments,
+            "Key e · the paper's experiments over the questions shown in Browse",
+        )
         yield "Condition: default", partial(setattr, app, "condition", Condition("default")), ""
         yield "Condition: country…", app.choose_condition_country, "Pick a country"
         yield "Condition: language…", app.choose_condition_language, "Give a language code"

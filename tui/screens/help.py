@@ -28,6 +28,7 @@ its answer distribution beside those of people in many countries. On one questio
 | `4` / `F4` | **Countries**: how alike countries answer |
 | `5` / `F5` | **Demo**: a presentation that steps through questions |
 | `6` / `F6` | **Settings**: backends, template, policy, theme |
+| `e` | **Experiments**: the paper's three experiments over the questions Browse shows |
 | `ctrl+p` | Command palette: jump to a question by id or words, switch condition, backend, theme, view |
 | `?` | This help |
 | `ctrl+q` | Quit |
@@ -67,6 +68,54 @@ outside the option letters. A sampling backend's bars grow sample by sample.
 
 Answers go through the same response cache as the command line: asking a question twice
 costs one request, and answers from `goqa run` appear here at once.
+
+## Results
+
+The runs in the store, newest first; the highlighted run's country leaderboard below.
+
+| Key | Does |
+| --- | --- |
+| `↑` `↓` | Pick a run; its scores load below |
+| `Enter` | Into the leaderboard; `Enter` on a country lists its per-question similarities, `Enter` on a question opens it |
+| `w` | World **map** of the run's scores: beside the leaderboard on a wide terminal (150 columns or more), instead of it on a narrower one. Arrow keys or the mouse pick a country (shift moves six cells); the leaderboard's cursor moves the map's |
+| `m` | Mark the highlighted run as the reference A |
+| `c` | Compare the highlighted run B with A (or the latest default run of the same model) |
+| `v` | Back to the run's own scores |
+| `e` | Experiments (below) |
+| `h` | Countries view on the highlighted country: whose people answer alike |
+| `/` `s` `S` | Search, sort, reverse the leaderboard |
+| `r` | Read the runs again |
+| `Esc` | Up one level: questions → leaderboard → runs → leave |
+
+Beside each score: its **95% CI** (bootstrap over questions, 1000 resamples, seed 0; the
+light part of the bar and the whisker `─┤` draw it), the **uniform** answer's score (`┆`, the
+floor a model has to beat) and the **best other** country's people's score: how well the
+people of the closest other country (sharing at least 5 questions) match this one's.
+
+A comparison lists Δ = B − A per country with its paired bootstrap 95% CI, the sign-flip
+test's **p** and the Benjamini–Hochberg **q** across countries; `*` marks q < 0.05. The
+status line counts the countries B is significantly closer to and further from.
+
+## Experiments
+
+`e` anywhere (or the command palette) opens the dialog: choose *default*, *cross-national*
+("How would someone from X answer", targets China, Russia, Turkey) or *linguistic* (the
+question translated, targets ru, zh, tr), the targets, the backend and the run-name prefix.
+Every run asks the questions Browse shows; the runs are named `PREFIX-default`,
+`PREFIX-country-Russia`…, so starting again resumes them and answers come from the cache.
+
+| Key | Does |
+| --- | --- |
+| `ctrl+r` | Start (or resume); missing translations and unknown countries are reported before any request |
+| `ctrl+x` | Cancel; what was stored stays |
+| `Enter` on a listed run | Close and compare it with the default run in Results |
+| `Esc` | Close (a running experiment is cancelled) |
+
+The summary gives, for each conditioned run, the target's score and rank default →
+conditioned, whether it moved toward its target, the countries that moved most, how many
+countries are significantly closer or further and, for cross-national runs, how often the
+answer overshoots into a stereotype. Bundled translations cover the first 30 sample questions
+in ru, zh and tr; other questions and languages need `goqa translate --language CODE`.
 
 ## Settings
 

@@ -1,16 +1,27 @@
-"""The results screen: stored runs, one run's country leaderboard, two runs compared.
+"""The results screen: stored runs, one run's country leaderboard and map, two runs compared.
 
 The top table lists every run in the store. Highlighting a run loads its scores (in a thread
 worker) into the leaderboard, with each country's uniform-answer score beside it: the floor a
-model has to beat. ``m`` marks a run as the reference A; ``c`` compares the highlighted run B
-against it (or, with nothing marked, against the latest ``default`` run of the same model),
-country by country, on the questions both answered, sorted by how far B moved toward each
-country. Enter on a country lists its per-question similarities; Enter on a question opens it.
+model has to beat. A second worker adds each country's bootstrap 95% interval
+(:func:`core.stats.bootstrap`, resampling questions) and the best score another country's
+people reach on the same questions (:func:`core.stats.baselines`). ``w`` shows the run on a
+world map: beside the leaderboard on a wide screen (at least 150 cells), instead of it on a
+narrower one; the leaderboard's cursor moves the map's crosshair.
+
+``m`` marks a run as the reference A; ``c`` compares the highlighted run B against it (or,
+with nothing marked, against the latest ``default`` run of the same model), country by
+country, on the questions both answered, sorted by how far B moved toward each country, with
+the paired statistics of :func:`core.stats.compare`: each difference's bootstrap interval, its
+sign-flip p-value and Benjamini–Hochberg q-value (``*`` marks q < 0.05). Enter on a country
+lists its per-question similarities; Enter on a question opens it. ``e`` opens the
+experiments dialog (:mod:`tui.screens.experiments`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import threading
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,20 +30,34 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core import countries, metrics, runner
+from core import countries, metrics, runner, stats, worldmap
 from core.dataset import Dataset
 from core.prompts import LETTERS, Condition
 from core.store import RunSummary, Store
 
 from ..widgets.leaderboard import Leaderboard, LeaderboardRow, rows_from_scores
+from ..widgets.worldmap import WorldMap
+from .experiments import ExperimentScreen
 from .run import leave_screen, report_error
+
+BOOTSTRAP_RESAMPLES = stats.DEFAULT_RESAMPLES
+"""Question resamples behind every interval on this screen."""
+SEED = stats.DEFAULT_SEED
+"""Seed of the bootstrap and the permutation test (the CLI's default, so they agree)."""
+BEST_OTHER_MIN_SHARED = 5
+"""A country's "best other" people must share at least this many questions with it."""
+SIDE_BY_SIDE_WIDTH = 150
+"""From this screen width the map sits beside the leaderboard (and shows by default)."""
+_STATISTICS_LOCK = threading.Lock()
+"""One statistics computation at a time: core.stats silences numpy's warnings with
+``warnings.catch_warnings``, whose filters are process-wide, so two threads would race."""
 
 
 def _policy(name: str) -> metrics.Policy:
@@ -64,6 +89,8 @@ class Comparison:
     scores_a: metrics.Scores
     scores_b: metrics.Scores
     focus: tuple[str, ...]
+    paired: stats.Comparison
+    """Per-country intervals, p- and q-values of B − A (:func:`core.stats.compare`)."""
 
     def difference(self, country: str) -> float | None:
         sa, sb = self.scores_a.get(country), self.scores_b.get(country)
@@ -72,6 +99,8 @@ class Comparison:
         return sb.similarity - sa.similarity
 
     def rows(self) -> list[LeaderboardRow]:
+        """One row per country scored in both runs: Δ, its interval, A, B, p and q."""
+        paired = {c.country: c for c in self.paired.countries}
         rows = []
         for cb in self.scores_b.countries:
             ca = self.scores_a.get(cb.country)
@@ -79,17 +108,90 @@ class Comparison:
                 continue
             diff = cb.similarity - ca.similarity
             mark = "focus" if cb.country in self.focus else ("toward" if diff > 0 else "away")
+            pc = paired.get(cb.country)
             rows.append(
                 LeaderboardRow(
                     key=cb.country,
                     label=cb.display,
                     value=diff,
                     n=min(ca.n_questions, cb.n_questions),
-                    extras=(ca.similarity, cb.similarity),
+                    extras=(
+                        ca.similarity,
+                        cb.similarity,
+                        pc.p_value if pc else None,
+                        pc.q_value if pc else None,
+                    ),
                     mark=mark,
+                    interval=(pc.ci_low, pc.ci_high) if pc else None,
+                    significant=pc is not None and pc.q_value < self.paired.alpha,
                 )
             )
         return rows
+
+
+@dataclass(frozen=True)
+class RunStatistics:
+    """Uncertainty and reference points for one run's leaderboard.
+
+    Attributes:
+        run: the run's name.
+        intervals: bootstrap percentile intervals of every country's score.
+        baselines: per country the uniform answer's score and the best other people's.
+    """
+
+    run: str
+    intervals: stats.BootstrapResult
+    baselines: stats.Baselines
+
+
+def run_statistics(
+    dataset: Dataset,
+    run: LoadedRun,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = SEED,
+    baselines: stats.Baselines | None = None,
+) -> RunStatistics:
+    """Bootstrap intervals and baselines of a loaded run (CPU-bound: call it in a thread).
+
+    Args:
+        baselines: the baselines of the run's questions if already known (they depend on
+            the questions and the policy only, and take the longest: ~1 s on the full set).
+    """
+    if baselines is None:
+        baselines = stats.baselines(
+            dataset, run.answers.positions, _policy(run.policy), min_shared=BEST_OTHER_MIN_SHARED
+        )
+    return RunStatistics(
+        run=run.name,
+        intervals=stats.bootstrap(dataset, run.scores.pairs, n_resamples=n_resamples, seed=seed),
+        baselines=baselines,
+    )
+
+
+def score_rows(run: LoadedRun, statistics: RunStatistics | None = None) -> list[LeaderboardRow]:
+    """Leaderboard rows of a run: score, n, interval, uniform and best-other scores."""
+    rows = rows_from_scores(run.scores, run.baseline)
+    intervals = {i.country: i for i in statistics.intervals.intervals} if statistics else {}
+    others = {b.country: b for b in statistics.baselines.countries} if statistics else {}
+    out = []
+    for row in rows:
+        interval = intervals.get(row.key)
+        other = others.get(row.key)
+        out.append(
+            replace(
+                row,
+                extras=(row.baseline, other.best_other_similarity if other else None),
+                interval=(interval.ci_low, interval.ci_high) if interval else None,
+            )
+        )
+    return out
+
+
+def format_p(value: float) -> str:
+    """A p- or q-value in at most six cells: ``0.042``, ``<0.001``; ``—`` when undefined."""
+    if not math.isfinite(value):
+        return "—"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def load_run(store: Store, dataset: Dataset, name: str, policy: str | None = None) -> LoadedRun:
@@ -115,6 +217,16 @@ def compare_runs(store: Store, dataset: Dataset, a: str, b: str) -> Comparison:
     pol = _policy(run_a.policy)
     scores_a = metrics.score(dataset, *_restrict(run_a.answers, shared), pol)
     scores_b = metrics.score(dataset, *_restrict(run_b.answers, shared), pol)
+    paired = stats.compare(
+        dataset,
+        run_a.answers,
+        run_b.answers,
+        policy=pol,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        seed=SEED,
+        label_a=a,
+        label_b=b,
+    )
     focus = []
     for name in (a, b):
         try:
@@ -126,7 +238,7 @@ def compare_runs(store: Store, dataset: Dataset, a: str, b: str) -> Comparison:
                 focus.append(countries.match(cond.value, dataset.countries).key)
             except countries.UnknownCountryError:
                 pass
-    return Comparison(run_a, run_b, shared, scores_a, scores_b, tuple(focus))
+    return Comparison(run_a, run_b, shared, scores_a, scores_b, tuple(focus), paired)
 
 
 def default_reference(runs: list[RunSummary], b: RunSummary) -> RunSummary | None:
@@ -159,23 +271,6 @@ class ResultsScreen(Screen[None]):
     AUTO_FOCUS = "#results-runs"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
-    DEFAULT_CSS = """
-    ResultsScreen #results-runs {
-        height: auto;
-        min-height: 3;
-        max-height: 30%;
-    }
-    ResultsScreen #results-status {
-        height: auto;
-        padding: 0 1;
-        background: $panel;
-    }
-    ResultsScreen ContentSwitcher { height: 1fr; }
-    ResultsScreen #results-questions-view { height: 1fr; }
-    ResultsScreen #results-questions-caption { height: auto; padding: 0 1; color: $text-muted; }
-    ResultsScreen #results-questions { height: 1fr; }
-    """
-
     BINDINGS = [
         Binding(
             "m",
@@ -206,6 +301,20 @@ class ResultsScreen(Screen[None]):
             tooltip="Read the runs from the store again",
         ),
         Binding(
+            "w",
+            "toggle_map",
+            "Map",
+            id="results.map",
+            tooltip="Show or hide the world map of the run's scores",
+        ),
+        Binding(
+            "e",
+            "experiments",
+            "Experiments",
+            id="results.experiments",
+            tooltip="Run the paper's experiments (default, cross-national, linguistic)",
+        ),
+        Binding(
             "h",
             "human_baseline",
             "People alike",
@@ -225,12 +334,20 @@ class ResultsScreen(Screen[None]):
     """Name of the run marked as the comparison's reference A."""
     view: reactive[str] = reactive("scores")
     """What the lower pane shows: ``scores``, ``compare`` or ``questions``."""
+    map_shown: reactive[bool | None] = reactive(None, init=False)
+    """Whether the world map shows; None: beside the board on a wide screen, else hidden."""
 
     @dataclass
     class RunLoaded(Message):
         """A run's scores are ready."""
 
         run: LoadedRun
+
+    @dataclass
+    class StatisticsLoaded(Message):
+        """A run's bootstrap intervals and baselines are ready."""
+
+        statistics: RunStatistics
 
     @dataclass
     class ComparisonLoaded(Message):
@@ -242,7 +359,12 @@ class ResultsScreen(Screen[None]):
         super().__init__()
         self._runs: list[RunSummary] = []
         self.loaded: LoadedRun | None = None
+        self.statistics: RunStatistics | None = None
+        """Intervals and baselines of :attr:`loaded` (None until computed)."""
         self.comparison: Comparison | None = None
+        self._map_keys: dict[str, str] = {}
+        self._baselines: dict[tuple[bytes, str], stats.Baselines] = {}
+        self._pending_compare: tuple[str, str] | None = None
         self.question_country: str | None = None
         self._board_view = "scores"
         self._question_rows: list[int] = []
@@ -253,11 +375,23 @@ class ResultsScreen(Screen[None]):
         runs: DataTable[Any] = DataTable(id="results-runs", cursor_type="row", zebra_stripes=True)
         yield runs
         yield Static("", id="results-status")
-        with ContentSwitcher(initial="results-scores"):
-            yield Leaderboard(extra_labels=("uniform",), show_search=False, id="results-scores")
+        with ContentSwitcher(initial="results-scores-view"):
+            with Horizontal(id="results-scores-view"):
+                yield Leaderboard(
+                    extra_labels=("uniform", "best other"),
+                    interval_label="95% CI",
+                    show_search=False,
+                    id="results-scores",
+                )
+                with Vertical(id="results-map-pane"):
+                    yield Static("", id="results-map-caption")
+                    yield WorldMap(id="results-map")
+                    yield Static("", id="results-map-detail")
             yield Leaderboard(
                 value_label="Δ B−A",
-                extra_labels=("A", "B"),
+                extra_labels=("A", "B", "p", "q"),
+                extra_formats=("{:.3f}", "{:.3f}", format_p, format_p),
+                interval_label="95% CI",
                 diverging=True,
                 show_search=False,
                 id="results-compare",
@@ -278,7 +412,12 @@ class ResultsScreen(Screen[None]):
         table.add_column("Backend / model", key="backend")
         table.add_column("ok/failed/planned", key="counts")
         table.add_column("Created", key="created")
+        self._layout_map()
         self.action_reload()
+        if self._pending_compare is not None:
+            a, b = self._pending_compare
+            self._pending_compare = None
+            self._compare_now(a, b)
 
     def on_screen_resume(self) -> None:
         # Back from another view: show new runs, but stay on what was shown unless it changed.
@@ -326,12 +465,14 @@ class ResultsScreen(Screen[None]):
         if not self._runs:
             self._status("No runs stored yet. Start one from the run screen (or 'goqa run').")
             self.query_one("#results-scores", Leaderboard).clear("")
+            self.query_one("#results-map", WorldMap).values = {}
             return
         name = names[row]
         summary = self._summary(name)
         changed = summary is None or before.get(name) != (summary.n_ok, summary.n_failed)
-        if force or changed or self.loaded is None or self.loaded.name != name:
-            self._load(name)
+        other = self.loaded is None or self.loaded.name != name
+        if force or changed or (other and self.view != "compare"):
+            self._load(name)  # (a comparison being made stays on show)
 
     def _highlighted_name(self) -> str | None:
         table = self.query_one("#results-runs", DataTable)
@@ -357,7 +498,11 @@ class ResultsScreen(Screen[None]):
     def _run_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self._load(str(event.row_key.value))
-        self.query_one("#results-scores", Leaderboard).focus_table()
+        board = self.query_one("#results-scores", Leaderboard)
+        if board.display:
+            board.focus_table()
+        else:  # the map stands in for the board on a narrow screen
+            self.query_one("#results-map", WorldMap).focus()
 
     def _load(self, name: str) -> None:
         self.view = "scores"
@@ -395,24 +540,205 @@ class ResultsScreen(Screen[None]):
         )
         board = self.query_one("#results-scores", Leaderboard)
         same_run = bool(board.rows) and self._shown_run == run.name
-        board.set_rows(rows_from_scores(scores, base), caption=caption, keep_cursor=same_run)
+        # The answers may have changed since the last load: intervals are computed afresh.
+        self.statistics = None
+        board.set_rows(score_rows(run), caption=caption, keep_cursor=same_run)
         self._shown_run = run.name
-        top = scores.countries[0] if scores.countries else None
-        against = f"A = {self.marked}" if self.marked else "the latest default run"
-        self._status(
-            (
-                f"{run.name}: most like {top.display} ({top.similarity:.3f}) · "
-                f"m marks it as A · c compares it with {against}"
-            )
-            if top
-            else f"{run.name} has no scored answer yet."
-        )
+        self._show_map(run)
+        if scores.countries:
+            self._statistics_worker(run)
+        self._status(self._scores_status())
         if run.answers.unknown_keys:
             self.notify(
                 f"{run.answers.unknown_keys} stored answers of {run.name} match no question of "
                 "this dataset and were left out.",
                 severity="warning",
             )
+
+    @work(thread=True, exclusive=True, group="results-stats", exit_on_error=False)
+    def _statistics_worker(self, run: LoadedRun) -> None:
+        app: Any = self.app
+        # Runs over the same questions (an experiment's) share their baselines.
+        key = (run.answers.positions.tobytes(), run.policy)
+        with _STATISTICS_LOCK:
+            statistics = run_statistics(app.dataset, run, baselines=self._baselines.get(key))
+        self._baselines = {key: statistics.baselines}
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.StatisticsLoaded(statistics))
+
+    def _scores_status(self) -> str:
+        """The status line under a run's scores: its leader, how the intervals were made."""
+        run = self.loaded
+        if run is None:
+            return ""
+        top = run.scores.countries[0] if run.scores.countries else None
+        if top is None:
+            return f"{run.name} has no scored answer yet."
+        statistics = self.statistics
+        if statistics is None or statistics.run != run.name:
+            how = "95% CIs: computing…"
+        else:
+            how = (
+                f"95% CIs: bootstrap over questions, {statistics.intervals.n_resamples} "
+                f"resamples, seed {statistics.intervals.seed} · best other: the closest other "
+                f"country's people (≥{statistics.baselines.min_shared} shared questions)"
+            )
+        against = f"A = {self.marked}" if self.marked else "the latest default run"
+        return (
+            f"{run.name}: most like {top.display} ({top.similarity:.3f}) · {how} · "
+            f"m marks it as A · c compares it with {against}"
+        )
+
+    @on(StatisticsLoaded)
+    def _statistics_loaded(self, event: StatisticsLoaded) -> None:
+        statistics = event.statistics
+        run = self.loaded
+        if run is None or run.name != statistics.run:
+            return  # another run was highlighted meanwhile
+        self.statistics = statistics
+        if self._shown_run != run.name:
+            return
+        board = self.query_one("#results-scores", Leaderboard)
+        board.set_rows(score_rows(run, statistics), keep_cursor=True)
+        if self.view == "scores":
+            self._status(self._scores_status())
+        self._update_map_detail()
+
+    # ------------------------------------------------------------------ the world map
+
+    def _show_map(self, run: LoadedRun) -> None:
+        """Draw ``run``'s scores on the map (one sample per country, national preferred)."""
+        self._map_keys = worldmap.keys_from_scores(run.scores.countries)
+        world = self.query_one("#results-map", WorldMap)
+        world.values = worldmap.values_from_scores(run.scores.countries)
+        self.query_one("#results-map-caption", Static).update(
+            f"{run.name}: score by country (a country sampled twice shows its national "
+            "sample) · arrows or the mouse pick a country · w hides the map"
+        )
+        self._follow_board()
+
+    def _map_visible(self) -> bool:
+        if self.map_shown is not None:
+            return self.map_shown
+        return self.size.width >= SIDE_BY_SIDE_WIDTH
+
+    def _layout_map(self) -> None:
+        """Map beside the board on a wide screen; on a narrow one, the map or the board."""
+        beside = self.size.width >= SIDE_BY_SIDE_WIDTH
+        shown = self._map_visible()
+        pane = self.query_one("#results-map-pane")
+        board = self.query_one("#results-scores", Leaderboard)
+        world = self.query_one("#results-map", WorldMap)
+        pane.set_class(beside, "-beside")
+        pane.display = shown
+        board.display = beside or not shown
+        if not shown and world.has_focus:
+            board.focus_table()
+        elif shown and not board.display and self.view == "scores":
+            world.focus()
+
+    def on_resize(self) -> None:
+        if self.is_mounted:
+            self._layout_map()
+
+    def watch_map_shown(self) -> None:
+        self._layout_map()
+
+    def action_toggle_map(self) -> None:
+        """Show or hide the map (switching back to the run's own scores if needed)."""
+        if self.view != "scores":
+            self.action_view_scores()
+        self.map_shown = not self._map_visible()
+        if self.map_shown:
+            self._follow_board()
+            if self.size.width < SIDE_BY_SIDE_WIDTH:
+                self.query_one("#results-map", WorldMap).focus()
+
+    @on(DataTable.RowHighlighted, "#results-scores DataTable")
+    def _board_highlighted(self) -> None:
+        self._follow_board()
+
+    def _follow_board(self) -> None:
+        """Put the map's crosshair on the country under the board's cursor."""
+        key = self.query_one("#results-scores", Leaderboard).highlighted_key
+        if key is not None:
+            self.query_one("#results-map", WorldMap).show_country(countries.resolve(key).iso2)
+        self._update_map_detail()
+
+    @on(WorldMap.CountryHovered)
+    def _map_hovered(self, event: WorldMap.CountryHovered) -> None:
+        self._update_map_detail()
+
+    def _detail_key(self) -> str | None:
+        """The raw key the map's detail line is about: the board's country when the map's
+        crosshair is on it, else the sample the map draws for the hovered country."""
+        iso2 = self.query_one("#results-map", WorldMap).hovered()
+        if iso2 is None:
+            return None
+        key = self.query_one("#results-scores", Leaderboard).highlighted_key
+        if key is not None and countries.resolve(key).iso2 == iso2:
+            return key
+        return self._map_keys.get(iso2)
+
+    def _update_map_detail(self) -> None:
+        detail = self.query_one("#results-map-detail", Static)
+        key = self._detail_key()
+        run = self.loaded
+        score = run.scores.get(key) if run is not None and key else None
+        if key is None or score is None:
+            detail.update("")
+            return
+        drawn = self._map_keys.get(countries.resolve(key).iso2 or "")
+        head = f"{score.display}:"
+        if key != drawn:  # else the map's own line above already gives the score and n
+            head = f"{score.display}: {score.similarity:.3f} (n = {score.n_questions}) ·"
+        parts = []
+        statistics = self.statistics
+        if statistics is not None and run is not None and statistics.run == run.name:
+            interval = statistics.intervals.get(key)
+            if interval is not None:
+                parts.append(f"95% CI {interval.ci_low:.3f}–{interval.ci_high:.3f}")
+            base = statistics.baselines.get(key)
+            if base is not None:
+                parts.append(f"uniform {base.uniform:.3f}")
+                if base.best_other_display and base.best_other_similarity is not None:
+                    parts.append(
+                        f"best other: {base.best_other_display}'s people "
+                        f"{base.best_other_similarity:.3f} ({base.best_other_n_shared} shared)"
+                    )
+        else:
+            parts.append("95% CI: computing…")
+        detail.update(f"{head} {' · '.join(parts)}")
+
+    # ------------------------------------------------------------------ experiments
+
+    def action_experiments(self) -> None:
+        """Open the experiments dialog over the browse filter's questions."""
+        app: Any = self.app
+        positions = list(getattr(app, "filtered_positions", []) or [])
+        self.app.push_screen(ExperimentScreen(positions), self._experiment_closed)
+
+    def _experiment_closed(self, pick: tuple[str, str] | None) -> None:
+        if pick is not None:
+            self.request_compare(*pick)
+        elif self.is_mounted:
+            self._reload(force=False)
+
+    def request_compare(self, a: str, b: str) -> None:
+        """Compare run ``b`` with run ``a`` as soon as the screen is up (runs re-read)."""
+        if not self.is_mounted:
+            self._pending_compare = (a, b)
+            return
+        self._compare_now(a, b)
+
+    def _compare_now(self, a: str, b: str) -> None:
+        self._reload(force=False)
+        table = self.query_one("#results-runs", DataTable)
+        names = [r.manifest.name for r in reversed(self._runs)]
+        if b in names:
+            with table.prevent(DataTable.RowHighlighted):
+                table.move_cursor(row=names.index(b))
+        self.compare(a, b)
 
     # ------------------------------------------------------------------ comparing
 
@@ -460,7 +786,8 @@ class ResultsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="results-load", exit_on_error=False)
     def _compare_worker(self, a: str, b: str) -> None:
         app: Any = self.app
-        comparison = compare_runs(app.store, app.dataset, a, b)
+        with _STATISTICS_LOCK:
+            comparison = compare_runs(app.store, app.dataset, a, b)
         if not get_current_worker().is_cancelled:
             self.post_message(self.ComparisonLoaded(comparison))
 
@@ -476,18 +803,18 @@ class ResultsScreen(Screen[None]):
             if diff is not None:
                 rank = 1 + sum(1 for r in rows if r.value > diff)
                 focus += f" · {countries.resolve(key).label} {diff:+.3f} (#{rank})"
+        paired = comp.paired
         caption = (
             f"B {comp.b.name} vs A {comp.a.name} on {comp.positions.shape[0]} shared questions"
             f" (policy {comp.a.policy}) · B moved toward {toward} of {len(rows)} countries{focus}"
+            f" · Δ = B − A (green: B more like the country) · p: sign-flip test · q: "
+            f"Benjamini–Hochberg, * q < {paired.alpha:g}"
         )
         board = self.query_one("#results-compare", Leaderboard)
         board.set_rows(rows, caption=caption, keep_cursor=False)
         if comp.positions.shape[0] == 0:
             self.notify("The two runs share no answered question.", severity="warning")
-        self._status(
-            "Δ = score(B) − score(A): positive (green) means B answers more like that "
-            "country · Enter: per question · v: back to the run's own scores"
-        )
+        self._status(run_level_line(paired) + " · Enter: per question · v: the run's own scores")
         board.focus_table()
 
     def action_view_scores(self) -> None:
@@ -616,7 +943,7 @@ class ResultsScreen(Screen[None]):
 
     def watch_view(self, view: str) -> None:
         target = {
-            "scores": "results-scores",
+            "scores": "results-scores-view",
             "compare": "results-compare",
             "questions": "results-questions-view",
         }[view]
@@ -626,7 +953,10 @@ class ResultsScreen(Screen[None]):
         if self.view == "questions":
             self.view = self._board_view
             board = "#results-compare" if self._board_view == "compare" else "#results-scores"
-            self.query_one(board, Leaderboard).focus_table()
+            if self.query_one(board, Leaderboard).display:
+                self.query_one(board, Leaderboard).focus_table()
+            else:
+                self.query_one("#results-map", WorldMap).focus()
             return
         runs = self.query_one("#results-runs", DataTable)
         if not runs.has_focus:
@@ -639,10 +969,24 @@ class ResultsScreen(Screen[None]):
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "results-load" and event.state == WorkerState.ERROR:
-            if event.worker.error is not None:
-                self._status(f"Could not load: {event.worker.error}")
+        if event.worker.group in ("results-load", "results-stats"):
+            if event.state == WorkerState.ERROR and event.worker.error is not None:
+                what = "intervals" if event.worker.group == "results-stats" else "run"
+                self._status(f"Could not compute the {what}: {event.worker.error}")
                 report_error(self, event.worker.error)
+
+
+def run_level_line(paired: stats.Comparison) -> str:
+    """The comparison in one line: countries significantly closer and further, mean Δ."""
+    if not paired.countries:
+        return "No country was scored in both runs."
+    return (
+        f"B is significantly closer to {paired.n_better} countries and further from "
+        f"{paired.n_worse} (BH q < {paired.alpha:g}) · mean Δ {paired.mean_diff:+.3f} "
+        f"({paired.level:.0%} CI {paired.mean_diff_ci_low:+.3f}…{paired.mean_diff_ci_high:+.3f})"
+        f" · {paired.n_resamples} resamples, {paired.n_permutations} sign flips, seed "
+        f"{paired.seed}"
+    )
 
 
 def _country_pairs(pairs: metrics.PairScores, ci: int) -> dict[int, float]:

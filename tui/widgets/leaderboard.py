@@ -5,15 +5,18 @@ Rows are plain :class:`LeaderboardRow` values; screens build them from
 number per country (a difference between two runs, a human-to-human similarity). The bar
 column is drawn with eighth blocks, ``▏▎▍▌▋▊▉█``, on a scale that spans the values shown, so
 the differences that matter (0.78 against 0.81) are visible; a ``┆`` marks the row's baseline
-(the uniform-answer score) when it lies beyond the bar. In diverging mode (differences) bars
-grow right of a centre line for positive values and left of it for negative ones.
+(the uniform-answer score) when it lies beyond the bar. A row with an interval (a bootstrap
+95% CI) shows it in its own column and on the bar: the part of the bar above the lower bound is
+drawn lighter and a whisker ``─┤`` reaches the upper bound. In diverging mode (differences)
+bars grow right of a centre line for positive values and left of it for negative ones; rows
+marked significant carry a ``*`` after their value.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rich.style import Style
@@ -34,6 +37,11 @@ EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 BASELINE_MARK = "┆"
 CENTRE_MARK = "│"
+WHISKER = "─"
+WHISKER_END = "┤"
+SIGNIFICANT_MARK = "*"
+MIN_BAR_WIDTH = 8
+MIN_LABEL_WIDTH = 12
 SORT_KEYS = ("value", "label", "n")
 """Built-in sort keys; extra columns sort as ``x0``, ``x1``…"""
 
@@ -50,6 +58,8 @@ class LeaderboardRow:
         baseline: a reference value on the same scale (the uniform-answer score), or None.
         extras: values for the board's extra columns, in ``extra_labels`` order.
         mark: ``""``, ``"focus"`` (the condition's own country), ``"toward"`` or ``"away"``.
+        interval: (low, high) confidence interval of ``value``, or None.
+        significant: the value differs significantly from zero (marked with ``*``).
     """
 
     key: str
@@ -59,6 +69,8 @@ class LeaderboardRow:
     baseline: float | None = None
     extras: tuple[float | None, ...] = ()
     mark: str = ""
+    interval: tuple[float, float] | None = None
+    significant: bool = False
 
 
 def rows_from_scores(scores: Scores, baseline: Scores | None = None) -> list[LeaderboardRow]:
@@ -195,6 +207,12 @@ class Leaderboard(Vertical):
     Leaderboard .leaderboard--bar {
         color: $primary;
     }
+    Leaderboard .leaderboard--interval {
+        color: $primary 50%;
+    }
+    Leaderboard .leaderboard--significant {
+        text-style: bold;
+    }
     Leaderboard .leaderboard--bar-negative {
         color: $error;
     }
@@ -221,6 +239,8 @@ class Leaderboard(Vertical):
 
     COMPONENT_CLASSES = {
         "leaderboard--bar",
+        "leaderboard--interval",
+        "leaderboard--significant",
         "leaderboard--bar-negative",
         "leaderboard--bar-positive",
         "leaderboard--baseline",
@@ -282,6 +302,8 @@ class Leaderboard(Vertical):
         value_format: str = "{:.3f}",
         n_label: str = "n",
         show_search: bool = True,
+        interval_label: str = "",
+        extra_formats: Sequence[str | Callable[[float], str]] = (),
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -295,6 +317,10 @@ class Leaderboard(Vertical):
             value_format: ``str.format`` pattern for the value and extra columns.
             n_label: header of the question-count column.
             show_search: show the search box (it appears anyway when ``/`` is pressed).
+            interval_label: header of an interval column (e.g. ``95% CI``) showing
+                ``LeaderboardRow.interval``; empty for none.
+            extra_formats: per extra column, a ``str.format`` pattern or a function of the
+                value (default: ``value_format``).
         """
         super().__init__(name=name, id=id, classes=classes)
         self.value_label = value_label
@@ -303,12 +329,15 @@ class Leaderboard(Vertical):
         self.value_format = value_format
         self.n_label = n_label
         self.show_search = show_search
+        self.interval_label = interval_label
+        self.extra_formats = tuple(extra_formats)
         self._rows: list[LeaderboardRow] = []
         self._displayed: list[str] = []
         self._ambiguous: set[str] = set()
         self._caption = ""
         self._bar_width = 20
         self._label_width = 14
+        self._styles: dict[str, Style] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="lb-caption")
@@ -326,6 +355,7 @@ class Leaderboard(Vertical):
     def _theme_changed(self) -> None:
         # Bar colours are baked into the cells: draw them again in the new theme's colours.
         self._rich_style_cache.clear()
+        self._styles.clear()
         self._render_rows()
 
     # ------------------------------------------------------------------ public API
@@ -438,7 +468,7 @@ class Leaderboard(Vertical):
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
         key = str(event.column_key.value)
-        if key in ("rank", "bar"):
+        if key in ("rank", "bar", "ci"):
             key = "value"
         if key == self.sort_by:
             self.descending = not self.descending
@@ -454,14 +484,25 @@ class Leaderboard(Vertical):
 
     # ------------------------------------------------------------------ drawing
 
+    def _fixed_width(self) -> int:
+        """Cells taken by every column but the label and the bar, padding and scrollbar too."""
+        columns = 5 + len(self.extra_labels) + (1 if self.interval_label else 0)
+        fixed = 3 + self._value_width + self._n_width + sum(self._extra_widths)
+        fixed += self._interval_width if self.interval_label else 0
+        scrollbar = 2
+        return fixed + 2 * columns + scrollbar  # one cell of padding either side of a column
+
     def _compute_bar_width(self) -> int:
         total = self.size.width or 80
-        # Columns other than the bar, each with one cell of padding either side.
-        fixed = 3 + self._label_width + self._value_width + self._n_width
-        fixed += 7 * len(self.extra_labels)
-        padding = 2 * (5 + len(self.extra_labels))
-        scrollbar = 2
-        return max(8, min(60, total - fixed - padding - scrollbar))
+        return max(MIN_BAR_WIDTH, min(60, total - self._fixed_width() - self._label_width))
+
+    @property
+    def _extra_widths(self) -> list[int]:
+        return [max(7, len(label)) for label in self.extra_labels]
+
+    @property
+    def _interval_width(self) -> int:
+        return max(len(self.interval_label), 13 if self.diverging else 11)
 
     @property
     def _value_width(self) -> int:
@@ -473,8 +514,10 @@ class Leaderboard(Vertical):
 
     def _wanted_label_width(self) -> int:
         longest = max((len(r.label) for r in self._rows), default=8)
-        room = max(12, (self.size.width or 120) // 4)
-        return max(8, min(28, room, longest))
+        width = self.size.width or 120
+        # A quarter of the width, less if the columns would not fit beside a short bar.
+        room = min(width // 4, width - self._fixed_width() - MIN_BAR_WIDTH)
+        return max(8, min(28, max(MIN_LABEL_WIDTH, room), longest))
 
     def _header(self, key: str, text: str) -> str:
         if key != self.sort_by:
@@ -493,8 +536,10 @@ class Leaderboard(Vertical):
             self._header("value", self.value_label), key="value", width=self._value_width
         )
         table.add_column(self._header("n", self.n_label), key="n", width=self._n_width)
-        for i, label in enumerate(self.extra_labels):
-            table.add_column(self._header(f"x{i}", label), key=f"x{i}", width=7)
+        if self.interval_label:
+            table.add_column(self.interval_label, key="ci", width=self._interval_width)
+        for i, (label, width) in enumerate(zip(self.extra_labels, self._extra_widths, strict=True)):
+            table.add_column(self._header(f"x{i}", label), key=f"x{i}", width=width)
 
     def _matches(self, row: LeaderboardRow, needle: str) -> bool:
         if not needle:
@@ -543,10 +588,22 @@ class Leaderboard(Vertical):
             return -(span or 1.0), span or 1.0
         values = [r.value for r in self._rows]
         values += [r.baseline for r in self._rows if r.baseline is not None]
+        values += [r.interval[1] for r in self._rows if r.interval is not None]
         return nice_scale(values)
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(name, partial=True)
+        style = self._styles.get(name)
+        if style is None:
+            style = self.get_component_rich_style(name, partial=True)
+            styles = self.get_component_styles(name)
+            background = self.background_colors[1]
+            colour = styles.color
+            if styles.has_rule("auto_color") and styles.auto_color:  # $text-muted and friends
+                colour = background.get_contrast_text(colour.a)
+            if colour.a < 1:  # translucent: blend it over the board, as Textual does
+                style += Style(color=(background + colour).rich_color)
+            self._styles[name] = style
+        return style
 
     def _cells(self, row: LeaderboardRow, rank: int, lo: float, hi: float) -> list[Text | str]:
         label_style = {
@@ -571,32 +628,62 @@ class Leaderboard(Vertical):
         else:
             bar = self._value_bar(row, lo, hi)
             value = Text(self.value_format.format(row.value))
-        extras: list[Text | str] = []
+        if row.significant:
+            value.append(SIGNIFICANT_MARK)
+            value.stylize(self._style("leaderboard--significant"))
+        cells: list[Text | str] = [
+            Text(str(rank), style=self._style("leaderboard--dim")),
+            label,
+            bar,
+            value,
+            Text(str(row.n)),
+        ]
+        if self.interval_label:
+            cells.append(self._interval_cell(row.interval))
         for i in range(len(self.extra_labels)):
             x = row.extras[i] if i < len(row.extras) else None
-            cell = Text("—" if x is None else self.value_format.format(x))
+            cell = Text("—" if x is None else self._format_extra(i, x))
             cell.stylize(self._style("leaderboard--dim"))
-            extras.append(cell)
-        return (
-            [Text(str(rank), style=self._style("leaderboard--dim")), label, bar, value]
-            + [Text(str(row.n))]
-            + extras
-        )
+            cells.append(cell)
+        return cells
+
+    def _format_extra(self, i: int, x: float) -> str:
+        fmt = self.extra_formats[i] if i < len(self.extra_formats) else self.value_format
+        return fmt(x) if callable(fmt) else fmt.format(x)
+
+    def _interval_cell(self, interval: tuple[float, float] | None) -> Text:
+        if interval is None:
+            return Text("—", style=self._style("leaderboard--dim"))
+        low, high = interval
+        if self.diverging:
+            return Text(f"{low:+.3f}…{high:+.3f}")
+        return Text(f"{self.value_format.format(low)}–{self.value_format.format(high)}")
+
+    def _column(self, value: float, lo: float, hi: float) -> int:
+        """The bar cell a value falls in."""
+        col = int((value - lo) / (hi - lo) * self._bar_width) if hi > lo else 0
+        return min(max(col, 0), self._bar_width - 1)
 
     def _value_bar(self, row: LeaderboardRow, lo: float, hi: float) -> Text:
         width = self._bar_width
         frac = (row.value - lo) / (hi - lo) if hi > lo else 0.0
         text = eighths_bar(frac, width)
+        filled = len(text.rstrip())
         bar = Text(text.rstrip(), style=self._style("leaderboard--bar"))
-        bar.append(" " * (width - len(text.rstrip())))
+        if row.interval is not None and all(math.isfinite(v) for v in row.interval):
+            low_col = self._column(row.interval[0], lo, hi)
+            high_col = self._column(row.interval[1], lo, hi)
+            if low_col < filled:
+                bar.stylize(self._style("leaderboard--interval"), low_col, filled)
+            if high_col >= filled:
+                whisker = WHISKER * (high_col - filled) + WHISKER_END
+                bar.append(whisker, style=self._style("leaderboard--interval"))
+        bar.append(" " * (width - len(bar.plain)))
         if row.baseline is not None and math.isfinite(row.baseline):
-            col = int((row.baseline - lo) / (hi - lo) * width) if hi > lo else 0
-            col = min(max(col, 0), width - 1)
-            if col >= len(text.rstrip()):
-                plain = bar.plain
-                bar = Text(plain[:col], style=self._style("leaderboard--bar"))
-                bar.append(BASELINE_MARK, style=self._style("leaderboard--baseline"))
-                bar.append(plain[col + 1 :])
+            col = self._column(row.baseline, lo, hi)
+            if col >= filled:  # beside the bar (over a whisker, too): visible
+                mark = Text(BASELINE_MARK, style=self._style("leaderboard--baseline"))
+                bar = bar[:col] + mark + bar[col + 1 :]
         return bar
 
     def _diverging_bar(self, value: float, span: float) -> Text:

@@ -36,6 +36,7 @@ from core.worldmap import (
     WorldGrid,
     cell_at,
     country_at,
+    country_pixel,
     load_grid,
     lonlat_of,
     map_range,
@@ -269,6 +270,21 @@ class WorldMap(Widget, can_focus=True):
             return
         x, y = self.cursor
         self.cursor = ((x + dx) % grid.width, min(max(y + dy, 0), grid.height - 1))
+
+    def show_country(self, code: str | None) -> bool:
+        """Put the crosshair on a country (ISO alpha-2; ``GB-NIR`` goes to its parent).
+
+        Returns:
+            False, leaving the crosshair where it was, when the map does not draw ``code``.
+        """
+        if not code:
+            return False
+        pixel = country_pixel(self.grid, code) or country_pixel(self.grid, code.split("-")[0])
+        if pixel is None:
+            return False
+        if self.hovered() != country_at(self.grid, *pixel):  # else leave it where it is
+            self.cursor = pixel
+        return True
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
         offset = event.get_content_offset(self)
