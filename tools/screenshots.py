@@ -41,18 +41,37 @@ async def main() -> None:
     ds = dataset.load()
     store = Store()
     backend = make_backend(LOCAL_DEFAULT)
-    await run(
-        name="smollm2-default",
-        dataset=ds,
-        positions=list(range(30)),
-        backend=backend,
-        backend_name="local",
-        condition=Condition("default"),
-        template="paper",
-        store=store,
-        concurrency=1,
-    )
+    for name, condition in (
+        ("smollm2-default", Condition("default")),
+        ("smollm2-russia", Condition("country", "Russia")),
+    ):
+        await run(
+            name=name,
+            dataset=ds,
+            positions=list(range(30)),
+            backend=backend,
+            backend_name="local",
+            condition=condition,
+            template="paper",
+            store=store,
+            concurrency=1,
+        )
     store.close()
+    # The shareable HTML report, made by the command line.
+    from tui.cli import main as cli
+
+    cli(
+        [
+            "report",
+            "smollm2-default",
+            "--html",
+            str(DOCS / "report-example.html"),
+            "--compare",
+            "smollm2-russia",
+            "--top",
+            "3",
+        ]
+    )
 
     def answered(app) -> bool:
         charts = app.screen.query(DistributionChart)
@@ -79,7 +98,7 @@ async def main() -> None:
         await pilot.press("3")
         await pilot.pause(1.0)
         await pilot.press("enter")
-        await pilot.pause(1.5)
+        await pilot.pause(3.0)
         app.save_screenshot(str(DOCS / "results.svg"))
     print("wrote", ", ".join(sorted(p.name for p in DOCS.glob("*.svg"))))
 
