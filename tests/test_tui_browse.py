@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -240,15 +239,14 @@ def test_list_label_puts_the_battery_item_first() -> None:
     assert list_label("A plain question?\nOn two lines") == "A plain question? On two lines"
 
 
-async def test_full_size_dataset_lists_quickly(tmp_path: Path) -> None:
-    """2,556 questions: the list appears at once, loading happens in a worker, search is fast."""
+async def test_full_size_dataset_lists_and_searches(tmp_path: Path) -> None:
+    """2,556 questions: the list is composed before the data, loading happens in a worker,
+    and search narrows the full list. (Speed is held to its figure by benchmarks/.)"""
     from benchmarks.synthetic import write
 
     path = write(tmp_path / "full.csv")
     app = make_app(tmp_path, dataset=str(path))
-    started = time.perf_counter()
     async with app.run_test(size=SIZE) as pilot:
-        first_frame = time.perf_counter() - started
         screen = app.screen_stack[0]
         assert screen.query_one(QuestionList) is not None
         await settle(pilot)
@@ -256,13 +254,10 @@ async def test_full_size_dataset_lists_quickly(tmp_path: Path) -> None:
         questions = screen.query_one(QuestionList)
         assert len(questions.rows) == 2556
         await pilot.press("slash")
-        tick = time.perf_counter()
         await pilot.press(*"problem")
         await pilot.pause()
-        per_key = (time.perf_counter() - tick) / len("problem")
-        assert 0 < len(questions.rows) < 2556
-        assert first_frame < 3.0
-        assert per_key < 0.25, f"search took {per_key:.3f} s per key"
+        expected = app.dataset.filter(search="problem")
+        assert questions.rows == expected and 0 < len(expected) < 2556
 
 
 async def test_number_keys_switch_views_and_views_come_back(tmp_path: Path) -> None:
