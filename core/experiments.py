@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from core import countries, diagnostics, languages, metrics, runner, stats
 from core.backends.base import Backend
 from core.dataset import Dataset
@@ -496,3 +498,89 @@ def summarise_runs(
         uniform_mean=uniform_mean,
         conditions=tuple(results),
     )
+
+
+# --------------------------------------------------------------------------- prompt sensitivity
+
+
+@dataclass(frozen=True)
+class SensitivityVariant:
+    """One re-asking of a stored run: its run name and how it differs."""
+
+    name: str
+    description: str
+    template: str
+    shuffle_seed: int | None
+
+
+def sensitivity_variants(base: str, template: str, seed: int = 0) -> list[SensitivityVariant]:
+    """The prompt variants of the paper-faithful base run: options shuffled (mapped back to the
+    original order) and the other template (``v2`` fixes the paper's "If had" typo)."""
+    other = "v2" if template == "paper" else "paper"
+    return [
+        SensitivityVariant(
+            f"{base}-shuffled-{seed}", f"options shuffled (seed {seed})", template, seed
+        ),
+        SensitivityVariant(f"{base}-{other}", f"template {other}", other, None),
+    ]
+
+
+async def run_sensitivity(
+    dataset: Dataset,
+    store: Store,
+    base: str,
+    backend: Backend,
+    backend_name: str,
+    *,
+    seed: int = 0,
+    concurrency: int = 8,
+    max_retries: int = 4,
+    on_progress: runner.ProgressCallback | None = None,
+) -> list[runner.RunOutcome]:
+    """Re-ask the questions a stored run answered under each variant (resumable runs)."""
+    manifest = store.manifest(base)
+    positions = [int(p) for p in runner.run_answers(store, dataset, base).positions]
+    outcomes = []
+    for variant in sensitivity_variants(base, manifest.template, seed):
+        outcomes.append(
+            await runner.run(
+                name=variant.name,
+                dataset=dataset,
+                positions=positions,
+                backend=backend,
+                backend_name=backend_name,
+                condition=Condition.parse(manifest.condition),
+                template=variant.template,
+                store=store,
+                policy=manifest.policy,
+                concurrency=concurrency,
+                max_retries=max_retries,
+                selection={"sensitivity_of": base},
+                on_progress=on_progress,
+                shuffle_seed=variant.shuffle_seed,
+            )
+        )
+    return outcomes
+
+
+def sensitivity_report(
+    dataset: Dataset, store: Store, base: str, seed: int = 0, n_resamples: int = 1000
+) -> list[tuple[SensitivityVariant, diagnostics.Sensitivity]]:
+    """Per variant, how far each country's score moved from the base run, judged against the
+    base score's bootstrap interval (on the questions both runs answered)."""
+    manifest = store.manifest(base)
+    policy = _policy(manifest.policy)
+    base_answers = runner.run_answers(store, dataset, base)
+    out = []
+    for variant in sensitivity_variants(base, manifest.template, seed):
+        other = runner.run_answers(store, dataset, variant.name)
+        shared = np.intersect1d(base_answers.positions, other.positions)
+        b = np.isin(base_answers.positions, shared)
+        v = np.isin(other.positions, shared)
+        base_scores = metrics.score(
+            dataset, base_answers.positions[b], base_answers.probs[b], policy
+        )
+        variant_scores = metrics.score(dataset, other.positions[v], other.probs[v], policy)
+        intervals = stats.bootstrap(dataset, base_scores.pairs, n_resamples=n_resamples, seed=seed)
+        out.append((variant, diagnostics.sensitivity(base_scores, variant_scores, intervals)))
+    return out

@@ -14,11 +14,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from core import countries, metrics
+from core import countries, diagnostics, metrics
 from core.backends.base import (
     Answer,
     Backend,
@@ -58,13 +58,33 @@ class PromptBuilder:
     template: str
     country_display: str | None = None
     translations: dict[str, tuple[str, tuple[str, ...]]] | None = None
+    shuffle_seed: int | None = None
+
+    def permutation(self, question: Question) -> np.ndarray | None:
+        """The shown option order (``perm[i]`` = original index), or None when not shuffled."""
+        if self.shuffle_seed is None:
+            return None
+        return diagnostics.shuffled_order(question.key, len(question.options), self.shuffle_seed)
 
     def __call__(self, question: Question) -> Prompt:
+        kw: dict[str, object] = {}
         if self.condition.kind == "language":
             assert self.translations is not None
             text, options = self.translations[question.key]
-            return render(question, self.condition, self.template, text=text, options=options)
-        return render(question, self.condition, self.template, country_display=self.country_display)
+            kw = {"text": text, "options": options}
+        else:
+            kw = {"country_display": self.country_display}
+        perm = self.permutation(question)
+        if perm is not None:
+            return diagnostics.shuffled_render(question, self.condition, self.template, perm, **kw)
+        return render(question, self.condition, self.template, **kw)  # type: ignore[arg-type]
+
+    def original_order(self, question: Question, answer: Answer) -> Answer:
+        """An answer to a shuffled prompt with its probabilities in the original order."""
+        perm = self.permutation(question)
+        if perm is None:
+            return answer
+        return replace(answer, probs=diagnostics.unshuffle(answer.probs, perm))
 
 
 def prompt_builder(
@@ -73,6 +93,7 @@ def prompt_builder(
     template: str,
     store: Store | None = None,
     questions: Sequence[Question] = (),
+    shuffle_seed: int | None = None,
 ) -> PromptBuilder:
     """Resolve what a condition needs before any request is sent.
 
@@ -83,7 +104,9 @@ def prompt_builder(
     template_hash(template)  # validates the name
     if condition.kind == "country":
         country = countries.match(condition.value, dataset.countries)
-        return PromptBuilder(condition, template, country_display=country.display)
+        return PromptBuilder(
+            condition, template, country_display=country.display, shuffle_seed=shuffle_seed
+        )
     if condition.kind == "language":
         stored = store.translations(condition.value) if store else {}
         table = {
@@ -95,8 +118,8 @@ def prompt_builder(
         )
         if missing:
             raise MissingTranslationsError(condition.value, missing, len(questions))
-        return PromptBuilder(condition, template, translations=table)
-    return PromptBuilder(condition, template)
+        return PromptBuilder(condition, template, translations=table, shuffle_seed=shuffle_seed)
+    return PromptBuilder(condition, template, shuffle_seed=shuffle_seed)
 
 
 def cache_key(backend: Backend, prompt: Prompt) -> str:
@@ -147,6 +170,7 @@ def manifest_for(
     dataset: Dataset,
     policy: str,
     selection: dict[str, object],
+    variant: str = "",
 ) -> RunManifest:
     return RunManifest(
         name=name,
@@ -164,6 +188,7 @@ def manifest_for(
         policy=policy,
         params=backend.request_params(),
         selection=dict(selection),
+        variant=variant,
     )
 
 
@@ -230,6 +255,7 @@ async def run(
     on_progress: ProgressCallback | None = None,
     on_answer: AnswerCallback | None = None,
     retry: RetryPolicy | None = None,
+    shuffle_seed: int | None = None,
 ) -> RunOutcome:
     """Run (or resume) the named run over the questions at ``positions``.
 
@@ -238,16 +264,21 @@ async def run(
         positions: dataset positions of the questions to ask.
         on_progress: called with (Progress, fresh answers so far) after every question.
         on_answer: called with (question, answer or None, error or None) as each lands.
+        shuffle_seed: show each question's options in a seeded shuffled order (a prompt
+            sensitivity variant); answers are stored mapped back to the original order.
 
     Raises:
         StoreError: the name belongs to an incompatible run.
         UnknownCountryError, MissingTranslationsError: before any request is sent.
     """
     questions = [dataset.at(p) for p in positions]
-    build = prompt_builder(dataset, condition, template, store, questions)
+    build = prompt_builder(dataset, condition, template, store, questions, shuffle_seed)
     sel = {**(selection or {}), "planned": len(questions)}
+    variant = "" if shuffle_seed is None else f"shuffle:{shuffle_seed}"
     manifest = store.open_run(
-        manifest_for(name, backend, backend_name, condition, template, dataset, policy, sel)
+        manifest_for(
+            name, backend, backend_name, condition, template, dataset, policy, sel, variant
+        )
     )
     done_keys = store.answered_keys(name)
     todo = [q for q in questions if q.key not in done_keys]
@@ -286,7 +317,7 @@ async def run(
             key = cache_key(backend, prompt)
             hit = store.cache_get(key)
             try:
-                answer = hit or await ask_with_retries(backend, prompt, policy_retry)
+                raw = hit or await ask_with_retries(backend, prompt, policy_retry)
             except BackendError as exc:
                 store.record_failure(name, q.key, q.id, str(exc))
                 state["failed"] += 1
@@ -294,8 +325,12 @@ async def run(
                     on_answer(q, None, str(exc))
                 report(q, str(exc))
                 continue
-            # One transaction stores the answer and, for a fresh one, its cache entry.
-            store.record_answer(name, q.key, q.id, answer, cache_key=None if hit else key)
+            # One transaction stores the answer and, for a fresh one, its cache entry (the
+            # cache keeps the response as given; the run stores it in the original order).
+            answer = build.original_order(q, raw)
+            store.record_answer(
+                name, q.key, q.id, answer, cache_key=None if hit else key, cache_answer=raw
+            )
             state["done"] += 1
             state["fresh"] += 1
             state["cached"] += int(hit is not None)

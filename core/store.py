@@ -94,6 +94,7 @@ class RunManifest:
     params: dict[str, Any] = field(default_factory=dict)
     selection: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
+    variant: str = ""  # "" or "shuffle:SEED" (options shown in a seeded shuffled order)
 
     def identity(self) -> dict[str, Any]:
         """The fields that must agree for a second invocation to resume this run."""
@@ -106,6 +107,7 @@ class RunManifest:
             "template": self.template,
             "template_hash": self.template_hash,
             "dataset_sha256": self.dataset_sha256,
+            "variant": self.variant,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -276,15 +278,23 @@ class Store:
     # ------------------------------------------------------------------ answers
 
     def record_answer(
-        self, run: str, key: str, qid: int, answer: Answer, cache_key: str | None = None
+        self,
+        run: str,
+        key: str,
+        qid: int,
+        answer: Answer,
+        cache_key: str | None = None,
+        cache_answer: Answer | None = None,
     ) -> None:
         """Store a successful answer (replacing an earlier failure), and with ``cache_key``
-        the response cache entry too, in the same transaction."""
+        the response cache entry too, in the same transaction. ``cache_answer`` is the
+        response as the backend gave it when the stored answer was mapped (a shuffled run
+        stores probabilities in the original option order)."""
         with self._tx() as db:
             if cache_key is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO cache VALUES (?, ?, ?)",
-                    (cache_key, json.dumps(answer.to_json()), now()),
+                    (cache_key, json.dumps((cache_answer or answer).to_json()), now()),
                 )
             db.execute(
                 """

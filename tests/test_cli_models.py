@@ -481,3 +481,25 @@ def test_bundled_translations_cover_the_first_sample_questions(
     for q in (sample.at(0), sample.at(1)):
         text, options = bundled[q.key]
         assert any(text in p and f"(A) {options[0]}" in p for p in sent)
+
+
+def test_sensitivity_reasks_with_shuffled_options_and_the_other_template(
+    capsys: pytest.CaptureFixture[str], fake: FakeServer
+) -> None:
+    run_json(capsys, "run", "--name", "base", "--backend", "fake", "--limit", "12")
+    before = fake.request_count
+    result = run_json(capsys, "sensitivity", "base", "--seed", "3")
+    assert [v["name"] for v in result["variants"]] == ["base-shuffled-3", "base-v2"]
+    # Both variants asked the same 12 questions again, with different prompts.
+    assert fake.request_count - before == 24
+    with Store() as store:
+        assert store.manifest("base-shuffled-3").variant == "shuffle:3"
+        assert store.manifest("base-v2").template == "v2"
+        assert len(store.answers("base-v2", "ok")) == 12
+    shuffled = result["variants"][0]
+    assert shuffled["countries"]  # per-country changes, judged against the base CI
+    first = shuffled["countries"][0]
+    assert first["change"] == pytest.approx(first["score_variant"] - first["score_base"])
+    # Running it again resumes: nothing new is asked.
+    run_json(capsys, "sensitivity", "base", "--seed", "3")
+    assert fake.request_count - before == 24

@@ -155,3 +155,41 @@ async def test_a_name_cannot_resume_a_different_run(store):
         await _run(server, store, "same", 2)
         with pytest.raises(StoreError, match="condition"):
             await _run(server, store, "same", 2, condition=Condition("country", "Russia"))
+
+
+async def test_shuffled_run_stores_answers_in_the_original_order(store):
+    from core.diagnostics import shuffled_order, shuffled_render, unshuffle
+
+    ds = dataset.load()
+    with FakeServer() as server:
+        cfg = _cfg(server)
+        backend = make_backend(cfg)
+        try:
+            outcome = await run(
+                name="shuffled",
+                dataset=ds,
+                positions=list(range(6)),
+                backend=backend,
+                backend_name="fake",
+                condition=Condition("default"),
+                template="paper",
+                store=store,
+                retry=FAST_RETRY,
+                shuffle_seed=7,
+            )
+        finally:
+            await backend.aclose()
+        assert outcome.answered == 6
+        assert store.manifest("shuffled").variant == "shuffle:7"
+        for stored in store.answers("shuffled"):
+            q = ds.question(stored.question_id)
+            perm = shuffled_order(q.key, len(q.options), 7)
+            shown = shuffled_render(q, None, "paper", perm)
+            # The server answered the shuffled prompt; the store holds it mapped back.
+            in_shown_order, _ = server.expected(shown.user)
+            assert stored.answer is not None
+            np.testing.assert_allclose(stored.answer.probs, unshuffle(in_shown_order, perm))
+            assert not np.allclose(stored.answer.probs, in_shown_order)
+        # A plain run cannot resume into the shuffled one.
+        with pytest.raises(StoreError, match="variant"):
+            await _run(server, store, "shuffled", 6)

@@ -198,8 +198,78 @@ def print_summary(summary: dict[str, Any]) -> None:
             )
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    ds = _load_dataset(args)
+    store = Store()
+    manifest = store.manifest(args.name)
+    if manifest.dataset_sha256 != ds.sha256:
+        raise CliError(
+            f"Run {args.name!r} was made on another dataset; pass the matching --dataset."
+        )
+    cfg = _config(args)
+    name, bcfg, backend = _backend(cfg, args.backend or manifest.backend)
+    con = _console(stderr=True)
+    for v in experiments.sensitivity_variants(args.name, manifest.template, args.seed):
+        con.print(f"[bold]{v.name}[/]: {manifest.condition} · {v.description}")
+
+    async def go() -> list[RunOutcome]:
+        try:
+            return await experiments.run_sensitivity(
+                ds,
+                store,
+                args.name,
+                backend,
+                name,
+                seed=args.seed,
+                concurrency=bcfg.concurrency,
+                max_retries=bcfg.max_retries,
+            )
+        finally:
+            await backend.aclose()
+
+    outcomes = asyncio.run(go())
+    report = experiments.sensitivity_report(ds, store, args.name, args.seed)
+    if args.json:
+        _print_json(
+            {
+                "run": args.name,
+                "variants": [
+                    {"name": v.name, "variant": v.description, **sens.to_json()}
+                    for v, sens in report
+                ],
+            }
+        )
+    else:
+        out = _console()
+        for v, sens in report:
+            out.print(
+                f"\n[bold]{v.description}[/] ({v.name}): mean |change| "
+                f"{sens.mean_abs_change:.4f}; {sens.n_flagged} of {len(sens.countries)} "
+                "countries moved outside their 95% CI"
+            )
+            for c in sens.countries[: args.top]:
+                flag = " [yellow]← outside CI[/]" if c.flagged else ""
+                out.print(
+                    f"  {c.display:<30} {c.score_base:.4f} → {c.score_variant:.4f} "
+                    f"({c.change:+.4f}; CI {c.ci_low:.3f}–{c.ci_high:.3f}){flag}"
+                )
+    return EXIT_FAIL if any(o.failed for o in outcomes) else EXIT_OK
+
+
 @register
 def _parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "sensitivity", help="re-ask a run with shuffled options and the other template"
+    )
+    p.add_argument("name", help="the stored run to re-ask")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--backend", help="backend (default: the run's)")
+    p.add_argument("--config", help="config file")
+    p.add_argument("--seed", type=int, default=0, help="shuffle and bootstrap seed")
+    p.add_argument("--top", type=int, default=10, help="countries to show per variant")
+    _add_json(p)
+    p.set_defaults(func=cmd_sensitivity)
+
     p = sub.add_parser("compare", help="paired comparison of two runs, per country")
     p.add_argument("run_a")
     p.add_argument("run_b")
