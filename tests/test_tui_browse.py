@@ -362,3 +362,23 @@ async def test_start_in_the_demo_view_and_leave_it(tmp_path: Path) -> None:
         app.screen.dismiss()
         await settle(pilot)
         assert app.current_mode == "browse" and app.is_running
+
+
+async def test_language_condition_shows_the_question_as_asked(tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from core.translate import bundled_translations
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen_stack[0]
+        first = app.dataset.at(0)
+        shown = screen.query_one("#question-text", Static)
+        assert str(shown.render()).startswith(first.text.strip()[:40])
+        app.condition = Condition("language", "ru")
+        await settle(pilot)
+        russian, _ = bundled_translations("ru")[first.key]
+        text = str(shown.render())
+        assert text.startswith(russian.strip()[:40])
+        assert first.text.strip()[:40] in text  # the English stays below, dimmed

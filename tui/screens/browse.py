@@ -28,6 +28,7 @@ from core import countries, runner
 from core.backends.base import Answer, Backend
 from core.dataset import Question
 from core.prompts import Condition
+from core.translate import bundled_translations
 from tui import comparison
 from tui.widgets.chart import ChartData, DistributionChart, Series
 from tui.widgets.country_picker import ANY, CountryPicker
@@ -430,10 +431,26 @@ class BrowseScreen(Screen[None]):
             f"Question {q.id} · {q.source} · {len(q.countries)} "
             f"{'country' if len(q.countries) == 1 else 'countries'}"
         )
-        text.update(Text(q.text.strip()))
+        self._show_text(q)
         detail.scroll_home(animate=False)
         self._refresh_chart()
         self._look_up_cached()
+
+    def _show_text(self, q: Question) -> None:
+        """The question as the model is asked it: under ``language:`` the translation (with
+        the English below), when one is stored or bundled."""
+        condition = self.goqa.condition
+        shown = Text(q.text.strip())
+        if condition.kind == "language":
+            stored = self.goqa.store.translations(condition.value).get(q.key)
+            text = (
+                stored.question
+                if stored
+                else bundled_translations(condition.value).get(q.key, ("", ()))[0]
+            )
+            if text:
+                shown = Text.assemble(text.strip(), "\n\n", (q.text.strip(), "dim"))
+        self.query_one("#question-text", Static).update(shown)
 
     # ------------------------------------------------------------------ asking
 
@@ -443,6 +460,8 @@ class BrowseScreen(Screen[None]):
 
     def _context_changed(self) -> None:
         self._update_ask_bar()
+        if (q := self.question) is not None:
+            self._show_text(q)
         self._refresh_chart()
         self._look_up_cached()
 
