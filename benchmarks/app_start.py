@@ -24,8 +24,20 @@ async def main(path: str, launched: float) -> None:
                 break
             await pilot.pause(0.005)
         shown = time.time() - launched
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{shown:.4f} {peak_mb:.1f}")
+    print(f"{shown:.4f} {peak_rss_mb():.1f}")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set. /proc's VmHWM belongs to this program alone;
+    ``ru_maxrss`` can carry the parent's peak across fork and exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
