@@ -40,14 +40,19 @@ POSITIONS = list(range(60))
 @pytest.fixture
 async def two_runs(sample: datasetmod.Dataset, store: Store) -> Store:
     """A ``base`` run (default) and a ``ru`` run (country:Russia) over the same questions."""
-    backend = FakeBackend()
+    return await _base_and_russia(sample, store, FakeBackend(), "fake")
+
+
+async def _base_and_russia(
+    sample: datasetmod.Dataset, store: Store, backend: object, backend_name: str
+) -> Store:
     for name, condition in (("base", Condition("default")), ("ru", Condition("country", "Russia"))):
         await runner.run(
             name=name,
             dataset=sample,
             positions=POSITIONS,
             backend=backend,  # type: ignore[arg-type]
-            backend_name="fake",
+            backend_name=backend_name,
             condition=condition,
             template="paper",
             store=store,
@@ -333,19 +338,7 @@ class PeopleBackend:
 @pytest.fixture
 async def moved_runs(sample: datasetmod.Dataset, store: Store) -> Store:
     """``base`` (uniform answers) and ``ru`` (Russia's people's answers under country:Russia)."""
-    backend = PeopleBackend(sample, POSITIONS)
-    for name, condition in (("base", Condition("default")), ("ru", Condition("country", "Russia"))):
-        await runner.run(
-            name=name,
-            dataset=sample,
-            positions=POSITIONS,
-            backend=backend,  # type: ignore[arg-type]
-            backend_name="people",
-            condition=condition,
-            template="paper",
-            store=store,
-        )
-    return store
+    return await _base_and_russia(sample, store, PeopleBackend(sample, POSITIONS), "people")
 
 
 async def test_leaderboard_shows_bootstrap_intervals_and_baselines(
