@@ -150,15 +150,19 @@ class AnthropicBackend:
 
     async def generate(self, text: str, max_tokens: int = 512) -> str:
         """Free text for a user message at temperature 0 (used to translate questions)."""
-        key, headers = self._auth()
         body = {
             "model": self.model,
             "max_tokens": max_tokens,
             "temperature": 0,
             "messages": [{"role": "user", "content": text}],
         }
+        return sample_text(await self._post(body))
+
+    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to the Messages API within this backend's concurrency limit."""
+        key, headers = self._auth()
         async with self._slots:
-            data = await post_json(
+            return await post_json(
                 self._client,
                 self._url,
                 body,
@@ -170,28 +174,14 @@ class AnthropicBackend:
                 model=self.model,
                 not_found_hint=NOT_FOUND_HINT,
             )
-        return sample_text(data)
 
     async def _post_sample(self, prompt: Prompt) -> dict[str, Any]:
         """One request; on a 400 with the prefill, retry without it (some models refuse
         prefills) and remember that once it works."""
-        key, headers = self._auth()
         prefill = self._prefill
         while True:
             try:
-                async with self._slots:
-                    data = await post_json(
-                        self._client,
-                        self._url,
-                        self._body(prompt, prefill),
-                        headers=headers,
-                        timeout=self.cfg.timeout,
-                        where=self.base_url,
-                        secret=key,
-                        api_key_env=self.cfg.api_key_env,
-                        model=self.model,
-                        not_found_hint=NOT_FOUND_HINT,
-                    )
+                data = await self._post(self._body(prompt, prefill))
             except HTTPStatusError as exc:
                 if exc.status == 400 and prefill and _refuses_prefill(exc.detail):
                     prefill = False
