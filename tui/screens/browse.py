@@ -224,6 +224,8 @@ class BrowseScreen(Screen[None]):
         self._serial = 0
         self._ask_keys: dict[Worker[None], tuple[AskKey, int]] = {}
         self._country_counts: dict[str, int] = {}
+        self._translations_for: str | None = None
+        self._translations: dict[str, str] = {}
         self.compared: list[comparison.Compared] = []
         """The countries the chart shows now."""
 
@@ -442,15 +444,19 @@ class BrowseScreen(Screen[None]):
         condition = self.goqa.condition
         shown = Text(q.text.strip())
         if condition.kind == "language":
-            stored = self.goqa.store.translations(condition.value).get(q.key)
-            text = (
-                stored.question
-                if stored
-                else bundled_translations(condition.value).get(q.key, ("", ()))[0]
-            )
+            text = self._translated_texts(condition.value).get(q.key)
             if text:
                 shown = Text.assemble(text.strip(), "\n\n", (q.text.strip(), "dim"))
         self.query_one("#question-text", Static).update(shown)
+
+    def _translated_texts(self, language: str) -> dict[str, str]:
+        """Question key -> translated text, read from the store once per language (not on
+        every move through the list); stored translations win over bundled ones."""
+        if self._translations_for != language:
+            table = {k: text for k, (text, _) in bundled_translations(language).items()}
+            table.update({k: t.question for k, t in self.goqa.store.translations(language).items()})
+            self._translations_for, self._translations = language, table
+        return self._translations
 
     # ------------------------------------------------------------------ asking
 
@@ -459,6 +465,7 @@ class BrowseScreen(Screen[None]):
         return AskKey(q.key, app.backend_name, app.condition, app.template)
 
     def _context_changed(self) -> None:
+        self._translations_for = None  # read again: translations may have been added
         self._update_ask_bar()
         if (q := self.question) is not None:
             self._show_text(q)
