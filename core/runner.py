@@ -230,7 +230,6 @@ class RunOutcome:
     failed: int
     already_done: int
     cached: int
-    cancelled: bool
     seconds: float
 
 
@@ -338,28 +337,24 @@ async def run(
                 on_answer(q, answer, None)
             report(q)
 
-    cancelled = False
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
     try:
         await asyncio.gather(*workers)
     except asyncio.CancelledError:
-        cancelled = True
+        # Stop every worker; what they stored stays stored, and a rerun resumes from there.
         for w in workers:
             w.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         raise
-    finally:
-        outcome = RunOutcome(
-            manifest=manifest,
-            total=len(questions),
-            answered=state["done"],
-            failed=state["failed"],
-            already_done=already,
-            cached=state["cached"],
-            cancelled=cancelled,
-            seconds=time.monotonic() - started,
-        )
-    return outcome
+    return RunOutcome(
+        manifest=manifest,
+        total=len(questions),
+        answered=state["done"],
+        failed=state["failed"],
+        already_done=already,
+        cached=state["cached"],
+        seconds=time.monotonic() - started,
+    )
 
 
 @dataclass(frozen=True)
