@@ -74,7 +74,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     by_source = Counter(ds.sources)
     hist = Counter(int(k) for k in ds.n_options)
     n_opts = int(ds.n_options.sum())
-    nonsub = int(sum(ds.nonsubstantive[i, : ds.n_options[i]].sum() for i in range(len(ds))))
+    nonsub = int(ds.nonsubstantive.sum())  # padding columns are False
     per_q = ds.countries_per_question()
     info = {
         "dataset": ds.name,
