@@ -20,13 +20,15 @@ import numpy as np
 
 from core import countries, diagnostics, metrics
 from core.backends.base import (
+    DEFAULT_MAX_OFF_OPTION,
     Answer,
     Backend,
     BackendError,
+    InvalidAnswerError,
     PartialCallback,
-    RetryPolicy,
-    ask_with_retries,
+    validate_answer,
 )
+from core.backends.retry import RetryPolicy, ask_with_retries
 from core.dataset import FULL_REVISION, Dataset, Question
 from core.prompts import Condition, Prompt, render, template_hash
 from core.store import RunManifest, Store
@@ -142,20 +144,41 @@ def cache_key(backend: Backend, prompt: Prompt) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def cached_answer(
+    store: Store | None, key: str, max_off_option: float = DEFAULT_MAX_OFF_OPTION
+) -> Answer | None:
+    """The cache entry for ``key``, checked like a fresh answer; None for a miss or for an
+    entry that no longer passes :func:`~core.backends.base.validate_answer` (one stored by
+    an older goqa, say), which is then asked again."""
+    hit = store.cache_get(key) if store is not None else None
+    if hit is None:
+        return None
+    try:
+        return validate_answer(hit, max_off_option)
+    except InvalidAnswerError:
+        return None
+
+
 async def ask_cached(
     backend: Backend,
     prompt: Prompt,
     store: Store | None,
     retry: RetryPolicy | None = None,
     on_partial: PartialCallback | None = None,
+    max_off_option: float = DEFAULT_MAX_OFF_OPTION,
 ) -> tuple[Answer, bool]:
-    """Ask through the response cache. Returns (answer, came_from_cache)."""
+    """Ask through the response cache. Returns (answer, came_from_cache).
+
+    Raises:
+        BackendError: the request failed or the answer is not valid (nothing is cached).
+    """
     key = cache_key(backend, prompt)
-    if store is not None:
-        hit = store.cache_get(key)
-        if hit is not None:
-            return hit, True
-    answer = await ask_with_retries(backend, prompt, retry, on_partial)
+    hit = cached_answer(store, key, max_off_option)
+    if hit is not None:
+        return hit, True
+    answer = await ask_with_retries(
+        backend, prompt, retry, on_partial, max_off_option=max_off_option
+    )
     if store is not None:
         store.cache_put(key, answer)
     return answer, False
@@ -204,6 +227,8 @@ class Progress:
     now: float
     last_key: str = ""
     last_error: str = ""
+    suspect: int = 0
+    """Answers stored by this invocation that are suspect (left out of scores by default)."""
 
     @property
     def elapsed(self) -> float:
@@ -231,6 +256,8 @@ class RunOutcome:
     already_done: int
     cached: int
     seconds: float
+    suspect: int = 0
+    """Suspect answers among those stored by this invocation."""
 
 
 ProgressCallback = Callable[[Progress, int], None]
@@ -255,6 +282,7 @@ async def run(
     on_answer: AnswerCallback | None = None,
     retry: RetryPolicy | None = None,
     shuffle_seed: int | None = None,
+    max_off_option: float = DEFAULT_MAX_OFF_OPTION,
 ) -> RunOutcome:
     """Run (or resume) the named run over the questions at ``positions``.
 
@@ -265,6 +293,7 @@ async def run(
         on_answer: called with (question, answer or None, error or None) as each lands.
         shuffle_seed: show each question's options in a seeded shuffled order (a prompt
             sensitivity variant); answers are stored mapped back to the original order.
+        max_off_option: off-option mass above which an answer is stored as suspect.
 
     Raises:
         StoreError: the name belongs to an incompatible run.
@@ -285,7 +314,7 @@ async def run(
     policy_retry = retry or RetryPolicy(max_retries=max_retries)
 
     started = time.monotonic()
-    state = {"done": already, "failed": 0, "cached": 0, "fresh": 0}
+    state = {"done": already, "failed": 0, "cached": 0, "fresh": 0, "suspect": 0}
     queue: asyncio.Queue[Question] = asyncio.Queue()
     for q in todo:
         queue.put_nowait(q)
@@ -302,6 +331,7 @@ async def run(
                     now=time.monotonic(),
                     last_key=q.key,
                     last_error=error,
+                    suspect=state["suspect"],
                 ),
                 state["fresh"],
             )
@@ -314,9 +344,11 @@ async def run(
                 return
             prompt = build(q)
             key = cache_key(backend, prompt)
-            hit = store.cache_get(key)
+            hit = cached_answer(store, key, max_off_option)
             try:
-                raw = hit or await ask_with_retries(backend, prompt, policy_retry)
+                raw = hit or await ask_with_retries(
+                    backend, prompt, policy_retry, max_off_option=max_off_option
+                )
             except BackendError as exc:
                 store.record_failure(name, q.key, q.id, str(exc))
                 state["failed"] += 1
@@ -333,6 +365,7 @@ async def run(
             state["done"] += 1
             state["fresh"] += 1
             state["cached"] += int(hit is not None)
+            state["suspect"] += int(bool(answer.suspect))
             if on_answer:
                 on_answer(q, answer, None)
             report(q)
@@ -354,6 +387,7 @@ async def run(
         already_done=already,
         cached=state["cached"],
         seconds=time.monotonic() - started,
+        suspect=state["suspect"],
     )
 
 
@@ -365,16 +399,27 @@ class RunAnswers:
     probs: np.ndarray
     answers: tuple[Answer, ...]
     unknown_keys: int
+    suspect_excluded: int = 0
+    """Suspect answers left out (0 when they were included)."""
 
 
-def run_answers(store: Store, dataset: Dataset, name: str) -> RunAnswers:
-    """Load a run's successful answers as arrays for :func:`core.metrics.score`."""
+def run_answers(
+    store: Store, dataset: Dataset, name: str, include_suspect: bool = False
+) -> RunAnswers:
+    """Load a run's successful answers as arrays for :func:`core.metrics.score`.
+
+    Args:
+        include_suspect: keep answers marked suspect (left out by default).
+    """
     stored = store.answers(name, status="ok")
-    pos, rows, answers, unknown = [], [], [], 0
+    pos, rows, answers, unknown, suspect = [], [], [], 0, 0
     for s in stored:
         p = dataset.key_index.get(s.question_key)
         if p is None or s.answer is None or len(s.answer.probs) != dataset.n_options[p]:
             unknown += 1
+            continue
+        if s.answer.suspect and not include_suspect:
+            suspect += 1
             continue
         pos.append(p)
         row = np.zeros(dataset.kmax)
@@ -382,14 +427,20 @@ def run_answers(store: Store, dataset: Dataset, name: str) -> RunAnswers:
         rows.append(row)
         answers.append(s.answer)
     probs = np.array(rows) if rows else np.zeros((0, dataset.kmax))
-    return RunAnswers(np.array(pos, dtype=np.int64), probs, tuple(answers), unknown)
+    return RunAnswers(np.array(pos, dtype=np.int64), probs, tuple(answers), unknown, suspect)
 
 
 def run_scores(
-    store: Store, dataset: Dataset, name: str, policy: str | None = None, min_questions: int = 1
+    store: Store,
+    dataset: Dataset,
+    name: str,
+    policy: str | None = None,
+    min_questions: int = 1,
+    include_suspect: bool = False,
 ) -> metrics.Scores:
-    """Per-country scores of a stored run (policy defaults to the run's own)."""
+    """Per-country scores of a stored run (policy defaults to the run's own; suspect answers
+    are left out unless ``include_suspect``)."""
     manifest = store.manifest(name)
-    ra = run_answers(store, dataset, name)
+    ra = run_answers(store, dataset, name, include_suspect)
     pol = policy or manifest.policy
     return metrics.score(dataset, ra.positions, ra.probs, pol, min_questions)  # type: ignore[arg-type]

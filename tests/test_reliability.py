@@ -20,7 +20,7 @@ from fakeserver import FakeServer
 from benchmarks.synthetic import write as write_synthetic
 from core import dataset
 from core.backends import make_backend
-from core.backends.base import RetryPolicy
+from core.backends.retry import RetryPolicy
 from core.config import BackendConfig
 from core.prompts import Condition
 from core.runner import run

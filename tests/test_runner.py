@@ -12,7 +12,7 @@ from fakeserver import FakeServer
 
 from core import dataset
 from core.backends import make_backend
-from core.backends.base import RetryPolicy
+from core.backends.retry import RetryPolicy
 from core.config import BackendConfig
 from core.countries import UnknownCountryError
 from core.prompts import Condition, render

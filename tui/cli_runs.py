@@ -21,7 +21,8 @@ import numpy as np
 
 from core import config as configmod
 from core import countries, metrics, paths
-from core.backends.base import Answer, Backend, RetryPolicy
+from core.backends.base import Answer, Backend
+from core.backends.retry import RetryPolicy
 from core.prompts import TEMPLATE_NAMES, Condition
 from core.runner import ask_cached, prompt_builder, run, run_answers, run_scores
 from core.store import Store

@@ -15,13 +15,7 @@ from typing import Any
 import httpx
 
 from core.backends.base import Answer, BackendError, PartialCallback, Sample, collect_samples
-from core.backends.openai import (
-    HTTPStatusError,
-    new_client,
-    post_json,
-    sample_text,
-    usage_tokens,
-)
+from core.backends.http import HTTPStatusError, new_client, post_json, usage_tokens
 from core.config import BackendConfig, ConfigError
 from core.prompts import Prompt
 
@@ -156,7 +150,7 @@ class AnthropicBackend:
             "temperature": 0,
             "messages": [{"role": "user", "content": text}],
         }
-        return sample_text(await self._post(body))
+        return message_text(await self._post(body))
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST to the Messages API within this backend's concurrency limit."""

@@ -2,19 +2,17 @@
 
 A backend takes a rendered :class:`~core.prompts.Prompt` and returns an :class:`Answer`: a
 probability vector over the K option letters plus diagnostics. Backends do one attempt per
-call; :func:`ask_with_retries` adds the retry policy (exponential backoff with jitter, honouring
-``Retry-After``) that the runner and single asks share.
+call; :func:`core.backends.retry.ask_with_retries` adds the retry policy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,6 +41,10 @@ class Answer:
         prompt_tokens, completion_tokens: token usage when the server reports it.
         latency_s: wall time of the request(s).
         note: a short human-readable remark (e.g. "server returned no logprobs: sampled").
+        suspect: why the answer is doubtful ("" when it is not), set by
+            :func:`validate_answer` (off-option mass above ``max_off_option``) or by a backend
+            (a chat server that ignored the assistant prefill). Suspect answers are stored
+            and cached but left out of scores unless the user includes them.
     """
 
     probs: np.ndarray
@@ -56,6 +58,7 @@ class Answer:
     completion_tokens: int | None = None
     latency_s: float = 0.0
     note: str = ""
+    suspect: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready values (numpy floats converted)."""
@@ -71,6 +74,7 @@ class Answer:
             "completion_tokens": self.completion_tokens,
             "latency_s": float(self.latency_s),
             "note": self.note,
+            "suspect": self.suspect,
         }
 
     @classmethod
@@ -87,6 +91,7 @@ class Answer:
             completion_tokens=data.get("completion_tokens"),
             latency_s=float(data.get("latency_s", 0.0)),
             note=str(data.get("note", "")),
+            suspect=str(data.get("suspect", "")),
         )
 
 
@@ -107,6 +112,22 @@ class BackendError(Exception):
 
 class MissingDependencyError(BackendError):
     """An optional dependency (the ``local`` extra) is not installed."""
+
+
+class InvalidAnswerError(BackendError):
+    """A response that carries no usable distribution (NaN or positive log-probabilities, no
+    mass on any option letter, no choices, nothing parseable in a sampled reply).
+
+    Such an answer is a *failed* answer with this reason: never stored as ``ok``, never
+    cached, asked again when the run resumes.
+    """
+
+
+DEFAULT_MAX_OFF_OPTION = 0.5
+"""Off-option mass above which an answer is suspect (config ``max_off_option``)."""
+
+_LOGPROB_TOLERANCE = 1e-4  # servers round: a log-probability of +1e-6 is a probability of 1
+_MASS_TOLERANCE = 0.02  # a top-k list whose probabilities add up to more than 1.02 is lying
 
 
 PartialCallback = Callable[[Answer], None]
@@ -149,6 +170,34 @@ def token_letter(token: str, letters: tuple[str, ...]) -> str | None:
     return letter if letter in letters else None
 
 
+def checked_logprob(token: str, logprob: Any) -> float | None:
+    """A server's log-probability as a float, or None when it means "probability 0".
+
+    ``None``, ``-inf`` and -9999 or lower (OpenAI's "not in the top list") mean 0.
+
+    Raises:
+        InvalidAnswerError: NaN, ``+inf``, a positive value (a probability above 1), or
+            something that is not a number.
+    """
+    if logprob is None:
+        return None
+    if isinstance(logprob, bool) or not isinstance(logprob, int | float):
+        raise InvalidAnswerError(
+            f"The server returned a log-probability that is not a number for token {token!r} "
+            f"({logprob!r}); its answer was not used."
+        )
+    value = float(logprob)
+    if math.isnan(value) or value == math.inf or value > _LOGPROB_TOLERANCE:
+        raise InvalidAnswerError(
+            f"The server returned an impossible log-probability {value!r} for token {token!r} "
+            "(log-probabilities are finite and at most 0); its answer was not used. Check the "
+            "server's version and log."
+        )
+    if value == -math.inf or value <= -9999:
+        return None
+    return min(value, 0.0)
+
+
 def fold_logprobs(
     candidates: Iterable[tuple[str, float]],
     letters: tuple[str, ...],
@@ -158,24 +207,34 @@ def fold_logprobs(
 
     Args:
         candidates: (token, logprob) pairs; duplicates of a token are counted once.
-            A logprob of -9999 or lower (OpenAI's "not in the top list") counts as 0.
+            A logprob of -9999 or lower (OpenAI's "not in the top list") or -inf counts as 0.
         letters: the option letters in order.
         complete: the candidates cover the whole vocabulary (no truncation possible).
 
     Returns:
         (probs over letters renormalised to sum 1, off-option mass, truncated, top tokens
-        sorted by probability).
+        sorted by probability). ``probs`` is all zero when no mass fell on a letter.
+
+    Raises:
+        InvalidAnswerError: a log-probability is NaN, +inf or positive, or the listed
+            probabilities add up to more than 1 (see :func:`checked_logprob`).
     """
     seen: dict[str, float] = {}
     for token, logprob in candidates:
-        if token in seen or logprob is None or not math.isfinite(logprob) or logprob <= -9999:
+        value = checked_logprob(token, logprob)
+        if token in seen or value is None:
             continue
-        seen[token] = float(logprob)
+        seen[token] = value
     mass = np.zeros(len(letters))
-    total = 0.0
-    for token, logprob in seen.items():
-        p = math.exp(logprob)
-        total += p
+    # exp of a value in [-9999, 0] is in [0, 1]: no overflow is possible.
+    listed = {token: math.exp(logprob) for token, logprob in seen.items()}
+    total = math.fsum(listed.values())
+    if total > 1.0 + _MASS_TOLERANCE:
+        raise InvalidAnswerError(
+            f"The server's top log-probabilities add up to a probability of {total:.3g}, more "
+            "than 1; its answer was not used. Check the server's version and log."
+        )
+    for token, p in listed.items():
         letter = token_letter(token, letters)
         if letter is not None:
             mass[letters.index(letter)] += p
@@ -184,63 +243,62 @@ def fold_logprobs(
     off = max(0.0, 1.0 - on) if not complete else max(0.0, (total - on) / total if total else 1.0)
     truncated = not complete and bool(np.any(mass == 0))
     probs = mass / on if on > 0 else mass
-    top = tuple(sorted(((t, math.exp(lp)) for t, lp in seen.items()), key=lambda x: -x[1])[:20])
+    top = tuple(sorted(listed.items(), key=lambda x: -x[1])[:20])
     return probs, min(off, 1.0), truncated, top
 
 
-# --------------------------------------------------------------------------- retries
+def validate_answer(answer: Answer, max_off_option: float = DEFAULT_MAX_OFF_OPTION) -> Answer:
+    """The one check every answer passes before it reaches the store or the cache.
 
+    Args:
+        answer: what a backend returned.
+        max_off_option: off-option mass above which the answer is marked suspect.
 
-@dataclass
-class RetryPolicy:
-    max_retries: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (full jitter, Retry-After wins)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay * 4)
-        cap = min(self.max_delay, self.base_delay * (2**attempt))
-        return self.rng.uniform(cap / 2, cap)
-
-
-async def ask_with_retries(
-    backend: Backend,
-    prompt: Prompt,
-    policy: RetryPolicy | None = None,
-    on_partial: PartialCallback | None = None,
-    on_retry: Callable[[int, BackendError, float], None] | None = None,
-) -> Answer:
-    """``backend.ask`` with retries on retryable errors.
+    Returns:
+        The answer with ``probs`` renormalised to sum to 1 and, when its off-option mass
+        exceeds ``max_off_option``, ``suspect`` set to the reason (a reason the backend gave
+        is kept first).
 
     Raises:
-        BackendError: the last error once retries are exhausted, or a non-retryable one.
+        InvalidAnswerError: the probabilities are not finite or negative, or no mass at all
+            fell on an option letter (for sampling: no sampled reply named an option).
     """
-    policy = policy or RetryPolicy()
-    attempt = 0
-    while True:
-        try:
-            return await backend.ask(prompt, on_partial)
-        except BackendError as exc:
-            if not exc.retryable or attempt >= policy.max_retries:
-                raise
-            wait = policy.delay(attempt, exc.retry_after)
-            if on_retry:
-                on_retry(attempt + 1, exc, wait)
-            attempt += 1
-            await asyncio.sleep(wait)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds form; dates are ignored)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        return None
+    probs = np.asarray(answer.probs, dtype=np.float64)
+    if probs.ndim != 1 or probs.size == 0:
+        raise InvalidAnswerError("The answer holds no probabilities; it was not used.")
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0):
+        raise InvalidAnswerError(
+            "The model's probabilities are not finite numbers (NaN or infinite logits or "
+            "log-probabilities); the answer was not used. Check the model file or the server."
+        )
+    total = float(probs.sum())
+    if total <= 0:
+        if answer.estimator == "sampling":
+            raise InvalidAnswerError(
+                f"None of the {answer.samples} sampled replies named an option letter; the "
+                "answer was not used. Raise max_tokens, or use a backend with log-probabilities."
+            )
+        seen = ", ".join(repr(t) for t, _ in answer.top_tokens[:5]) or "no tokens at all"
+        raise InvalidAnswerError(
+            f"No probability fell on any option letter (the most likely next tokens: {seen}); "
+            "the answer was not used. Check the backend's mode and the prompt template."
+        )
+    off = float(answer.off_option_mass)
+    if not math.isfinite(off) or off < -1e-9 or off > 1 + 1e-9:
+        raise InvalidAnswerError(
+            f"The answer's off-option mass is {off!r}, not a share between 0 and 1; the answer "
+            "was not used."
+        )
+    off = min(max(off, 0.0), 1.0)
+    reasons = [answer.suspect] if answer.suspect else []
+    if off > max_off_option:
+        what = (
+            "of the sampled replies named no option"
+            if answer.estimator == "sampling"
+            else ("of the probability fell outside the option letters")
+        )
+        reasons.append(f"{off:.0%} {what} (above max_off_option = {max_off_option:g})")
+    return replace(answer, probs=probs / total, off_option_mass=off, suspect="; ".join(reasons))
 
 
 # --------------------------------------------------------------------------- sampling
