@@ -5,12 +5,17 @@ Britain``, ``S. Korea`` and ``South Korea``) and qualifies some samples
 (``India (Current national sample)``). Every raw key keeps working as it is; the table adds a
 canonical display name, an ISO 3166-1 alpha-2 code and the sample qualifier. An unknown key
 gets its own name and no code.
+
+:func:`match` turns what a user typed into a key: in any script and any Unicode form
+(``中国``, ``Россия``, ``Deutschland``, ``cote d'ivoire``), never silently trading a national
+sample for a non-national one.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -145,6 +150,105 @@ _ALIASES: dict[str, tuple[str, str]] = {
     "Zimbabwe": ("Zimbabwe", "ZW"),
 }
 
+# Other names people type for the countries most asked about: native names and scripts, and
+# common English forms. Name -> ISO code; matched after the same normalisation as the input
+# (see _norm), so case, accents and Unicode forms do not matter.
+_OTHER_NAMES: dict[str, str] = {
+    # English variants
+    "UK": "GB",
+    "USA": "US",
+    "America": "US",
+    "United States of America": "US",
+    "U.S.A.": "US",
+    "Korea": "KR",
+    "Republic of Korea": "KR",
+    "Russian Federation": "RU",
+    "Holland": "NL",
+    "Viet Nam": "VN",
+    "Burma": "MM",
+    "Türkiye": "TR",
+    "Czech": "CZ",
+    "Palestine": "PS",
+    "Cote d'Ivoire": "CI",
+    # native names
+    "中国": "CN",
+    "中國": "CN",
+    "中华人民共和国": "CN",
+    "中華人民共和國": "CN",
+    "Zhongguo": "CN",
+    "Россия": "RU",
+    "Российская Федерация": "RU",
+    "Rossiya": "RU",
+    "日本": "JP",
+    "にほん": "JP",
+    "にっぽん": "JP",
+    "Nihon": "JP",
+    "Nippon": "JP",
+    "한국": "KR",
+    "대한민국": "KR",
+    "韓國": "KR",
+    "韩国": "KR",
+    "台灣": "TW",
+    "台湾": "TW",
+    "臺灣": "TW",
+    "香港": "HK",
+    "澳門": "MO",
+    "澳门": "MO",
+    "Deutschland": "DE",
+    "España": "ES",
+    "México": "MX",
+    "Brasil": "BR",
+    "Italia": "IT",
+    "Polska": "PL",
+    "Nederland": "NL",
+    "Sverige": "SE",
+    "Norge": "NO",
+    "Danmark": "DK",
+    "Suomi": "FI",
+    "Österreich": "AT",
+    "Schweiz": "CH",
+    "Suisse": "CH",
+    "Svizzera": "CH",
+    "België": "BE",
+    "Belgique": "BE",
+    "Česko": "CZ",
+    "Česká republika": "CZ",
+    "Slovensko": "SK",
+    "Magyarország": "HU",
+    "Hrvatska": "HR",
+    "Srbija": "RS",
+    "Србија": "RS",
+    "България": "BG",
+    "Україна": "UA",
+    "Украина": "UA",
+    "Беларусь": "BY",
+    "Қазақстан": "KZ",
+    "Казахстан": "KZ",
+    "Ελλάδα": "GR",
+    "Ελλάς": "GR",
+    "Κύπρος": "CY",
+    "Türkiye Cumhuriyeti": "TR",
+    "ישראל": "IL",
+    "مصر": "EG",
+    "الأردن": "JO",
+    "لبنان": "LB",
+    "تونس": "TN",
+    "المغرب": "MA",
+    "العراق": "IQ",
+    "الكويت": "KW",
+    "ليبيا": "LY",
+    "فلسطين": "PS",
+    "ایران": "IR",
+    "پاکستان": "PK",
+    "भारत": "IN",
+    "Bharat": "IN",
+    "বাংলাদেশ": "BD",
+    "ประเทศไทย": "TH",
+    "ไทย": "TH",
+    "Việt Nam": "VN",
+    "Pilipinas": "PH",
+}
+
 _QUALIFIERS = {
     "non-national sample": "non-national",
     "current national sample": "current national",
@@ -193,50 +297,125 @@ def known_base_names() -> tuple[str, ...]:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    """A comparable form of a name in any script.
+
+    Unicode compatibility forms are unified (NFKC: full-width ``ＵＳＡ`` is ``usa``), case is
+    folded, accents are dropped (``México`` = ``mexico``), and any run of punctuation,
+    symbols or spaces becomes one space; letters, marks and digits of every script stay.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    unaccented = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    folded = unicodedata.normalize("NFKC", unaccented).casefold()
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded)
+    return " ".join(kept.split())
+
+
+@lru_cache(maxsize=1)
+def _codes_by_name() -> dict[str, frozenset[str]]:
+    """Normalised name -> ISO codes, from the alias table and the other names."""
+    table: dict[str, set[str]] = {}
+    for base, (display, iso2) in _ALIASES.items():
+        for name in (base, display):
+            table.setdefault(_norm(name), set()).add(iso2)
+    for name, iso2 in _OTHER_NAMES.items():
+        table.setdefault(_norm(name), set()).add(iso2)
+    return {k: frozenset(v) for k, v in table.items()}
 
 
 class UnknownCountryError(ValueError):
     """A country name that matches no key; carries close matches for the message."""
 
-    def __init__(self, name: str, suggestions: list[str]) -> None:
+    def __init__(self, name: str, suggestions: list[str], message: str | None = None) -> None:
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(
-            f"Unknown country {name!r}.{hint} "
-            "Run 'goqa data info' to list the countries of the dataset."
+            message
+            or (
+                f"Unknown country {name!r}.{hint} "
+                "Run 'goqa data info' to list the countries of the dataset."
+            )
         )
         self.name = name
         self.suggestions = suggestions
 
 
+class NonNationalOnlyError(UnknownCountryError):
+    """The country is present only as a non-national sample, which is never used silently.
+
+    A non-national sample (``China (Non-national sample)``) is not representative of the
+    country, so :func:`match` does not stand it in for the country's name. ``suggestions``
+    holds the non-national keys; asking for one of them (or its label, ``China
+    (non-national)``) by name selects it.
+    """
+
+    def __init__(self, name: str, keys: list[str]) -> None:
+        quoted = ", ".join(repr(k) for k in keys)
+        super().__init__(
+            name,
+            keys,
+            message=(
+                f"{name!r} has no national sample here, only a non-national one: {quoted}. "
+                "A non-national sample does not represent the whole country, so it is not "
+                f"used in its place; to use it anyway, give the key itself, e.g. {keys[0]!r}."
+            ),
+        )
+
+
 def match(name: str, keys: list[str] | tuple[str, ...]) -> Country:
     """Find the dataset key a user meant by ``name``.
 
-    Matches, in order: the raw key, the display name or ISO code (preferring the plain national
-    sample), then any alias spelling. Raises :class:`UnknownCountryError` with close matches
-    on a typo.
+    Names are compared after Unicode normalisation (NFKC, case folding, accents and
+    punctuation ignored), so any script works. Matches, in order:
+
+    1. a raw key (``India (Old national sample)``) or a qualified label (``India (old
+       national)``): exactly that sample, non-national included;
+    2. a display name, ISO code, alias spelling or other name (``Russia``, ``RU``, ``UK``,
+       ``Россия``, ``中国``): the country's national samples, preferring the plain national
+       one, then the current, then the old national one. A non-national sample is never
+       chosen this way: if it is all there is, :class:`NonNationalOnlyError` says so.
 
     Args:
-        name: what the user typed (``Russia``, ``uk``, ``Great Britain``, ``KR``).
-        keys: the raw country keys available (normally the dataset's).
+        name: what the user typed (``Russia``, ``uk``, ``Great Britain``, ``KR``, ``中国``).
+        keys: the raw country keys available (normally the dataset's, or one question's).
+
+    Raises:
+        NonNationalOnlyError: the country is among ``keys`` only as a non-national sample.
+        UnknownCountryError: nothing matches (with close matches on a typo).
     """
     wanted = _norm(name)
     resolved = [resolve(k) for k in keys]
+    if not wanted:
+        raise UnknownCountryError(name, [])
     for country in resolved:
         if _norm(country.key) == wanted:
             return country
-    alias_codes = {iso for base, (_, iso) in _ALIASES.items() if _norm(base) == wanted}
+    for country in resolved:
+        if country.sample != "national" and _norm(country.label) == wanted:
+            return country
+    codes = _codes_by_name().get(wanted, frozenset())
     candidates = [
         c
         for c in resolved
         if _norm(c.display) == wanted
-        or (c.iso2 is not None and (_norm(c.iso2) == wanted or c.iso2 in alias_codes))
-        or (wanted == "uk" and c.iso2 == "GB")
+        or (c.iso2 is not None and (_norm(c.iso2) == wanted or c.iso2 in codes))
     ]
+    national = [c for c in candidates if c.sample != "non-national"]
+    if national:
+        rank = {"national": 0, "current national": 1, "old national": 2}
+        return sorted(national, key=lambda c: (rank.get(c.sample, 9), c.key))[0]
     if candidates:
-        rank = {"national": 0, "current national": 1, "old national": 2, "non-national": 3}
-        return sorted(candidates, key=lambda c: (rank.get(c.sample, 9), c.key))[0]
-    names = sorted({c.key for c in resolved} | {c.display for c in resolved})
-    by_norm = {_norm(n): n for n in names}
-    close = difflib.get_close_matches(wanted, list(by_norm), n=3, cutoff=0.6)
-    raise UnknownCountryError(name, [by_norm[c] for c in close])
+        raise NonNationalOnlyError(name, sorted(c.key for c in candidates))
+    raise UnknownCountryError(name, _suggestions(wanted, resolved))
+
+
+def _suggestions(wanted: str, resolved: list[Country]) -> list[str]:
+    """Up to three keys or names close to ``wanted`` (a typo), in any script."""
+    by_norm: dict[str, str] = {}
+    for c in sorted(resolved, key=lambda c: c.key):
+        by_norm.setdefault(_norm(c.key), c.key)
+        by_norm.setdefault(_norm(c.display), c.display)
+    present = {c.iso2: c.display for c in resolved if c.iso2}
+    for other, iso2 in _OTHER_NAMES.items():
+        if iso2 in present:
+            by_norm.setdefault(_norm(other), present[iso2])
+    close = difflib.get_close_matches(wanted, list(by_norm), n=6, cutoff=0.6)
+    return list(dict.fromkeys(by_norm[c] for c in close))[:3]

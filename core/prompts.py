@@ -4,17 +4,47 @@ Durmus et al. 2023 ask with a Human/Assistant scaffold whose assistant turn ends
 the next token is an option letter. ``paper`` keeps the paper's text verbatim, including its
 typo "If had to select"; ``v2`` corrects it. ``chat`` puts the human part in a user message
 and asks for the letter only, for chat endpoints without an assistant prefill.
+
+How options are written (every template, ``paper`` included):
+
+- One line per option, ``(A) text``, lettered A, B, C… in the published order, which is the
+  order the human distributions follow. Nothing is sorted: the published
+  ``[0.0, 9.0, 10.0, 'DK/Refused', 1.0, ...]`` is shown as ``(A) 0``, ``(B) 9``, ``(C) 10``,
+  ``(D) DK/Refused``, ``(E) 1``… so that letter ``E`` is the answer the data calls ``1.0``.
+- Numeric options arrive from :mod:`core.dataset` as the strings a person would write:
+  ``[0.0, 1.0, ..., 10.0]`` renders ``(A) 0`` … ``(K) 10``, and
+  ``['Not important at all', 1.0, ..., 9.0, 'Very important']`` renders
+  ``(A) Not important at all``, ``(B) 1`` … ``(J) 9``, ``(K) Very important``. (Python's
+  ``str(1.0)`` would give ``1.0``; the paper's text says nothing about these rows.)
+- An option can never forge another option line (:func:`option_line_text`): line breaks
+  inside an option become one space, and a single-capital-letter label such as ``(B)``
+  inside an option becomes ``[B]``. Lines of the question text that start with such a label
+  get the same treatment, so a prompt for K options has exactly K lines that start with a
+  ``(X)`` label, the K letters in order. No option or text of the published file is changed
+  by this.
+- A question has at most 26 options (one letter each, which is what backends read back); a
+  question with more is flagged unaskable by :mod:`core.dataset`, and :func:`format_options`
+  refuses it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from dataclasses import dataclass
 
-from core.dataset import Question
+from core.dataset import MAX_OPTIONS, Question
 
-LETTERS = string.ascii_uppercase
+LETTERS = string.ascii_uppercase[:MAX_OPTIONS]
+
+# Every character str.splitlines() breaks a line at.
+_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAK_RUN = re.compile(f"[ \t]*(?:\r\n|[{_LINE_BREAKS}])[{_LINE_BREAKS} \t]*")
+_ANY_LINE_BREAK = re.compile(f"\r\n|[{_LINE_BREAKS}]")
+# A label the prompt itself uses: one capital letter in parentheses, e.g. "(B)" or "( B )".
+_LABEL = re.compile(r"\(\s*([A-Z])\s*\)")
+_LINE_START_LABEL = re.compile(r"^([^\S\n]*)\(\s*([A-Z])\s*\)", re.MULTILINE)
 
 _DEFAULT = (
     "Human: {question}\n\nHere are the options:\n{options}\n\n"
@@ -103,11 +133,41 @@ def template_hash(name: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
 
 
+def option_line_text(option: str) -> str:
+    """An option made safe to write after its label: one line, no label of its own.
+
+    Line breaks (and the spaces around them) become one space, and a label-like ``(B)``
+    becomes ``[B]``. Any other option comes back unchanged, byte for byte.
+    """
+    if _ANY_LINE_BREAK.search(option):
+        option = _LINE_BREAK_RUN.sub(" ", option).strip(" \t")
+    return _LABEL.sub(r"[\1]", option)
+
+
+def question_text(text: str) -> str:
+    """The question text with its line breaks made ``\n`` and no line starting with a label.
+
+    Multi-line questions keep their lines; a line starting with ``(C)`` (which would read as
+    an option) starts with ``[C]`` instead. A published question comes back unchanged.
+    """
+    if _ANY_LINE_BREAK.search(text):
+        text = _ANY_LINE_BREAK.sub("\n", text)
+    return _LINE_START_LABEL.sub(r"\1[\2]", text)
+
+
 def format_options(options: tuple[str, ...] | list[str]) -> str:
-    """Options as the paper lists them: ``(A) text`` lines."""
+    """Options as the paper lists them: ``(A) text`` lines, one per option.
+
+    Raises:
+        ValueError: more than 26 options (core.dataset flags such a question unaskable, and
+            ``Dataset.askable`` leaves it out of runs).
+    """
     if len(options) > len(LETTERS):
-        raise ValueError(f"A question has {len(options)} options; at most 26 can be lettered.")
-    return "\n".join(f"({LETTERS[i]}) {opt}" for i, opt in enumerate(options))
+        raise ValueError(
+            f"A question has {len(options)} options; at most {len(LETTERS)} can be lettered "
+            "(A-Z). Leave it out of the run (Dataset.askable does)."
+        )
+    return "\n".join(f"({LETTERS[i]}) {option_line_text(opt)}" for i, opt in enumerate(options))
 
 
 def render(
@@ -137,13 +197,13 @@ def render(
         raise ValueError(
             f"Unknown template {template!r}: choose one of {', '.join(TEMPLATE_NAMES)}."
         )
-    q_text = text if text is not None else (question.text if question else "")
+    q_text = question_text(text if text is not None else (question.text if question else ""))
     q_opts = tuple(options if options is not None else (question.options if question else ()))
     opts = format_options(q_opts)
     prefix = ANSWER_PREFIX[template]
     if condition.kind == "country":
         body = TEMPLATES[template]["cross"]
-        country = country_display or condition.value
+        country = " ".join((country_display or condition.value).split())
         full = body.format(country=country, question=q_text, options=opts)
         user = (
             f"How would someone from {country} answer the following question:\n{q_text}\n\n"

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from core.countries import Country, UnknownCountryError, known_base_names, match, resolve
+from core import countries
+from core.countries import (
+    Country,
+    NonNationalOnlyError,
+    UnknownCountryError,
+    known_base_names,
+    match,
+    resolve,
+)
 from core.dataset import Dataset
 
 
@@ -137,7 +145,15 @@ def test_match_prefers_national_sample() -> None:
     ]
     assert match("india", keys).key == "India (Current national sample)"
     assert match("India", keys[:2]).key == "India (Old national sample)"
-    assert match("India", keys[:1]).key == "India (Non-national sample)"
+    # Only a non-national sample: never used in the country's place, and the error says so.
+    with pytest.raises(NonNationalOnlyError) as info:
+        match("India", keys[:1])
+    assert info.value.suggestions == ["India (Non-national sample)"]
+    assert "no national sample" in str(info.value)
+    assert "'India (Non-national sample)'" in str(info.value)
+    # Asked for by its key or its label, it is what the user wants.
+    assert match("India (Non-national sample)", keys[:1]).key == "India (Non-national sample)"
+    assert match("india (non-national)", keys[:1]).key == "India (Non-national sample)"
 
 
 def test_match_typo_suggests() -> None:
@@ -165,3 +181,118 @@ def test_match_only_among_given_keys() -> None:
     with pytest.raises(UnknownCountryError):
         match("Japan", ["Russia", "Germany"])
     assert isinstance(UnknownCountryError("x", []), ValueError)
+
+
+# --------------------------------------------------------------------------- national samples
+
+
+def test_china_non_national_only_is_refused_not_substituted() -> None:
+    # One question's keys: China is there only as a non-national sample.
+    keys = ["China (Non-national sample)", "Japan", "Russia"]
+    for name in ("China", "CN", "中国", "china"):
+        with pytest.raises(NonNationalOnlyError) as info:
+            match(name, keys)
+        assert isinstance(info.value, UnknownCountryError)  # callers' "no match" path
+        assert info.value.name == name
+        assert "China (Non-national sample)" in str(info.value)
+    assert match("China (non-national sample)", keys).key == "China (Non-national sample)"
+
+
+def test_national_sample_wins_over_non_national_in_any_script(sample: Dataset) -> None:
+    assert "China (Non-national sample)" in sample.countries
+    for name in ("China", "中国", "中國", "ＣＨＩＮＡ", "cn"):
+        assert match(name, sample.countries).key == "China"
+
+
+def test_several_non_national_spellings_listed() -> None:
+    keys = ["S. Africa (Non-national sample)", "South Africa (Non-national sample)"]
+    with pytest.raises(NonNationalOnlyError) as info:
+        match("South Africa", keys)
+    assert info.value.suggestions == keys
+
+
+# --------------------------------------------------------------------------- any script
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("中国", "China"),
+        ("Россия", "Russia"),
+        ("россия", "Russia"),
+        ("РОССИЯ", "Russia"),
+        ("日本", "Japan"),
+        ("한국", "S. Korea"),
+        ("대한민국", "S. Korea"),
+        ("Deutschland", "Germany"),
+        ("DEUTSCHLAND", "Germany"),
+        ("España", "Spain"),
+        ("espana", "Spain"),
+        ("México", "Mexico"),
+        ("Brasil", "Brazil"),
+        ("Türkiye", "Turkey"),
+        ("Україна", "Ukraine"),
+        ("Ελλάδα", "Greece"),
+        ("ελλαδα", "Greece"),
+        ("ישראל", "Israel"),
+        ("مصر", "Egypt"),
+        ("भारत", "India (Current national sample)"),
+        ("台灣", "Taiwan"),
+        ("香港", "Hong Kong SAR"),
+        ("ＲＵＳＳＩＡ", "Russia"),  # full-width forms fold to ASCII (NFKC)
+        ("Ｒｕｓｓｉａ", "Russia"),
+        ("USA", "United States"),
+        ("U.S.A.", "United States"),
+    ],
+)
+def test_match_in_any_script(sample: Dataset, name: str, key: str) -> None:
+    assert match(name, sample.countries).key == key
+
+
+@pytest.mark.parametrize("name", ["cote d'ivoire", "Côte d’Ivoire", "CÔTE D'IVOIRE", "CI"])
+def test_accents_and_apostrophes_do_not_matter(name: str) -> None:
+    keys = ["Ivory Coast (Non-national sample)", "Ivory Coast"]
+    assert match(name, keys).key == "Ivory Coast"
+    # The bundled sample has only the non-national sample of Côte d'Ivoire.
+    with pytest.raises(NonNationalOnlyError):
+        match(name, keys[:1])
+
+
+def test_decomposed_and_composed_unicode_match() -> None:
+    composed = "M\u00e9xico"
+    decomposed = "Me\u0301xico"
+    assert match(composed, ["Mexico"]).key == match(decomposed, ["Mexico"]).key == "Mexico"
+
+
+@pytest.mark.parametrize(
+    "name", ["Атлантида", "アトランティス", "亚特兰蒂斯", "🏳️", "???", "", "   "]
+)
+def test_unknown_in_any_script_is_the_usual_error(sample: Dataset, name: str) -> None:
+    with pytest.raises(UnknownCountryError) as info:
+        match(name, sample.countries)
+    assert not isinstance(info.value, NonNationalOnlyError)
+    assert info.value.suggestions == []
+    assert f"Unknown country {name!r}." in str(info.value)
+    assert "goqa data info" in str(info.value)
+
+
+def test_typo_in_another_script_suggests() -> None:
+    with pytest.raises(UnknownCountryError) as info:
+        match("Росия", ["Russia", "Germany"])
+    assert info.value.suggestions == ["Russia"]
+    assert "Did you mean: Russia?" in str(info.value)
+
+
+def test_native_name_of_an_absent_country_is_not_invented() -> None:
+    with pytest.raises(UnknownCountryError):
+        match("日本", ["Russia", "Germany"])
+
+
+def test_name_table_is_unambiguous() -> None:
+    table = countries._codes_by_name()
+    ambiguous = {name: codes for name, codes in table.items() if len(codes) != 1}
+    assert ambiguous == {}
+    alias_codes = {iso for _, iso in countries._ALIASES.values()}
+    assert set(countries._OTHER_NAMES.values()) <= alias_codes
+    assert countries._norm("中国") == "中国"
+    assert countries._norm("  Côte d'Ivoire ") == "cote d ivoire"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import ast
 import builtins
 import hashlib
+import multiprocessing
+import os
+import pickle
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -148,7 +153,9 @@ def test_distribution_none_for_all_zero_row(write_csv) -> None:
     )
     q = only(ds)
     assert q.distribution("A") is None
-    np.testing.assert_allclose(q.distribution("B"), [0.25, 0.75])
+    dist = q.distribution("B")
+    assert dist is not None
+    np.testing.assert_allclose(dist, [0.25, 0.75])
 
 
 # --------------------------------------------------------------------------- non-substantive
@@ -226,9 +233,10 @@ BAD_ROWS = [
     (("Q?", {"A": [0.5, 0.5]}, ["x", "y"], "ESS"), "unknown source"),
     (("Q?", {"A": [0.5, 0.5]}, "'x, y'", "GAS"), "not a non-empty list"),
     (("Q?", {"A": [0.5, 0.5]}, "[x, y]", "GAS"), "options is not a Python list literal"),
-    (("Q?", {"A": [0.5, 0.5]}, "[1, 2]", "GAS"), "strings"),
+    (("Q?", {"A": [0.5, 0.5]}, "[None, 'y']", "GAS"), "strings or numbers"),
+    (("Q?", {"A": [0.5, 0.5]}, "[True, 'y']", "GAS"), "strings or numbers"),
+    (("Q?", {"A": [0.5, 0.5]}, "[1e999, 'y']", "GAS"), "NaN or infinite"),
     (("Q?", {"A": ["0.5", 0.5]}, ["x", "y"], "GAS"), "non-numeric"),
-    (("", {"A": [0.5, 0.5]}, ["x", "y"], "GAS"), "empty question"),
 ]
 
 
@@ -444,9 +452,14 @@ def test_cache_keeps_name_and_path_of_each_load(write_csv, monkeypatch: pytest.M
     a = write_csv([GOOD], name="a.csv")
     b = write_csv([GOOD], name="b.csv")
     first = dataset.load(str(a))
-    calls = []
+    calls: list[int] = []
     real = dataset.parse_csv
-    monkeypatch.setattr(dataset, "parse_csv", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def counting(*args: Any, **kwargs: Any) -> Dataset:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset, "parse_csv", counting)
     second = dataset.load(str(b))
     assert calls == []  # same bytes, same cache entry
     assert (first.name, second.name) == ("a.csv", "b.csv")
@@ -458,7 +471,7 @@ def test_edited_file_is_parsed_again(write_csv, monkeypatch: pytest.MonkeyPatch)
     calls: list[str] = []
     real = dataset.parse_csv
 
-    def counting(data: bytes, *args: object, **kwargs: object) -> Dataset:
+    def counting(data: bytes, *args: Any, **kwargs: Any) -> Dataset:
         calls.append(hashlib.sha256(data).hexdigest())
         return real(data, *args, **kwargs)
 
@@ -538,3 +551,348 @@ def test_ast_literal_eval_is_the_reader() -> None:
     tree = ast.parse(source)
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     assert "eval" not in names and "exec" not in names
+
+
+# --------------------------------------------------------------------------- numeric options
+
+
+@pytest.mark.parametrize(
+    ("option", "text"),
+    [
+        (0.0, "0"),
+        (1.0, "1"),
+        (10.0, "10"),
+        (-0.0, "0"),
+        (-3.0, "-3"),
+        (2.5, "2.5"),
+        (0.1, "0.1"),
+        (7, "7"),
+        (1e20, "1e+20"),
+        ("1.0", "1.0"),  # a string is the published text: never rewritten
+        (" Yes ", " Yes "),
+    ],
+)
+def test_option_text(option: object, text: str) -> None:
+    assert dataset.option_text(option) == text  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [True, None, float("nan"), float("inf"), ["x"]])
+def test_option_text_rejects(bad: object) -> None:
+    with pytest.raises(ValueError, match="strings or numbers|NaN or infinite"):
+        dataset.option_text(bad)  # type: ignore[arg-type]
+
+
+def test_numeric_options_load_as_display_strings(write_csv) -> None:
+    values = [0.1, 0.0, 0.2, 0.3, 0.4]
+    rows = [
+        ("Scale?", {"A": values}, "[0.0, 9.0, 10.0, 'DK/Refused', 1.0]", "GAS"),
+        ("Ends?", {"A": [0.5, 0.25, 0.25]}, "['Not at all', 1.0, 'Very']", "GAS"),
+        ("Ints?", {"A": [0.5, 0.5]}, "[1, 2.5]", "WVS"),
+    ]
+    ds = parse_csv(write_csv(rows).read_bytes())
+    assert ds.problems == ()
+    scale = ds.question(0)
+    assert scale.options == ("0", "9", "10", "DK/Refused", "1")  # published order kept
+    assert scale.human[0].tolist() == values  # still aligned: "9" has 0.0, DK has 0.3
+    np.testing.assert_array_equal(scale.nonsubstantive, [False, False, False, True, False])
+    assert ds.question(1).options == ("Not at all", "1", "Very")
+    assert ds.question(2).options == ("1", "2.5")
+    # The key is the documented hash of the display strings, the same on every load.
+    blob = "Scale?\x1f" + "\x1e".join(("0", "9", "10", "DK/Refused", "1"))
+    assert scale.key == hashlib.sha256(blob.encode()).hexdigest()[:12]
+    assert parse_csv(write_csv(rows, name="again.csv").read_bytes()).keys == ds.keys
+    assert ds.filter(search="10") == [0]
+
+
+# --------------------------------------------------------------------------- unaskable questions
+
+
+def test_empty_text_row_loads_flagged_and_left_out(write_csv) -> None:
+    rows = [GOOD, ("", {"A": [0.5, 0.5]}, ["x", "y"], "WVS"), OTHER]
+    ds = parse_csv(write_csv(rows).read_bytes())
+    assert ds.problems == ()
+    assert ds.ids == (0, 1, 2)
+    q = ds.question(1)
+    assert q.text == "" and q.options == ("x", "y")
+    assert not q.is_askable
+    assert q.flags == ("empty question text: the row has no wording to put to a model",)
+    assert q.headline == dataset.NO_TEXT_HEADLINE
+    assert ds.at(0).is_askable and ds.at(0).flags == ()
+    assert ds.flagged == ((1, q.flags[0]),)
+    # Blank text (spaces, newlines) is empty too.
+    blank = parse_csv(write_csv([(" \n ", {"A": [1.0]}, ["x"], "GAS")]).read_bytes())
+    assert not blank.at(0).is_askable
+
+
+def test_askable_keeps_order_and_reports_skipped(write_csv) -> None:
+    many = [f"opt {i}" for i in range(27)]
+    rows = [
+        GOOD,
+        ("", {"A": [0.5, 0.5]}, ["x", "y"], "WVS"),
+        ("Many?", {"A": [1.0] + [0.0] * 26}, many, "GAS"),
+        ("Same?", {"A": [0.5, 0.5]}, "[1, 1.0]", "GAS"),
+        OTHER,
+    ]
+    ds = parse_csv(write_csv(rows).read_bytes())
+    assert ds.problems == ()
+    assert ds.flags[2] == ("27 options: a prompt labels at most 26 (letters A-Z)",)
+    assert ds.flags[3] == ("options 1 and 2 both read '1': a model could not tell them apart",)
+    kept, skipped = ds.askable([4, 3, 2, 1, 0])
+    assert kept == [4, 0]
+    assert [p for p, _ in skipped] == [3, 2, 1]
+    assert skipped[1] == (2, "27 options: a prompt labels at most 26 (letters A-Z)")
+    assert ds.askable() == ([0, 4], [(p, "; ".join(ds.flags[p])) for p in (1, 2, 3)])
+    assert ds.askable([]) == ([], [])
+    note = dataset.skipped_note(ds, skipped, limit=2)
+    assert note.startswith("3 questions left out, cannot be asked: #3 (options 1 and 2")
+    assert note.endswith("; and 1 more.")
+    assert "#2 (27 options" in note
+    assert dataset.skipped_note(ds, []) == ""
+
+
+def test_a_question_can_carry_several_flags(write_csv) -> None:
+    rows = [("", {"A": [1.0] + [0.0] * 27}, ["same"] * 28, "GAS")]
+    q = only(parse_csv(write_csv(rows).read_bytes()))
+    assert len(q.flags) == 3
+    assert [f.split(":")[0] for f in q.flags] == [
+        "empty question text",
+        "28 options",
+        "options 1 and 2 both read 'same'",
+    ]
+
+
+# --------------------------------------------------------------------------- duplicate questions
+
+
+def test_identical_questions_get_distinct_stable_keys(write_csv) -> None:
+    twin = ("Twin?", {"A": [0.5, 0.5]}, ["Yes", "No"], "GAS")
+    spaced = ("  Twin?  ", {"B": [0.2, 0.8]}, [" Yes", "No "], "WVS")  # same after stripping
+    rows = [twin, GOOD, spaced, twin]
+    ds = parse_csv(write_csv(rows).read_bytes())
+    base = dataset.question_key("Twin?", ("Yes", "No"))
+    assert ds.keys == (base, dataset.question_key(GOOD[0], GOOD[2]), f"{base}-2", f"{base}-3")
+    assert len(set(ds.keys)) == 4
+    assert ds.find(base).id == 0
+    assert ds.find(f"{base}-2").id == 2
+    assert ds.find(f"{base}-2").countries == ("B",)
+    assert ds.find(f"{base}-3").id == 3
+    # Deterministic: the same file gives the same keys again.
+    assert parse_csv(write_csv(rows, name="copy.csv").read_bytes()).keys == ds.keys
+    # A file holding one copy gives it the bare hash, as everywhere else.
+    assert parse_csv(write_csv([GOOD, spaced]).read_bytes()).keys[1] == base
+
+
+def test_unique_keys() -> None:
+    assert dataset.unique_keys(["a", "b", "a", "a", "b"]) == ("a", "b", "a-2", "a-3", "b-2")
+    assert dataset.unique_keys([]) == ()
+
+
+# --------------------------------------------------------------------------- files that are not files
+
+
+def test_device_refused_before_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    monkeypatch.setattr(dataset, "_read_file", lambda *a: pytest.fail("read /dev/zero"))
+    with pytest.raises(DatasetError) as info:
+        dataset.load("/dev/zero")
+    message = str(info.value)
+    assert "'/dev/zero' is a character device, not a regular file" in message
+    assert "CSV file saved on disk" in message
+
+
+def test_fifo_refused_without_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DatasetError, match="is a FIFO"):
+        dataset.load(str(fifo))
+    # Swapped in after the path check: the open must not block waiting for a writer.
+    with pytest.raises(DatasetError, match="is a FIFO"):
+        dataset._read_file(fifo)
+
+
+def test_directory_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError) as info:
+        dataset.load(str(tmp_path))
+    assert "is a directory" in str(info.value)
+    assert "global_opinions.csv" in str(info.value)
+
+
+def test_huge_file_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as fh:
+        fh.truncate(dataset.MAX_FILE_BYTES + 1)  # sparse: costs no disk
+    monkeypatch.setattr(dataset, "_read_file", lambda *a: pytest.fail("read the huge file"))
+    with pytest.raises(DatasetError) as info:
+        dataset.load(str(huge))
+    message = str(info.value)
+    assert "is 200.0 MB" in message
+    assert "about 4.7 MB" in message and "at most 200 MB" in message
+
+
+def test_file_that_grows_after_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "grows.csv"
+    path.write_bytes(b"x" * 100)
+    monkeypatch.setattr(dataset, "MAX_FILE_BYTES", 50)
+    with pytest.raises(DatasetError, match=r"is 0.0 MB; .* goqa reads at most"):
+        dataset.load(str(path))
+    # Passed the stat check, then found larger while reading.
+    monkeypatch.setattr(dataset, "_check_file", lambda *a: None)
+    with pytest.raises(DatasetError, match="is larger than .* MB"):
+        dataset._read_file(path)
+
+
+def test_regular_file_through_symlink_is_fine(write_csv, tmp_path: Path) -> None:
+    link = tmp_path / "link.csv"
+    link.symlink_to(write_csv([GOOD]))
+    assert dataset.load(str(link)).texts == ("Is it good?",)
+
+
+# --------------------------------------------------------------------------- cache robustness
+
+
+def test_cache_dir_that_is_a_file(write_csv, tmp_path: Path, monkeypatch) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    monkeypatch.setenv("GOQA_CACHE_DIR", str(blocker))
+    ds = dataset.load(str(write_csv([GOOD, OTHER])))
+    assert ds.texts == ("Is it good?", "Is it bad?")
+    assert ds.problems == ()
+    assert blocker.read_text() == "a file where the cache directory should be"
+
+
+def test_unwritable_cache_falls_back_to_memory(write_csv, isolated_dirs, monkeypatch) -> None:
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(dataset.tempfile, "mkstemp", denied)
+    path = write_csv([GOOD])
+    assert dataset.load(str(path)).texts == ("Is it good?",)
+    assert dataset.load(str(path)).texts == ("Is it good?",)
+    assert not list(isolated_dirs["cache"].rglob("*.pickle"))
+
+
+def test_failed_rename_leaves_no_temp_file(write_csv, isolated_dirs, monkeypatch) -> None:
+    def denied(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(dataset.os, "replace", denied)
+    assert dataset.load(str(write_csv([GOOD]))).texts == ("Is it good?",)
+    assert list((isolated_dirs["cache"] / "parsed").iterdir()) == []
+
+
+def test_full_disk_while_writing_is_ignored(write_csv, isolated_dirs, monkeypatch) -> None:
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dataset.pickle, "dump", full_disk)
+    assert dataset.load(str(write_csv([GOOD]))).texts == ("Is it good?",)
+    assert list((isolated_dirs["cache"] / "parsed").iterdir()) == []
+
+
+def test_read_only_cache_directory(write_csv, isolated_dirs) -> None:
+    path = write_csv([GOOD])
+    dataset.load(str(path))  # fills the cache
+    parsed = isolated_dirs["cache"] / "parsed"
+    cached = next(parsed.glob("*.pickle"))
+    cached.write_bytes(b"corrupt")  # must be re-parsed, and cannot be deleted
+    parsed.chmod(0o555)
+    try:
+        assert dataset.load(str(path)).texts == ("Is it good?",)
+        assert dataset.load(str(write_csv([OTHER], name="o.csv"))).texts == ("Is it bad?",)
+    finally:
+        parsed.chmod(0o755)
+
+
+def test_undeletable_corrupt_cache(write_csv, isolated_dirs, monkeypatch) -> None:
+    path = write_csv([GOOD])
+    dataset.load(str(path))
+    cached = next((isolated_dirs["cache"] / "parsed").glob("*.pickle"))
+    cached.write_bytes(b"corrupt")
+
+    def denied(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "unlink", denied)
+    assert dataset.load(str(path)).texts == ("Is it good?",)
+
+
+def test_cache_of_another_dataset_is_not_trusted(write_csv, isolated_dirs, monkeypatch) -> None:
+    path = write_csv([GOOD])
+    dataset.load(str(path))
+    cached = next((isolated_dirs["cache"] / "parsed").glob("*.pickle"))
+    other = parse_csv(write_csv([OTHER], name="o.csv").read_bytes())
+    cached.write_bytes(pickle.dumps(other))  # right name, wrong content
+    assert dataset.load(str(path)).texts == ("Is it good?",)
+
+
+def test_concurrent_loads_in_threads(write_csv, isolated_dirs, monkeypatch) -> None:
+    n = 6
+    path = write_csv([GOOD, OTHER])
+    real_dump = pickle.dump
+    writing = threading.Barrier(n, timeout=30)
+
+    def dump_together(*args: object, **kwargs: object) -> None:
+        # Every thread is inside its write at the same time: shared temp names would clash.
+        writing.wait()
+        real_dump(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dataset.pickle, "dump", dump_together)
+    real_replace = os.replace
+    renamed: list[str] = []
+
+    def replace_recorded(src: str, dst: object) -> None:
+        real_replace(src, dst)  # type: ignore[arg-type]
+        renamed.append(str(src))  # only writers whose own temp file was still there
+
+    monkeypatch.setattr(dataset.os, "replace", replace_recorded)
+    results: list[Dataset] = []
+    errors: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            results.append(dataset.load(str(path)))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert len(results) == n
+    # Each writer wrote its own temporary file and renamed it into place.
+    assert len(set(renamed)) == len(renamed) == n
+    assert {r.keys for r in results} == {results[0].keys}
+    files = sorted(p.name for p in (isolated_dirs["cache"] / "parsed").iterdir())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert files == [f"{digest}.v{dataset._CACHE_FORMAT}.pickle"]
+    monkeypatch.setattr(dataset, "parse_csv", lambda *a, **k: pytest.fail("re-parsed"))
+    assert dataset.load(str(path)).keys == results[0].keys
+
+
+def _load_in_child(path: str, start: object, out: object) -> None:
+    start.wait()  # type: ignore[attr-defined]
+    ds = dataset.load(path)
+    out.put((len(ds), ds.keys))  # type: ignore[attr-defined]
+
+
+def test_concurrent_loads_in_processes(write_csv, isolated_dirs) -> None:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs the fork start method")
+    ctx = multiprocessing.get_context("fork")
+    path = write_csv([GOOD, OTHER, ("Third?", {"C": [1.0]}, ["z"], "GAS")])
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_load_in_child, args=(str(path), start, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    got = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    expected = parse_csv(path.read_bytes()).keys
+    assert got == [(3, expected)] * 4
+    names = [p.name for p in (isolated_dirs["cache"] / "parsed").iterdir()]
+    assert len(names) == 1 and names[0].endswith(".pickle")
