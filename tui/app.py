@@ -14,18 +14,39 @@ Every screen reaches shared state through ``self.app`` (a :class:`GoqaApp`):
     The loaded dataset. It loads in a worker at start-up; every view except browse and
     settings opens only once ``app.dataset_ready`` (reactive ``bool``) is True.
 ``app.config: Config``
-    The configuration. Change it with ``app.update_config(**fields)``, which saves it
-    (``core.config.save``) unless the file on disk could not be read.
+    Reactive: the configuration as the file holds it (defaults, backends, theme). Choosing a
+    backend, condition, template or policy never changes it: those choices are the
+    session's (the reactives below). ``app.save_settings(**settings)`` writes top-level
+    settings to the file through ``core.config.set_values`` (only those keys; the user's
+    comments and layout are kept) and then updates ``app.config``; it refuses, with a
+    notification, when the file could not be read at start.
 ``app.store: Store``
-    The results store: the same SQLite file, runs and response cache as the CLI.
+    The results store: the same SQLite file, runs and response cache as the CLI. It opens in
+    its own worker, independently of the dataset: ``app.store_ready`` (reactive ``bool``) is
+    True once it is open. ``app.store_problem`` (reactive ``str``) says why it is read-only
+    (``store.read_only``: runs can be read, not recorded) or could not be opened at all
+    (busy, damaged, not a goqa store…); the user is told once. In the second case
+    ``app.store`` is a session-only store in a temporary directory (answers asked in Browse
+    are kept until the app exits). ``app.store_unavailable(write=…)`` is "" or the reason a
+    view cannot use the store; the run, results and experiments views check it and say so
+    instead of opening. While the store is still opening, ``app.store`` raises
+    ``StoreError``.
 ``app.condition: Condition``
     Reactive: the active prompting condition (``Condition("default")`` at start).
 ``app.backend_name: str``
-    Reactive: the active backend (the config's ``default_backend``, normally ``local``).
+    Reactive: the session's backend (starts as the config's ``default_backend``).
 ``app.template: str``
-    Reactive: the prompt template, ``paper`` or ``v2`` (persisted).
+    Reactive: the session's prompt template, ``paper`` or ``v2`` (starts as the config's).
 ``app.policy: str``
-    Reactive: the non-substantive policy, ``keep`` or ``drop`` (persisted).
+    Reactive: the session's non-substantive policy, ``keep`` or ``drop`` (starts as the
+    config's).
+``app.theme``
+    The theme; a change is saved at once as the config's ``theme`` (a preference).
+``app.use_as_default(*what: "backend" | "template" | "policy", backend: str | None = None)``
+    The explicit "use as default": writes the session's choices named in ``what`` to the
+    file (``"backend"`` makes ``backend``, default the session's, active and writes it as
+    ``default_backend``). A backend given to :func:`create_app` (not in the config) cannot
+    be a default; the user is told. The command palette offers both.
 ``app.filtered_positions: list[int]``
     The dataset positions the browse filter currently shows (all of them at start).
 ``app.get_backend(name: str | None = None) -> Backend``
@@ -52,18 +73,23 @@ one of their workers is still running.
 from __future__ import annotations
 
 import importlib
+import shutil
+import sqlite3
 import sys
+import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Static
@@ -76,7 +102,7 @@ from core.backends.base import Backend
 from core.config import Config, ConfigError
 from core.dataset import Dataset
 from core.prompts import Condition
-from core.store import Store
+from core.store import Store, StoreError
 from themes import DEFAULT_THEME, STYLESHEET, THEMES
 from tui.commands import GoqaCommands
 from tui.errors import ViewUnavailableError, describe
@@ -97,18 +123,23 @@ class View:
     key: str
     module: str = ""
     cls: str = ""
+    needs_store: Literal["", "read", "write"] = ""
+    """The view reads runs (``read``) or records them (``write``): it opens only when the
+    results store can do that."""
 
 
 VIEWS: tuple[View, ...] = (
     View("browse", "Browse", "1"),
-    View("run", "Run", "2", "tui.screens.run", "RunScreen"),
-    View("results", "Results", "3", "tui.screens.results", "ResultsScreen"),
+    View("run", "Run", "2", "tui.screens.run", "RunScreen", needs_store="write"),
+    View("results", "Results", "3", "tui.screens.results", "ResultsScreen", needs_store="read"),
     View("countries", "Countries", "4", "tui.screens.countries", "CountriesScreen"),
     View("demo", "Demo", "5", "tui.screens.demo", "DemoScreen"),
     View("settings", "Settings", "6"),
 )
 VIEW_BY_NAME = {v.name: v for v in VIEWS}
 _VIEWS_GROUP = Binding.Group("Views", compact=True)
+Default = Literal["backend", "template", "policy"]
+"""A session choice that :meth:`GoqaApp.use_as_default` can write as the config's default."""
 _LANGUAGE_CODE = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$"
 
 
@@ -186,6 +217,15 @@ class ViewHost(Screen[None]):
 class GoqaApp(App[None]):
     """goqa's terminal workbench. See the module docstring for what screens may use."""
 
+    @dataclass
+    class StoreBusyReported(Message):
+        """The results store is waiting for another process's write lock (from any thread)."""
+
+        line: str
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, GoqaApp.StoreBusyReported)
+
     CSS_PATH = [STYLESHEET]
     TITLE = "goqa"
     COMMANDS = App.COMMANDS | {GoqaCommands}
@@ -209,18 +249,26 @@ class GoqaApp(App[None]):
         ),
     ]
 
+    config: reactive[Config] = reactive(Config, init=False)
+    """The configuration as the file holds it; changed only by :meth:`save_settings`."""
     condition: reactive[Condition] = reactive(Condition("default"))
-    """The active prompting condition (not persisted)."""
+    """The active prompting condition (this session only)."""
     backend_name: reactive[str] = reactive("local")
-    """The active backend's name (persisted as the config's default_backend)."""
+    """The active backend's name (this session only; starts as the default_backend)."""
     template: reactive[str] = reactive("paper")
-    """Prompt template, ``paper`` or ``v2`` (persisted)."""
+    """Prompt template, ``paper`` or ``v2`` (this session only; starts as the config's)."""
     policy: reactive[str] = reactive("keep")
-    """Non-substantive policy, ``keep`` or ``drop`` (persisted)."""
+    """Non-substantive policy, ``keep`` or ``drop`` (this session only)."""
     dataset_ready: reactive[bool] = reactive(False)
-    """True once :attr:`dataset` and :attr:`store` are loaded."""
+    """True once :attr:`dataset` is loaded (the store opens on its own: :attr:`store_ready`)."""
     dataset_problem: reactive[str] = reactive("", init=False)
     """Why the dataset could not be loaded ("" while loading or once loaded)."""
+    store_ready: reactive[bool] = reactive(False)
+    """True once the results store is open, perhaps read-only (False while opening or when
+    it could not be opened)."""
+    store_problem: reactive[str] = reactive("", init=False)
+    """Why the results store is read-only or unavailable ("" while opening or when it is
+    open for writing)."""
 
     def __init__(
         self,
@@ -238,12 +286,15 @@ class GoqaApp(App[None]):
         self.store_path = Path(store_path) if store_path else None
         self._config_problem: ConfigError | None = None
         try:
-            self.config: Config = core_config.load(self.config_path)
+            config = core_config.load(self.config_path)
         except ConfigError as exc:
-            self.config = Config(path=str(self.config_path))
+            config = Config(path=str(self.config_path))
             self._config_problem = exc
+        self.set_reactive(GoqaApp.config, config)
         self._dataset: Dataset | None = None
         self._store: Store | None = None
+        self._session_dir: Path | None = None
+        self._store_waiting = ""
         self._client: httpx.AsyncClient | None = None
         self._backends: dict[str, Backend] = dict(backends or {})
         self._injected = frozenset(self._backends)
@@ -272,10 +323,32 @@ class GoqaApp(App[None]):
 
     @property
     def store(self) -> Store:
-        """The results store (RuntimeError while it is still opening)."""
+        """The results store (a session-only one when the real one could not be opened).
+
+        Raises:
+            StoreError: the store is still opening, or no store at all could be opened.
+        """
         if self._store is None:
-            raise RuntimeError("The results store is still opening; try again in a moment.")
+            if self.store_problem:
+                raise StoreError(self.store_problem)
+            raise StoreError("The results store is still opening; try again in a moment.")
         return self._store
+
+    def store_unavailable(self, *, write: bool = True) -> str:
+        """Why the results store cannot be used now ("" when it can).
+
+        Args:
+            write: runs are to be recorded (else only read).
+        """
+        if self.store_ready:
+            if write and self._store is not None and self._store.read_only:
+                return f"The results store is read-only: {self.store_problem}"
+            return ""
+        if self.store_problem:
+            return f"The results store is unavailable: {self.store_problem}"
+        if self._store_waiting:
+            return f"The results store is still opening: {self._store_waiting}"
+        return "The results store is still opening; try again in a moment."
 
     @property
     def backend_names(self) -> list[str]:
@@ -303,12 +376,23 @@ class GoqaApp(App[None]):
         self._backends[name] = backend
         return backend
 
-    def update_config(self, **changes: Any) -> None:
-        """Change top-level config fields and save the file in a worker."""
-        new = replace(self.config, **changes)
-        if new == self.config:
+    def save_settings(self, **settings: str | float) -> None:
+        """Write top-level settings to the config file (only these keys), then update
+        :attr:`config`.
+
+        The file is edited in place in a worker (``core.config.set_values``): the user's
+        comments, order and formatting stay. Nothing is written when the file could not be
+        read at start (the user is told to fix it first).
+
+        Args:
+            settings: e.g. ``default_backend="vllm"``, ``theme="goqa-light"``.
+        """
+        self._save(settings, announce=False)
+
+    def _save(self, settings: Mapping[str, str | float], *, announce: bool) -> None:
+        changes = {k: v for k, v in settings.items() if getattr(self.config, k, None) != v}
+        if not changes:
             return
-        self.config = new
         if self._config_problem is not None:
             self.notify(
                 f"Not saved: {self.config_path} could not be read. Fix or delete it first.",
@@ -316,27 +400,74 @@ class GoqaApp(App[None]):
                 severity="warning",
             )
             return
-        self._save_config()
+        self._write_settings(changes, announce)
 
-    @work(thread=True, group="config", exit_on_error=False, name="save config")
-    def _save_config(self) -> None:
-        with self._config_lock:  # one writer at a time, and always the newest config
-            core_config.save(self.config, self.config_path)
+    @work(thread=True, group="config", exit_on_error=False, name="save settings")
+    def _write_settings(self, changes: dict[str, str | float], announce: bool) -> None:
+        with self._config_lock:  # one writer at a time; app.config follows in write order
+            core_config.set_values(self.config_path, changes)
+            self.call_from_thread(self._settings_written, changes, announce)
 
-    def watch_backend_name(self, name: str) -> None:
-        if name in self.config.backends:
-            self.update_config(default_backend=name)
+    def _settings_written(self, changes: dict[str, Any], announce: bool) -> None:
+        self.config = replace(self.config, **changes)
+        if announce:
+            shown = ", ".join(f"{k} = {v}" for k, v in changes.items())
+            self.notify(f"{shown}\n(in {self.config_path})", title="Saved as default", timeout=5)
 
-    def watch_template(self, template: str) -> None:
-        self.update_config(template=template)
+    def use_as_default(self, *what: Default, backend: str | None = None) -> None:
+        """Write session choices as the config's defaults: the explicit counterpart of
+        choosing them for the session (which never touches the file).
 
-    def watch_policy(self, policy: str) -> None:
-        self.update_config(policy=policy)
+        Args:
+            what: which of ``"backend"``, ``"template"``, ``"policy"`` to write.
+            backend: with ``"backend"``: the backend to make active and default (default:
+                the session's). One given to :func:`create_app` and absent from the config
+                cannot be a default: the user is told and nothing is written.
+        """
+        settings: dict[str, str | float] = {}
+        if "backend" in what:
+            name = backend or self.backend_name
+            if name not in self.config.backends:
+                self.notify(
+                    f"{name} is not a backend of the config file, so it cannot be the "
+                    f"default. Add a [backends.{name}] table to {self.config_path} first.",
+                    title="Not saved",
+                    severity="warning",
+                )
+                return
+            self.backend_name = name
+            settings["default_backend"] = name
+        if "template" in what:
+            settings["template"] = self.template
+        if "policy" in what:
+            settings["policy"] = self.policy
+        if all(getattr(self.config, k) == v for k, v in settings.items()):
+            shown = ", ".join(f"{k} = {v}" for k, v in settings.items())
+            self.notify(f"Already the default: {shown}.", title="Defaults", timeout=3)
+            return
+        self._save(settings, announce=True)
+
+    def action_use_as_default(self, *what: Default) -> None:
+        """Write the session's ``what`` (backend, template, policy) as the defaults."""
+        self.use_as_default(*what)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            f"Use as default: backend {self.backend_name}",
+            "Save the session's backend as default_backend in the config file",
+            partial(self.use_as_default, "backend"),
+        )
+        yield SystemCommand(
+            f"Use as default: template {self.template} and policy {self.policy}",
+            "Save the session's template and non-substantive policy in the config file",
+            partial(self.use_as_default, "template", "policy"),
+        )
 
     def _theme_changed(self, theme: object) -> None:
         name = getattr(theme, "name", "")
         if name:
-            self.update_config(theme=name)
+            self.save_settings(theme=name)
 
     # ------------------------------------------------------------------ errors
 
@@ -354,6 +485,9 @@ class GoqaApp(App[None]):
     def report_worker(self, event: Worker.StateChanged) -> None:
         """Route a failed worker's exception to :meth:`show_error`."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
+            if event.worker.group == "store" and event.worker.node is self:
+                self._store_failed(event.worker.error)
+                return
             fatal = event.worker.group == "dataset" and event.worker.node is self
             if fatal:
                 self.dataset_problem = describe(event.worker.error)[1]
@@ -370,17 +504,83 @@ class GoqaApp(App[None]):
         self.switch_mode("browse")
         if self._config_problem is not None:
             self.show_error(self._config_problem, modal=True)
+        self._open_store()
         self._load_data()
+
+    @work(thread=True, exclusive=True, group="store", exit_on_error=False, name="open store")
+    def _open_store(self) -> None:
+        # Its own worker: a locked or damaged store must never hold up the dataset.
+        try:
+            store = Store(self.store_path, on_busy=self._store_busy)
+        except sqlite3.Error as exc:  # what Store does not translate is still a store problem
+            raise StoreError(f"The results store cannot be opened ({exc}).") from None
+        self.call_from_thread(self._store_opened, store)
+
+    def _store_busy(self, line: str) -> None:
+        # Any thread, perhaps holding the store's lock: post, never wait for the UI.
+        self.post_message(self.StoreBusyReported(line))
+
+    @on(StoreBusyReported)
+    def _store_busy_reported(self, event: StoreBusyReported) -> None:
+        if not self.store_ready and not self.store_problem:
+            self._store_waiting = event.line
+        self.notify(event.line, title="Results store busy", severity="warning", timeout=8)
+
+    def _store_opened(self, store: Store) -> None:
+        if not self.is_running:  # the app left while the store was opening
+            store.close()
+            return
+        self._store = store
+        self._store_waiting = ""
+        self.store_ready = True
+        if store.read_only:
+            self.store_problem = store.read_only_reason or "it was opened for reading only"
+            self.notify(
+                f"The results store {store.path} is read-only ({self.store_problem}).\n\n"
+                "Browsing and the results view work; recording runs (run, experiments) "
+                "needs a writable store: make it writable or set GOQA_DATA_DIR to a writable "
+                "directory.",
+                title="Results store read-only",
+                severity="warning",
+                timeout=20,
+            )
+
+    def _store_failed(self, exc: BaseException) -> None:
+        """Keep browsing (and asking) possible without the store, and say what is missing."""
+        self.log.error(f"results store: {type(exc).__name__}: {exc}")
+        problem = describe(exc)[1]
+        self._store = self._session_store()
+        self.store_problem = problem
+        kept = (
+            "Answers you ask are kept for this session only; "
+            if self._store is not None
+            else "Asking needs the store too; "
+        )
+        self.notify(
+            f"{problem}\n\nBrowsing works. {kept}the run, results and experiments views "
+            "need the store.",
+            title="Results store unavailable",
+            severity="warning",
+            timeout=20,
+        )
+
+    def _session_store(self) -> Store | None:
+        """A store in a temporary directory, removed when the app exits (None if even that
+        cannot be made)."""
+        try:
+            self._session_dir = Path(tempfile.mkdtemp(prefix="goqa-session-"))
+            return Store(self._session_dir / "session.sqlite3")
+        except (OSError, StoreError, sqlite3.Error) as exc:
+            self.log.error(f"no session store either: {exc}")
+            return None
 
     @work(thread=True, exclusive=True, group="dataset", exit_on_error=False, name="load dataset")
     def _load_data(self) -> None:
         data = core_dataset.load(self.dataset_spec)
-        store = self._store or Store(self.store_path)
-        self.call_from_thread(self._data_loaded, data, store)
+        self.call_from_thread(self._data_loaded, data)
 
-    def _data_loaded(self, data: Dataset, store: Store) -> None:
+    def _data_loaded(self, data: Dataset) -> None:
         self._dataset = data
-        self._store = store
         self.filtered_positions = list(range(len(data)))
         self.sub_title = data.name
         self.dataset_ready = True
@@ -405,6 +605,8 @@ class GoqaApp(App[None]):
             await self._client.aclose()
         if self._store is not None:
             self._store.close()
+        if self._session_dir is not None:
+            shutil.rmtree(self._session_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ views
 
@@ -419,6 +621,10 @@ class GoqaApp(App[None]):
             if not self.dataset_ready:
                 wait = "No dataset is loaded" if self.dataset_problem else "The dataset is loading"
                 self.notify(f"{wait}; this view needs one.", title=view.title)
+                return
+            why = self.store_unavailable(write=view.needs_store == "write")
+            if view.needs_store and why:
+                self.notify(f"{why}\nThe {view.title.lower()} view needs it.", title=view.title)
                 return
             try:
                 if not self._prepare_view(view):
@@ -531,6 +737,9 @@ class GoqaApp(App[None]):
             self.notify(f"{wait}; experiments need one.", title="Experiments")
             return
         if isinstance(self.screen, ExperimentScreen):
+            return
+        if why := self.store_unavailable():
+            self.notify(f"{why}\nExperiments record their runs in it.", title="Experiments")
             return
         if not self.filtered_positions:
             self.notify(

@@ -122,7 +122,7 @@ in ru, zh and tr; other questions and languages need `goqa translate --language 
 Test each backend's connection (one tiny question; it reports whether log-probabilities
 came back or the backend falls back to sampling), choose the template (`paper` keeps the
 paper's prompt verbatim, `v2` fixes its typo), the non-substantive policy and the theme.
-Choices are saved to the config file.
+Choices apply to this session; `d` makes the highlighted backend the default and `s` saves the template and policy as defaults (only those lines of the config file change; your comments stay). The theme is saved at once.
 
 Press `Esc` to close this help.
 """

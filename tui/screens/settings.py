@@ -1,13 +1,14 @@
 """The settings screen: backends (with a connection test), template, policy, theme.
 
-Every choice is applied at once and saved to the config file through the app
-(``app.update_config`` → ``core.config.save``).
+Choosing a backend, template or policy applies to this session only. Making one the default
+is its own action: ``d`` writes the highlighted backend as ``default_backend`` and ``s`` the
+template and policy, through ``app.use_as_default`` (``core.config.set_values``: only those
+keys change; the user's comments and layout stay). The theme is a preference and is saved at
+once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -18,8 +19,9 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from core.backends.base import Answer
-from core.prompts import TEMPLATE_NAMES, Condition, render
+from core.config import redact_url
+from core.connection import ConnectionVerdict, check_connection
+from core.prompts import TEMPLATE_NAMES
 from tui.errors import describe
 from tui.widgets.status import StatusBar
 
@@ -34,15 +36,19 @@ POLICY_HELP = (
     ("keep — every option counts in the similarity", "keep"),
     ("drop — DK/Refused-like options are left out", "drop"),
 )
-TEST_QUESTION = "Is this a test of the connection?"
-TEST_OPTIONS = ("Yes", "No")
+CELL_WIDTH = 60
+"""The longest connection result shown in the table (the notification has all of it)."""
 
 
-def connection_report(answer: Answer, seconds: float) -> str:
-    """One line about a test answer: did log-probabilities come back?"""
-    if answer.estimator == "sampling":
-        return f"✓ {seconds:.1f} s · no logprobs: sampling n={answer.samples}"
-    return f"✓ {seconds:.1f} s · {answer.estimator} (exact distribution)"
+def connection_report(verdict: ConnectionVerdict) -> str:
+    """One line about a connection test: ✓ only for a usable distribution, else ✗ and why."""
+    if verdict.ok:
+        return f"✓ {verdict.seconds:.1f} s · {verdict.message}"
+    return f"✗ {verdict.message}"
+
+
+def _cell(text: str) -> str:
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
 
 
 class SettingsScreen(Screen[None]):
@@ -61,7 +67,21 @@ class SettingsScreen(Screen[None]):
             "use",
             "Use backend",
             id="settings.use",
-            tooltip="Make the highlighted backend the active (and default) one",
+            tooltip="Use the highlighted backend in this session (the config is not changed)",
+        ),
+        Binding(
+            "d",
+            "use_as_default",
+            "Use as default",
+            id="settings.use_as_default",
+            tooltip="Use the highlighted backend and save it as the config's default_backend",
+        ),
+        Binding(
+            "s",
+            "save_choices",
+            "Save choices",
+            id="settings.save_choices",
+            tooltip="Save this session's template and policy as the config's defaults",
         ),
     ]
 
@@ -69,7 +89,7 @@ class SettingsScreen(Screen[None]):
         super().__init__()
         self.results: dict[str, str] = {}
         """Connection test outcome per backend name."""
-        self._tests: dict[Worker[None], str] = {}
+        self._tests: dict[Worker[ConnectionVerdict], str] = {}
 
     @property
     def goqa(self) -> GoqaApp:
@@ -84,6 +104,7 @@ class SettingsScreen(Screen[None]):
             with Horizontal(classes="settings-buttons"):
                 yield Button("Test connection  t", id="test", compact=True, variant="primary")
                 yield Button("Use this backend  u", id="use", compact=True)
+                yield Button("Use as default  d", id="use-as-default", compact=True)
             yield Label("Choices", classes="settings-heading")
             with Horizontal(classes="settings-row"):
                 yield Label("Prompt template", classes="settings-label")
@@ -108,6 +129,11 @@ class SettingsScreen(Screen[None]):
                     id="theme",
                     compact=True,
                 )
+            with Horizontal(classes="settings-buttons"):
+                yield Button(
+                    "Save template and policy as defaults  s", id="save-choices", compact=True
+                )
+            yield Static(id="defaults", markup=False)
             yield Static(id="config-path", markup=False)
         yield Footer(compact=True)
 
@@ -118,12 +144,16 @@ class SettingsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#backends", DataTable)
-        table.add_columns("", "Backend", "Kind", "Model", "URL", "Connection")
+        table.add_columns("", "Backend", "Default", "Kind", "Model", "URL", "Connection")
         self._fill_backends()
         app = self.goqa
-        where = app.config_path
-        self.query_one("#config-path", Static).update(f"Choices are saved to {where}")
+        self.query_one("#config-path", Static).update(
+            f"Backend, template and policy apply to this session; d and s save them as "
+            f"defaults in {app.config_path}. The theme is saved at once."
+        )
+        self._show_defaults()
         self.watch(self.app, "backend_name", self._fill_backends, init=False)
+        self.watch(self.app, "config", self._config_changed, init=False)
         for attribute in ("template", "policy", "theme"):
             self.watch(self.app, attribute, self._sync_selects, init=False)
         table.focus()
@@ -136,14 +166,26 @@ class SettingsScreen(Screen[None]):
         for name in app.backend_names:
             cfg = app.config.backends.get(name)
             active = "●" if name == app.backend_name else ""
+            default = "default" if name == app.config.default_backend else ""
+            status = _cell(self.results.get(name, "" if cfg is None else "not tested"))
             if cfg is None:
-                table.add_row(active, name, "given", "", "", self.results.get(name, ""), key=name)
+                table.add_row(active, name, default, "given", "", "", status, key=name)
                 continue
-            url = cfg.base_url or ("embedded" if cfg.kind == "local" else "")
-            status = self.results.get(name, "not tested")
-            table.add_row(active, name, cfg.kind, cfg.model, url, status, key=name)
+            url = redact_url(cfg.base_url) or ("embedded" if cfg.kind == "local" else "")
+            table.add_row(active, name, default, cfg.kind, cfg.model, url, status, key=name)
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
+
+    def _config_changed(self) -> None:
+        self._fill_backends()
+        self._show_defaults()
+
+    def _show_defaults(self) -> None:
+        cfg = self.goqa.config
+        self.query_one("#defaults", Static).update(
+            f"Defaults in the config file: backend {cfg.default_backend} · template "
+            f"{cfg.template} · policy {cfg.policy} · theme {cfg.theme}"
+        )
 
     def _sync_selects(self) -> None:
         app = self.goqa
@@ -183,10 +225,23 @@ class SettingsScreen(Screen[None]):
 
     @on(Button.Pressed, "#use")
     def action_use(self) -> None:
+        """Use the highlighted backend in this session."""
         name = self.highlighted_backend
         if name:
             self.goqa.backend_name = name
-            self.notify(f"Backend {name} is now active.", timeout=3)
+            self.notify(f"Backend {name} is active in this session.", timeout=3)
+
+    @on(Button.Pressed, "#use-as-default")
+    def action_use_as_default(self) -> None:
+        """Use the highlighted backend and save it as the config's default_backend."""
+        name = self.highlighted_backend
+        if name:
+            self.goqa.use_as_default("backend", backend=name)
+
+    @on(Button.Pressed, "#save-choices")
+    def action_save_choices(self) -> None:
+        """Save the session's template and policy as the config's defaults."""
+        self.goqa.use_as_default("template", "policy")
 
     @on(DataTable.RowSelected, "#backends")
     def _row_selected(self) -> None:
@@ -204,16 +259,10 @@ class SettingsScreen(Screen[None]):
         self._tests[self._test(name)] = name
 
     @work(group="test", exit_on_error=False, name="test connection")
-    async def _test(self, name: str) -> None:
+    async def _test(self, name: str) -> ConnectionVerdict:
         app = self.goqa
         backend = app.get_backend(name)
-        prompt = render(
-            None, Condition("default"), app.template, text=TEST_QUESTION, options=TEST_OPTIONS
-        )
-        started = time.perf_counter()
-        await asyncio.to_thread(backend.request_params)  # may hash a model file: off the loop
-        answer = await backend.ask(prompt)
-        self.results[name] = connection_report(answer, time.perf_counter() - started)
+        return await check_connection(backend, app.template, app.config.max_off_option)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -224,7 +273,17 @@ class SettingsScreen(Screen[None]):
             WorkerState.CANCELLED,
         ):
             del self._tests[event.worker]
-            if event.state == WorkerState.ERROR and event.worker.error is not None:
+            verdict = event.worker.result if event.state == WorkerState.SUCCESS else None
+            if verdict is not None:
+                self.results[name] = connection_report(verdict)
+                if not verdict.ok:
+                    self.notify(
+                        verdict.message,
+                        title=f"Backend {name}: no usable distribution",
+                        severity="error",
+                        timeout=12,
+                    )
+            elif event.state == WorkerState.ERROR and event.worker.error is not None:
                 title, _ = describe(event.worker.error)
                 self.results[name] = f"✗ {title}"
             elif event.state == WorkerState.CANCELLED:
