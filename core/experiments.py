@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core import countries, diagnostics, languages, metrics, runner, stats
-from core.backends.base import Backend
+from core.backends.base import DEFAULT_MAX_OFF_OPTION, Backend
 from core.dataset import Dataset
 from core.prompts import Condition
 from core.store import Store
@@ -173,6 +173,7 @@ class ExperimentPlan:
         backend_name, template, policy: as for :func:`core.runner.run`.
         concurrency, max_retries: the backend's settings.
         selection: recorded in every run's manifest (with ``experiment: kind``).
+        max_off_option: off-option mass above which an answer is suspect (config).
     """
 
     kind: str
@@ -185,6 +186,7 @@ class ExperimentPlan:
     concurrency: int = 8
     max_retries: int = 4
     selection: Mapping[str, object] = field(default_factory=dict)
+    max_off_option: float = DEFAULT_MAX_OFF_OPTION
 
     @property
     def run_names(self) -> tuple[str, ...]:
@@ -204,6 +206,7 @@ def plan(
     concurrency: int = 8,
     max_retries: int = 4,
     selection: Mapping[str, object] | None = None,
+    max_off_option: float = DEFAULT_MAX_OFF_OPTION,
 ) -> ExperimentPlan:
     """Settle an experiment: its conditions (see :func:`conditions`) and run names.
 
@@ -234,6 +237,7 @@ def plan(
         concurrency=concurrency,
         max_retries=max_retries,
         selection={"experiment": kind, **(selection or {})},
+        max_off_option=max_off_option,
     )
 
 
@@ -326,6 +330,7 @@ async def run_experiment(
             max_retries=experiment.max_retries,
             selection=dict(experiment.selection),
             on_progress=progress,
+            max_off_option=experiment.max_off_option,
         )
         outcomes.append(outcome)
         if on_run_done is not None:
@@ -536,6 +541,7 @@ async def run_sensitivity(
     concurrency: int = 8,
     max_retries: int = 4,
     on_progress: runner.ProgressCallback | None = None,
+    max_off_option: float = DEFAULT_MAX_OFF_OPTION,
 ) -> list[runner.RunOutcome]:
     """Re-ask the questions a stored run answered under each variant (resumable runs)."""
     manifest = store.manifest(base)
@@ -558,6 +564,7 @@ async def run_sensitivity(
                 selection={"sensitivity_of": base},
                 on_progress=on_progress,
                 shuffle_seed=variant.shuffle_seed,
+                max_off_option=max_off_option,
             )
         )
     return outcomes

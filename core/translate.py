@@ -124,7 +124,8 @@ async def translate(
             "local backend, or import human translations with --import."
         )
     existing = store.translations(language)
-    todo = [q for q in questions if force or q.key not in existing]
+    # A question that cannot be asked (no text, too many options) is never sent to translate.
+    todo = [q for q in questions if q.is_askable and (force or q.key not in existing)]
     target = language_name(language)
     sem = asyncio.Semaphore(max(1, concurrency))
     failed: list[tuple[str, str]] = []

@@ -198,8 +198,8 @@ DATASET_CASES = [
     ),
     bad_row(
         "options-not-strings",
-        ("Q", {"France": [0.6, 0.4]}, "[1, 2]", "GAS"),
-        "options must all be strings",
+        ("Q", {"France": [0.6, 0.4]}, "[None, 'No']", "GAS"),
+        "options must be strings or numbers; got NoneType None",
     ),
     bad_row(
         "unknown-source",
@@ -207,9 +207,9 @@ DATASET_CASES = [
         "unknown source 'Pew' (expected GAS or WVS)",
     ),
     bad_row(
-        "empty-question",
-        ("  ", {"France": [0.6, 0.4]}, ["Yes", "No"], "GAS"),
-        "empty question text",
+        "options-infinite",
+        ("Q", {"France": [0.6, 0.4]}, "[1e999, 'No']", "GAS"),
+        "options has a NaN or infinite number inf",
     ),
     # A 5 MB cell: neither the csv module's field limit nor a slow parse gets in the way.
     bad_row(
@@ -333,7 +333,7 @@ CONFIG_CASES = [
         "toml-unknown-setting",
         'colour = "red"\n',
         "unknown setting(s) colour",
-        "known: backends, default_backend, policy, template, theme",
+        "known: backends, default_backend, max_off_option, policy, template, theme",
     ),
     config_case(
         "toml-unknown-backend-key",
@@ -345,7 +345,7 @@ CONFIG_CASES = [
         "toml-wrong-type-backend",
         OPENAI_TABLE + 'concurrency = "many"\n',
         "[backends.v] concurrency",
-        "must be a whole number >= 0",
+        'concurrency = "many"; it must be a whole number >= 1',
         argv=("run", "--limit", "1"),
     ),
     config_case(

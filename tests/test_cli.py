@@ -113,7 +113,7 @@ def bad_csv_rows() -> list[tuple[object, ...]]:
         ("Wrong source", {"France": [0.5, 0.5]}, ["Yes", "No"], "XYZ"),  # row 2
         ("Too few values", {"Japan": [1.0]}, ["Yes", "No"], "GAS"),  # row 3
         ("Another good one", {"Japan": [0.2, 0.8]}, ["Yes", "No"], "WVS"),  # row 4
-        ("", {"France": [0.5, 0.5]}, ["Yes", "No"], "GAS"),  # row 5
+        ("Bad options", {"France": [0.5, 0.5]}, "[None, 'No']", "GAS"),  # row 5
         ("Negative", {"Chile": [-0.1, 1.1]}, ["Yes", "No"], "GAS"),  # row 6
     ]
 
@@ -121,7 +121,7 @@ def bad_csv_rows() -> list[tuple[object, ...]]:
 EXPECTED_PROBLEMS = {
     2: "unknown source 'XYZ'",
     3: "'Japan' has 1 values for 2 options",
-    5: "empty question text",
+    5: "options must be strings or numbers",
     6: "'Chile' has a negative value",
 }
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -217,6 +219,7 @@ def _question_json(ds: dataset.Dataset, q: dataset.Question, full: bool = False)
         "question": q.text,
         "options": list(q.options),
         "n_countries": len(q.countries),
+        "flags": list(q.flags),
     }
     if full:
         data["non_substantive"] = [bool(x) for x in q.nonsubstantive]
@@ -260,7 +263,7 @@ def cmd_questions(args: argparse.Namespace) -> int:
         t.add_row(
             str(q.id),
             q.source,
-            q.headline,
+            _escape(q.headline),
             str(len(q.options)),
             str(len(q.countries)),
         )
@@ -279,9 +282,9 @@ def _distribution_rows(
     t.add_column("value", justify="right")
     for k, option in enumerate(options):
         mark = " [dim](non-substantive)[/]" if nonsub[k] else ""
-        t.add_row(f"[bold]({chr(65 + k)})[/] {option}{mark}", "", "")
+        t.add_row(f"[bold]({chr(65 + k)})[/] {_escape(option)}{mark}", "", "")
         for label, dist in series:
-            t.add_row(f"   {label}", bar(dist[k]), f"{dist[k]:6.1%}")
+            t.add_row(f"   {_escape(label)}", bar(dist[k]), f"{dist[k]:6.1%}")
     return t
 
 
@@ -292,8 +295,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         _print_json(_question_json(ds, q, full=True))
         return EXIT_OK
     con = _console()
-    con.print(f"[bold]#{q.id}[/] [dim]{q.source} · key {q.key} · {len(q.countries)} countries[/]")
-    con.print(q.text)
+    n = len(q.countries)
+    con.print(
+        f"[bold]#{q.id}[/] [dim]{q.source} · key {_escape(q.key)} · {n} "
+        f"{'country' if n == 1 else 'countries'}[/]"
+    )
+    con.print(q.text if q.text.strip() else q.headline, markup=False, highlight=False)
+    for flag in q.flags:
+        con.print(f"[yellow]not asked of models:[/] {_escape(flag)}")
     series = []
     for c in q.countries:
         dist = q.distribution(c)
@@ -457,6 +466,53 @@ def cmd_score(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Help text is prose: a ``%`` in it ("95% CIs") is a percent sign, not a format.
+
+    argparse expands every help string with ``%`` formatting and raises on a bare ``%``;
+    this formatter escapes every ``%`` that does not open a ``%(name)s`` placeholder, for
+    every argument and subcommand of every parser.
+    """
+
+    _BARE_PERCENT = re.compile(r"%(?!\()")
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if action.help:
+            action = copy.copy(action)
+            action.help = self._BARE_PERCENT.sub("%%", str(action.help))
+        return super()._expand_help(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """goqa's parser: its help formatter, inherited by every subcommand's parser."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1."""
+    return _bounded_int(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 0 (0 usually means "all")."""
+    return _bounded_int(text, 0)
+
+
+def _bounded_int(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(
+            f"{value} is out of range: use a whole number of at least {low}"
+        )
+    return value
+
+
 def _add_dataset(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
@@ -470,7 +526,7 @@ def _add_json(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="goqa",
         description=(
             "Measure whose opinions a language model's answers resemble (GlobalOpinionQA, "
@@ -500,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search", help="case-insensitive text in the question or options")
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
     p.add_argument("--country", help="only questions asked in this country")
-    p.add_argument("--limit", type=int, default=50, help="rows to show (0 = all; default 50)")
+    p.add_argument(
+        "--limit", type=non_negative_int, default=50, help="rows to show (0 = all; default 50)"
+    )
     _add_json(p)
     p.set_defaults(func=cmd_questions)
 
@@ -513,18 +571,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score model distributions from a JSONL file")
     p.add_argument("predictions", help='JSONL: {"question_id": 12, "probs": [...]} per line')
     _add_dataset(p)
-    p.add_argument("--min-questions", type=int, default=1)
+    p.add_argument(
+        "--min-questions",
+        type=positive_int,
+        default=1,
+        help="leave out countries scored on fewer questions (default 1)",
+    )
     p.add_argument(
         "--policy", choices=metrics.POLICIES, default="keep", help="non-substantive options"
     )
-    p.add_argument("--top", type=int, default=None, help="rows to show")
+    p.add_argument("--top", type=positive_int, default=None, help="rows to show")
     p.add_argument("--strict", action="store_true", help="exit 1 if any line was bad")
     _add_json(p)
     p.set_defaults(func=cmd_score)
 
     for extra in _EXTRA_PARSERS:
         extra(sub)
+
+    p = sub.add_parser("help", help="help on goqa or on one command, like --help")
+    p.add_argument("topic", nargs="*", metavar="COMMAND", help="e.g. 'run' or 'data info'")
+    p.set_defaults(func=lambda args: cmd_help(parser, args.topic))
     return parser
+
+
+def cmd_help(parser: argparse.ArgumentParser, topic: Sequence[str]) -> int:
+    """``goqa help [COMMAND …]``: the help of that command (of goqa with none)."""
+    target = parser
+    for i, word in enumerate(topic):
+        sub = next((a for a in target._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or word not in sub.choices:
+            where = " ".join(["goqa", *topic[:i]])
+            known = ", ".join(sorted(sub.choices)) if sub is not None else ""
+            hint = f" Commands of '{where}': {known}." if known else ""
+            raise CliError(f"No command '{where} {word}'.{hint}", EXIT_USAGE)
+        target = sub.choices[word]
+    target.print_help()
+    return EXIT_OK
 
 
 _EXTRA_PARSERS: list[Callable[[Any], None]] = []

@@ -21,6 +21,8 @@ from tui.cli import (
     _console,
     _load_dataset,
     _print_json,
+    non_negative_int,
+    positive_int,
     register,
 )
 from tui.cli_runs import _add_common, _backend, _config
@@ -35,10 +37,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 f"Run {name!r} was made on another dataset; pass the matching --dataset."
             )
     policy = args.policy or store.manifest(args.run_a).policy
+    answers_a = run_answers(store, ds, args.run_a, args.include_suspect)
+    answers_b = run_answers(store, ds, args.run_b, args.include_suspect)
+    left_out = answers_a.suspect_excluded + answers_b.suspect_excluded
+    if left_out and not args.json:
+        _console(stderr=True).print(
+            f"{left_out} suspect answer(s) left out (--include-suspect to include them; "
+            "'goqa report NAME --suspect' lists them)."
+        )
     result = stats.compare(
         ds,
-        run_answers(store, ds, args.run_a),
-        run_answers(store, ds, args.run_b),
+        answers_a,
+        answers_b,
         policy=policy,  # type: ignore[arg-type]
         n_resamples=args.resamples,
         seed=args.seed,
@@ -118,6 +128,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         concurrency=args.concurrency or bcfg.concurrency,
         max_retries=bcfg.max_retries,
         selection={"search": args.search, "source": args.source, "limit": args.limit},
+        max_off_option=cfg.max_off_option,
     )
     try:  # typos and missing translations stop here, before the backend is even built
         experiments.preflight(ds, plan, store)
@@ -223,6 +234,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 concurrency=bcfg.concurrency,
                 max_retries=bcfg.max_retries,
+                max_off_option=cfg.max_off_option,
             )
         finally:
             await backend.aclose()
@@ -266,7 +278,7 @@ def _parsers(sub: Any) -> None:
     p.add_argument("--backend", help="backend (default: the run's)")
     p.add_argument("--config", help="config file")
     p.add_argument("--seed", type=int, default=0, help="shuffle and bootstrap seed")
-    p.add_argument("--top", type=int, default=10, help="countries to show per variant")
+    p.add_argument("--top", type=positive_int, default=10, help="countries to show per variant")
     _add_json(p)
     p.set_defaults(func=cmd_sensitivity)
 
@@ -275,9 +287,14 @@ def _parsers(sub: Any) -> None:
     p.add_argument("run_b")
     p.add_argument("--dataset", default=None)
     p.add_argument("--policy", choices=metrics.POLICIES)
-    p.add_argument("--resamples", type=int, default=1000)
+    p.add_argument(
+        "--resamples", type=positive_int, default=1000, help="bootstrap and permutation draws"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--top", type=int, default=0, help="show the N largest moves each way")
+    p.add_argument(
+        "--top", type=non_negative_int, default=0, help="show the N largest moves each way"
+    )
+    p.add_argument("--include-suspect", action="store_true", help="score suspect answers too")
     _add_json(p)
     p.set_defaults(func=cmd_compare)
 
@@ -290,9 +307,16 @@ def _parsers(sub: Any) -> None:
     p.add_argument("--policy", choices=metrics.POLICIES)
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
     p.add_argument("--search")
-    p.add_argument("--limit", type=int, default=0)
-    p.add_argument("--concurrency", type=int, default=0)
+    p.add_argument(
+        "--limit", type=non_negative_int, default=0, help="first N matching questions (0 = all)"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=non_negative_int,
+        default=0,
+        help="requests in flight (0 = the backend's concurrency)",
+    )
     p.add_argument("--prefix", help="run name prefix (default exp-BACKEND)")
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=positive_int, default=5, help="countries to show")
     _add_json(p)
     p.set_defaults(func=cmd_experiment)

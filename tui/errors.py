@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from core.backends.base import BackendError, MissingDependencyError
+from core.backends.base import BackendError, InvalidAnswerError, MissingDependencyError
 from core.config import ConfigError
 from core.countries import UnknownCountryError
 from core.dataset import DatasetError
@@ -41,6 +41,8 @@ def describe(exc: BaseException) -> tuple[str, str]:
         return "Dataset problem", text
     if isinstance(exc, StoreError):
         return "Results store problem", text
+    if isinstance(exc, InvalidAnswerError):
+        return "Unusable answer", text
     if isinstance(exc, BackendError):
         return "Backend error", text or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
