@@ -37,12 +37,23 @@ response). They apply, first match wins, from: the ``faults`` script (one entry 
 arrival order, ``None`` = no fault), ``fail_first_n`` (the first n requests of every question
 key fail with ``fail_with``), and ``fault_rate`` (a seeded RNG picks from ``fault_kinds``).
 
+**Hostile faults** (HTTP-level lies): ``"trickle"`` (the normal answer, one byte every
+``trickle_seconds``), ``"cut-body"`` (announces the whole answer, sends half, closes),
+``"json-null"`` and ``"json-list"`` (200 with JSON that is not an object), ``"json-as-html"``
+(the normal answer labelled ``text/html``), ``"fake-gzip"`` (the normal answer labelled
+``Content-Encoding: gzip``), ``"deep-json"`` (``[[[[…`` nested 100 000 deep), ``"empty"``
+(200 with no body), ``"huge"`` (announces and streams ``huge_bytes`` of JSON-ish padding) and
+``"huge-chunked"`` (the same, chunked, with no length). **Redirects**: ``redirects`` maps a
+request path to ``(status, Location)``; such a request is answered with that redirect whatever
+the faults say (it still takes its turn in the ``faults`` script).
+
 Every request is recorded (:class:`RecordedRequest`: path, headers, body, the fault applied,
 the status and JSON sent) for assertions.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -66,6 +77,12 @@ FAULTS = (
     "429", "500", "502", "503", "504", "529",
     "slow", "malformed", "no-logprobs", "html", "html-502", "reset",
 )  # fmt: skip
+HOSTILE_FAULTS = (
+    "trickle", "cut-body", "json-null", "json-list", "json-as-html", "fake-gzip", "deep-json",
+    "empty", "huge", "huge-chunked",
+)  # fmt: skip
+"""Faults that lie at the HTTP level (see the module docstring); not in :data:`FAULTS`, so
+nothing that draws from that tuple changes."""
 OFF_TOKENS = (("The", 0.5), ("\n", 0.3), ("Option", 0.2))
 """Non-letter tokens that share the off-option mass, with their shares."""
 PAREN_FIRST = 0.6
@@ -257,6 +274,9 @@ class FakeServer:
         seed: seeds the fault and sampling RNGs.
         max_records: keep only the last n recorded requests (soak tests); None = all.
             ``request_count`` still counts every request.
+        trickle_seconds: the pause between the bytes of a ``trickle`` fault.
+        huge_bytes: the body size of ``huge`` and ``huge-chunked`` faults.
+        redirects: request path -> (status, Location) answered instead of anything else.
     """
 
     shape: str = "openai"
@@ -282,6 +302,9 @@ class FakeServer:
     port: int = 0
 
     requests: list[RecordedRequest] = field(default_factory=list, init=False, repr=False)
+    trickle_seconds: float = 0.5
+    huge_bytes: int = 40 * 1024 * 1024
+    redirects: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -417,10 +440,12 @@ class FakeServer:
         # Complete the record before the client can see the answer, so a test that has its
         # answer always finds the record finished.
         record.status = status
-        record.response = None if isinstance(payload, bytes) else payload
+        record.response = None if isinstance(payload, bytes) or callable(payload) else payload
         record.finished = time.monotonic()
         if status == 0:
             handler._reset()
+        elif callable(payload):
+            payload(handler)
         elif isinstance(payload, bytes):
             handler._send(status, payload, content_type=extra.pop("content-type"), headers=extra)
         else:
@@ -454,6 +479,11 @@ class FakeServer:
         """(status, JSON object or raw bytes, extra headers); status 0 = reset."""
         fault = record.fault
         retry = {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
+        if record.path in self.redirects:
+            status, location = self.redirects[record.path]
+            return status, b"", {"content-type": "text/plain", "Location": location}
+        if fault in HOSTILE_FAULTS:
+            return self._hostile(fault, record, body)
         if fault == "reset":
             return 0, None, {}
         if fault == "slow":
@@ -637,6 +667,81 @@ class FakeServer:
         else:
             choice["text"] = text
         return {"id": "cmpl-fake", "model": body.get("model"), "choices": [choice], "usage": usage}
+
+    # -- hostile faults
+
+    def _hostile(
+        self, fault: str, record: RecordedRequest, body: dict[str, Any]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """(status, payload, headers) for a :data:`HOSTILE_FAULTS` fault; a callable payload
+        writes the whole response itself."""
+        json_type = {"content-type": "application/json"}
+        if fault == "json-null":
+            return 200, b"null", json_type
+        if fault == "json-list":
+            return 200, b'[{"choices": []}]', json_type
+        if fault == "deep-json":
+            return 200, b"[" * 100_000, json_type
+        if fault == "empty":
+            return 200, b"", json_type
+        if fault in ("huge", "huge-chunked"):
+            return 200, functools.partial(self._write_huge, chunked=fault == "huge-chunked"), {}
+        status, answer, _ = self._answer(record, body, drop_logprobs=False)
+        data = answer if isinstance(answer, bytes) else json.dumps(answer).encode("utf-8")
+        if fault == "json-as-html":
+            return status, data, {"content-type": "text/html; charset=utf-8"}
+        if fault == "fake-gzip":
+            return status, data, {**json_type, "Content-Encoding": "gzip"}
+        if fault == "trickle":
+            return status, functools.partial(self._write_trickle, status, data), {}
+        return status, functools.partial(self._write_cut, status, data), {}  # cut-body
+
+    def _start(self, handler: _Handler, status: int, headers: dict[str, str]) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.flush()
+
+    def _write_trickle(self, status: int, data: bytes, handler: _Handler) -> None:
+        self._start(handler, status, {"Content-Length": str(len(data))})
+        try:
+            for i in range(len(data)):
+                if self._stop.wait(self.trickle_seconds):
+                    break
+                handler.wfile.write(data[i : i + 1])
+                handler.wfile.flush()
+        except OSError:  # the client gave up and closed the connection
+            pass
+        handler.close_connection = True
+
+    def _write_cut(self, status: int, data: bytes, handler: _Handler) -> None:
+        self._start(handler, status, {"Content-Length": str(len(data))})
+        handler.wfile.write(data[: len(data) // 2])
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    def _write_huge(self, handler: _Handler, *, chunked: bool) -> None:
+        block = b'{"pad": "' + b"x" * (64 * 1024 - 9)
+        if chunked:
+            self._start(handler, 200, {"Transfer-Encoding": "chunked"})
+        else:
+            self._start(handler, 200, {"Content-Length": str(self.huge_bytes)})
+        sent = 0
+        try:
+            while sent < self.huge_bytes and not self._stop.is_set():
+                part = block[: self.huge_bytes - sent]
+                if chunked:
+                    handler.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                else:
+                    handler.wfile.write(part)
+                sent += len(part)
+            if chunked:
+                handler.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client stopped reading, as it should
+            pass
+        handler.close_connection = True
 
 
 def _token_list(letter_probs: np.ndarray) -> list[tuple[str, float]]:

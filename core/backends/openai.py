@@ -38,7 +38,7 @@ from core.backends.base import (
     fold_logprobs,
     token_letter,
 )
-from core.backends.http import HTTPStatusError, new_client, post_json, usage_tokens
+from core.backends.http import HTTPStatusError, new_client, post_json, redact, usage_tokens
 from core.config import BackendConfig, ConfigError
 from core.prompts import Prompt
 
@@ -172,9 +172,10 @@ def ignored_prefill(positions: list[Position], letters: tuple[str, ...]) -> bool
 
     A server that honours the prefill continues right after the ``(``: the next token is a
     letter. Some accept ``continue_final_message`` and ignore it (llama-cpp-python's server
-    does): the reply then opens with ``(`` (or ``Your``, ``The``…) as a fresh turn. Detected
-    when the chosen first token is an opening bracket, or when a bracket is at least as
-    likely as every option letter together.
+    does): the reply then opens with ``(``, ``The``, ``Your``… as a fresh turn. Detected when
+    the chosen first token is an opening bracket, or when it is no option letter and the
+    letters together hold less than half of the listed probability, or when a bracket is at
+    least as likely as every letter together.
     """
     chosen, first = positions[0]
     if chosen is not None and _OPENER.match(chosen):
@@ -182,6 +183,9 @@ def ignored_prefill(positions: list[Position], letters: tuple[str, ...]) -> bool
     probs = {tok: math.exp(lp) for tok, lp in first if math.isfinite(lp) and lp > -9999}
     opener = sum(p for tok, p in probs.items() if _OPENER.match(tok))
     on_letters = sum(p for tok, p in probs.items() if token_letter(tok, letters) is not None)
+    if chosen is not None and token_letter(chosen, letters) is None:
+        if on_letters < 0.5 * sum(probs.values()):
+            return True
     return opener > 0 and opener >= on_letters
 
 
@@ -284,7 +288,8 @@ class OpenAIBackend:
         if positions is None:
             if self._seen_logprobs:
                 raise BackendError(
-                    f"{self.base_url} returned no log-probabilities this time.", retryable=True
+                    f"{redact(self.base_url)} returned no log-probabilities this time.",
+                    retryable=True,
                 )
             # A server that never returns them is sampled from now on; one miss alone could be
             # a glitch, so only a third miss (with no success yet) makes it permanent.
@@ -301,10 +306,11 @@ class OpenAIBackend:
             notes.append("server refused the assistant prefill: asked for the letter instead")
         if prefill and ignored_prefill(positions, prompt.letters):
             notes.append("server ignored the assistant prefill: folded '(' + letter")
+            first = positions[0][0]
             suspect = (
                 "the server accepted the assistant prefill but ignored it (its reply began "
-                "anew, with '(' or a word, instead of a letter), so this is not the paper's "
-                'measurement; use mode = "completions" with this server'
+                f"anew, with {first!r}, instead of an option letter), so this is not the "
+                'paper\'s measurement; use mode = "completions" with this server'
             )
         pt, ct = usage_tokens(data, "prompt_tokens", "completion_tokens")
         return Answer(

@@ -1,15 +1,20 @@
 """Retries: exponential backoff with full jitter, honouring a server's ``Retry-After``.
 
 Backends make one attempt per call; :func:`ask_with_retries` is the retry policy that the
-runner, single asks and the connection check share.
+runner, single asks and the connection check share. A ``Retry-After`` is honoured up to
+:attr:`RetryPolicy.max_retry_after`; a server that asks for longer is told so in the error
+the user sees, with the fix.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from core.backends.base import (
     DEFAULT_MAX_OFF_OPTION,
@@ -24,17 +29,63 @@ from core.prompts import Prompt
 
 @dataclass
 class RetryPolicy:
+    """How often and how long to wait between tries.
+
+    Attributes:
+        max_retries: tries after the first.
+        base_delay: the backoff's first cap, in seconds; it doubles every try.
+        max_delay: the largest backoff, in seconds.
+        rng: draws the jitter.
+        max_retry_after: the longest a server's ``Retry-After`` is honoured, in seconds; a
+            longer one is cut to this and the error says so (:meth:`retry_after_note`).
+    """
+
     max_retries: int = 4
     base_delay: float = 0.5
     max_delay: float = 30.0
     rng: random.Random = field(default_factory=random.Random)
+    max_retry_after: float = 60.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (full jitter, Retry-After wins)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay * 4)
+        """Seconds to wait before attempt ``attempt + 1``: the server's ``Retry-After`` (at
+        most :attr:`max_retry_after`), else exponential backoff with full jitter."""
+        if retry_after is not None and not math.isnan(retry_after):
+            return min(max(retry_after, 0.0), self.max_retry_after)
         cap = min(self.max_delay, self.base_delay * (2**attempt))
         return self.rng.uniform(cap / 2, cap)
+
+    def retry_after_note(self, retry_after: float | None) -> str:
+        """What to tell the user when a server asks to wait longer than goqa will ("" if not),
+        e.g. "the server asked to wait 86400 s (24 h); goqa waits at most 60 s between tries —
+        lower concurrency or try later"."""
+        if retry_after is None or math.isnan(retry_after) or retry_after <= self.max_retry_after:
+            return ""
+        return (
+            f"the server asked to wait {_duration(retry_after)}; goqa waits at most "
+            f"{self.max_retry_after:g} s between tries — lower concurrency or try later"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "without end (Retry-After: inf)"
+    shown = f"{seconds:.1f}".rstrip("0").rstrip(".") if seconds < 1e7 else f"{seconds:.3g}"
+    if seconds >= 2 * 86400:
+        return f"{shown} s ({seconds / 86400:.3g} days)"
+    if seconds >= 3600:
+        return f"{shown} s ({seconds / 3600:.3g} h)"
+    if seconds >= 120:
+        return f"{shown} s ({seconds / 60:.3g} min)"
+    return f"{shown} s"
+
+
+def _with_note(exc: BackendError, note: str) -> None:
+    """Add ``note`` to ``exc``'s message (its type and fields stay, for callers that catch a
+    subclass)."""
+    message = str(exc)
+    if note in message:
+        return
+    exc.args = (f"{message.rstrip().rstrip('.')}. {note[:1].upper()}{note[1:]}.", *exc.args[1:])
 
 
 async def ask_with_retries(
@@ -59,6 +110,9 @@ async def ask_with_retries(
         try:
             return validate_answer(await backend.ask(prompt, on_partial), max_off_option)
         except BackendError as exc:
+            note = policy.retry_after_note(exc.retry_after)
+            if note:
+                _with_note(exc, note)
             if not exc.retryable or attempt >= policy.max_retries:
                 raise
             wait = policy.delay(attempt, exc.retry_after)
@@ -68,11 +122,37 @@ async def ask_with_retries(
             await asyncio.sleep(wait)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds form; dates are ignored)."""
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait: delta-seconds or an HTTP-date.
+
+    Never raises. ``"inf"`` and numbers too large for a float (``"1e400"``) give ``math.inf``;
+    a date gives the seconds from ``now`` (default: the current time), 0 when it is past.
+
+    Args:
+        value: the header's value, or None.
+        now: the current time, for dates (tests pass one).
+
+    Returns:
+        Seconds (>= 0), or None when absent, negative, NaN or not a number or date.
+    """
     if not value:
         return None
+    text = value.strip()
+    seconds: float | None
     try:
-        return max(0.0, float(value.strip()))
+        seconds = float(text)
     except ValueError:
+        seconds = _seconds_until(text, now)
+    if seconds is None or math.isnan(seconds) or seconds < 0:
         return None
+    return seconds
+
+
+def _seconds_until(text: str, now: datetime | None) -> float | None:
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC with no promise about the zone
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
