@@ -17,7 +17,12 @@ APP_NAME = "goqa"
 def _dir(env: str, default: Path) -> Path:
     override = os.environ.get(env)
     path = Path(override) if override else default
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        # A read-only or odd location: reading commands still work, and whatever writes
+        # there (the store, the config, the dataset cache) reports the problem with its fix.
+        pass
     return path
 
 

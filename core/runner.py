@@ -29,6 +29,7 @@ from core.backends.base import (
     validate_answer,
 )
 from core.backends.retry import RetryPolicy, ask_with_retries
+from core.config import redact_url
 from core.dataset import FULL_REVISION, Dataset, Question
 from core.prompts import Condition, Prompt, render, template_hash
 from core.store import RunManifest, Store
@@ -179,7 +180,7 @@ async def ask_cached(
     answer = await ask_with_retries(
         backend, prompt, retry, on_partial, max_off_option=max_off_option
     )
-    if store is not None:
+    if store is not None and not store.read_only:
         store.cache_put(key, answer)
     return answer, False
 
@@ -199,7 +200,7 @@ def manifest_for(
         name=name,
         backend=backend_name,
         backend_kind=backend.kind,
-        base_url=backend.base_url,
+        base_url=redact_url(backend.base_url),
         model=backend.model,
         mode=backend.mode,
         condition=str(condition),
@@ -258,6 +259,8 @@ class RunOutcome:
     seconds: float
     suspect: int = 0
     """Suspect answers among those stored by this invocation."""
+    skipped: tuple[tuple[int, str], ...] = ()
+    """(dataset position, reason) of the questions left out because they cannot be asked."""
 
 
 ProgressCallback = Callable[[Progress, int], None]
@@ -296,99 +299,116 @@ async def run(
         max_off_option: off-option mass above which an answer is stored as suspect.
 
     Raises:
-        StoreError: the name belongs to an incompatible run.
+        StoreError: the name belongs to an incompatible run; or
+            :class:`~core.store.RunClaimedError`: another process (or task) is running this
+            name right now, before any request is sent.
         UnknownCountryError, MissingTranslationsError: before any request is sent.
     """
-    questions = [dataset.at(p) for p in positions]
+    # Questions that cannot be asked (no text, too many options) are left out, with the
+    # reason in the outcome: never sent, never counted as planned.
+    kept, skipped = dataset.askable(positions)
+    questions = [dataset.at(p) for p in kept]
     build = prompt_builder(dataset, condition, template, store, questions, shuffle_seed)
     sel = {**(selection or {}), "planned": len(questions)}
     variant = "" if shuffle_seed is None else f"shuffle:{shuffle_seed}"
-    manifest = store.open_run(
-        manifest_for(
-            name, backend, backend_name, condition, template, dataset, policy, sel, variant
+    # One process at a time asks a run name, so that no question is sent twice; the
+    # claim also writes answers kept while the store was busy before it is released.
+    with store.claim_run(name):
+        manifest = store.open_run(
+            manifest_for(
+                name, backend, backend_name, condition, template, dataset, policy, sel, variant
+            )
         )
-    )
-    done_keys = store.answered_keys(name)
-    todo = [q for q in questions if q.key not in done_keys]
-    already = len(questions) - len(todo)
-    policy_retry = retry or RetryPolicy(max_retries=max_retries)
+        done_keys = store.answered_keys(name)
+        todo = [q for q in questions if q.key not in done_keys]
+        already = len(questions) - len(todo)
+        policy_retry = retry or RetryPolicy(max_retries=max_retries)
 
-    started = time.monotonic()
-    state = {"done": already, "failed": 0, "cached": 0, "fresh": 0, "suspect": 0}
-    queue: asyncio.Queue[Question] = asyncio.Queue()
-    for q in todo:
-        queue.put_nowait(q)
+        started = time.monotonic()
+        state = {"done": already, "failed": 0, "cached": 0, "fresh": 0, "suspect": 0}
+        queue: asyncio.Queue[Question] = asyncio.Queue()
+        for q in todo:
+            queue.put_nowait(q)
 
-    def report(q: Question, error: str = "") -> None:
-        if on_progress:
-            on_progress(
-                Progress(
-                    total=len(questions),
-                    done=state["done"],
-                    failed=state["failed"],
-                    cached=state["cached"],
-                    started=started,
-                    now=time.monotonic(),
-                    last_key=q.key,
-                    last_error=error,
-                    suspect=state["suspect"],
-                ),
-                state["fresh"],
-            )
-
-    async def worker() -> None:
-        while True:
-            try:
-                q = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            prompt = build(q)
-            key = cache_key(backend, prompt)
-            hit = cached_answer(store, key, max_off_option)
-            try:
-                raw = hit or await ask_with_retries(
-                    backend, prompt, policy_retry, max_off_option=max_off_option
+        def report(q: Question, error: str = "") -> None:
+            if on_progress:
+                on_progress(
+                    Progress(
+                        total=len(questions),
+                        done=state["done"],
+                        failed=state["failed"],
+                        cached=state["cached"],
+                        started=started,
+                        now=time.monotonic(),
+                        last_key=q.key,
+                        last_error=error,
+                        suspect=state["suspect"],
+                    ),
+                    state["fresh"],
                 )
-            except BackendError as exc:
-                store.record_failure(name, q.key, q.id, str(exc))
-                state["failed"] += 1
-                if on_answer:
-                    on_answer(q, None, str(exc))
-                report(q, str(exc))
-                continue
-            # One transaction stores the answer and, for a fresh one, its cache entry (the
-            # cache keeps the response as given; the run stores it in the original order).
-            answer = build.original_order(q, raw)
-            store.record_answer(
-                name, q.key, q.id, answer, cache_key=None if hit else key, cache_answer=raw
-            )
-            state["done"] += 1
-            state["fresh"] += 1
-            state["cached"] += int(hit is not None)
-            state["suspect"] += int(bool(answer.suspect))
-            if on_answer:
-                on_answer(q, answer, None)
-            report(q)
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
-    try:
-        await asyncio.gather(*workers)
-    except asyncio.CancelledError:
-        # Stop every worker; what they stored stays stored, and a rerun resumes from there.
-        for w in workers:
-            w.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        raise
-    return RunOutcome(
-        manifest=manifest,
-        total=len(questions),
-        answered=state["done"],
-        failed=state["failed"],
-        already_done=already,
-        cached=state["cached"],
-        seconds=time.monotonic() - started,
-        suspect=state["suspect"],
-    )
+        async def worker() -> None:
+            while True:
+                try:
+                    q = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                prompt = build(q)
+                key = cache_key(backend, prompt)
+                hit = cached_answer(store, key, max_off_option)
+                try:
+                    raw = hit or await ask_with_retries(
+                        backend, prompt, policy_retry, max_off_option=max_off_option
+                    )
+                except BackendError as exc:
+                    store.record_failure(name, q.key, q.id, str(exc))
+                    state["failed"] += 1
+                    if on_answer:
+                        on_answer(q, None, str(exc))
+                    report(q, str(exc))
+                    continue
+                # One transaction stores the answer and, for a fresh one, its cache entry (the
+                # cache keeps the response as given; the run stores it in the original order).
+                answer = build.original_order(q, raw)
+                store.record_answer(
+                    name, q.key, q.id, answer, cache_key=None if hit else key, cache_answer=raw
+                )
+                state["done"] += 1
+                state["fresh"] += 1
+                state["cached"] += int(hit is not None)
+                state["suspect"] += int(bool(answer.suspect))
+                if on_answer:
+                    on_answer(q, answer, None)
+                report(q)
+
+        workers = [
+            asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(todo))))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            # Cancelled, or a worker hit a store error (disk full, say): stop every worker;
+            # what they stored stays stored, and a rerun resumes from there.
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        # Answers kept in memory while the store was busy: write them before the claim
+        # goes, without blocking the event loop (the app's) while waiting.
+        while not store.try_flush():
+            await asyncio.sleep(0.2)
+        outcome = RunOutcome(
+            manifest=manifest,
+            total=len(questions),
+            answered=state["done"],
+            failed=state["failed"],
+            already_done=already,
+            cached=state["cached"],
+            seconds=time.monotonic() - started,
+            suspect=state["suspect"],
+            skipped=tuple(skipped),
+        )
+    return outcome
 
 
 @dataclass(frozen=True)

@@ -386,3 +386,12 @@ async def test_an_invalid_cache_entry_from_an_older_goqa_is_asked_again(
     assert not cached
     assert len(server.requests) == 1
     np.testing.assert_allclose(answer.probs, [0.2, 0.7, 0.1], atol=1e-9)
+
+
+def test_a_cached_suspect_answer_is_judged_again_against_the_threshold() -> None:
+    once = validate_answer(_answer([0.5, 0.5, 0.0], 0.6, suspect="prefill ignored"), 0.5)
+    assert once.suspect.count("max_off_option") == 1
+    again = validate_answer(once, 0.5)
+    assert again.suspect == once.suspect  # not repeated
+    looser = validate_answer(once, 0.8)
+    assert looser.suspect == "prefill ignored"  # the backend's own reason stays

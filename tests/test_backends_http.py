@@ -25,8 +25,8 @@ from fakeserver import (
 from core.backends import make_backend
 from core.backends.anthropic import AnthropicBackend
 from core.backends.base import Answer, BackendError, parse_letter
-from core.backends.retry import RetryPolicy, ask_with_retries
 from core.backends.openai import OpenAIBackend
+from core.backends.retry import RetryPolicy, ask_with_retries
 from core.config import BackendConfig, ConfigError
 from core.prompts import Condition, Prompt, render
 

@@ -725,7 +725,7 @@ SERVER_CASES = [
         "server-never-answers-config-check",
         ("config", "check", "--backend", "fake"),
         1,
-        "✗ fake (openai): No answer from",
+        "✗ fake (openai, m): No answer from",
         "raise the backend's timeout in the config",
         config=fake_config(),
         server={"faults": ["slow"] * 4, "slow_seconds": 30},

@@ -258,7 +258,8 @@ def test_questions_search_json(capsys: pytest.CaptureFixture[str], sample) -> No
     expected = sample.filter("pollution", None, None)
     assert [r["id"] for r in rows] == [sample.ids[p] for p in expected]
     for r in rows:
-        assert set(r) == {"id", "key", "source", "question", "options", "n_countries"}
+        assert set(r) == {"id", "key", "source", "question", "options", "n_countries", "flags"}
+        assert r["flags"] == []  # the sample's questions can all be asked
         q = sample.find(r["id"])
         assert r["key"] == q.key
         haystack = (r["question"] + " " + " ".join(r["options"])).lower()

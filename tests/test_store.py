@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from core.backends.base import Answer
-from core.store import RunManifest, Store, StoreError, Translation
+from core.store import (
+    SCHEMA_VERSION,
+    NotAStoreError,
+    RunManifest,
+    Store,
+    StoreError,
+    Translation,
+)
 
 MANIFEST = RunManifest(
     name="r1",
@@ -59,16 +66,23 @@ def test_wal_mode_and_integrity(store: Store) -> None:
     with sqlite3.connect(store.path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert other.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
-            "1",
+            str(SCHEMA_VERSION),
         )
     assert store.integrity_ok() is True
 
 
-def test_damaged_file_raises_store_error(tmp_path: Path) -> None:
-    path = tmp_path / "damaged.sqlite3"
+def test_a_file_that_is_not_sqlite_is_not_a_goqa_store(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite3"
     path.write_bytes(b"this is not a database " * 200)
-    with pytest.raises(StoreError, match="move it aside"):
+    before = path.read_bytes()
+    with pytest.raises(NotAStoreError) as info:
         Store(path)
+    message = str(info.value)
+    assert "is not a goqa results store" in message and "not an SQLite database" in message
+    assert "Move it aside" in message and "GOQA_DATA_DIR" in message
+    assert "damaged" not in message
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.sqlite3"]
 
 
 # --------------------------------------------------------------------------- runs
@@ -112,7 +126,7 @@ def test_open_run_resumes(store: Store) -> None:
 def test_incompatible_manifest(store: Store, field: str, value: str) -> None:
     store.open_run(MANIFEST)
     with pytest.raises(StoreError) as info:
-        store.open_run(replace(MANIFEST, **{field: value}))
+        store.open_run(replace(MANIFEST, **{field: value}))  # type: ignore[arg-type]
     assert field in str(info.value)
     assert repr(value) in str(info.value)
     assert "--name" in str(info.value)

@@ -23,7 +23,7 @@ from tui_support import (
 )
 
 from core import countries
-from core.backends.base import BackendError, MissingDependencyError
+from core.backends.base import Answer, BackendError, MissingDependencyError
 from core.dataset import Dataset, Question
 from core.prompts import Condition, Prompt, render
 from tui.app import GoqaApp
@@ -165,7 +165,11 @@ async def test_sampling_bars_grow_sample_by_sample(tmp_path: Path, sample: Datas
         k = len(q.options)
         for n in range(1, 6):
             sampler.step.release()
-            await wait_until(pilot, lambda n=n: f"n={n}" in chart_data(pilot).caption)
+
+            def counted(n: int = n) -> bool:
+                return f"n={n}" in chart_data(pilot).caption
+
+            await wait_until(pilot, counted)
             data = chart_data(pilot)
             assert data.series[0].values == pytest.approx(tuple(sampler.counts(n, k)))
             if n < 5:
@@ -237,9 +241,9 @@ class FailingBackend(FixedBackend):
 async def test_ask_failures_become_notifications(
     tmp_path: Path, exc: BaseException, title: str, fragment: str
 ) -> None:
-    app = make_app(tmp_path, broken=FailingBackend(exc))
+    app = make_app(tmp_path, broken=FailingBackend(exc), fake=FixedBackend())
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
+        screen = await ready(pilot)
         notes = record_notifications(app)
         app.backend_name = "broken"
         await pilot.press("a")
@@ -248,8 +252,24 @@ async def test_ask_failures_become_notifications(
         assert len(errors) == 1
         assert errors[0][0] == title and fragment in errors[0][1]
         assert "Traceback" not in errors[0][1]
-        assert all(s.kind == "country" for s in chart_data(pilot).series)
+        # The chart says why in place of the model's bars, and in full under them.
+        data = chart_data(pilot)
+        model = data.series[0]
+        assert model.kind == "model" and model.values == ()
+        assert data.error == errors[0][1]
+        text = screen.query_one(DistributionChart).render().plain
+        assert f"✗ not answered: {errors[0][1]}" in text
+        model_rows = [line for line in text.splitlines() if line.strip().startswith("Model ")]
+        assert len(model_rows) == len(data.options)
+        assert all("│✗ " in row and "%" not in row for row in model_rows)
+        assert "Traceback" not in text
         assert app.is_running
+        # Asking again with a working backend replaces the reason with the answer.
+        app.backend_name = "fake"
+        await pilot.press("a")
+        await settle(pilot)
+        data = chart_data(pilot)
+        assert data.error == "" and data.series[0].values
 
 
 async def test_language_without_translations_says_how_to_make_them(tmp_path: Path) -> None:
@@ -371,3 +391,98 @@ async def test_language_condition_asks_the_translated_question(
         assert len(fake.prompts) == 1
         assert text in fake.prompts[0].text and options[0] in fake.prompts[0].text
         assert chart_data(pilot).series[0].tag == "fake · Language: ru"
+
+
+class NaNBackend(FixedBackend):
+    """Returns probabilities that are not numbers: an unusable answer."""
+
+    async def ask(self, prompt: Prompt, on_partial: object = None) -> Any:
+        self.prompts.append(prompt)
+        return Answer(
+            probs=np.full(len(prompt.letters), np.nan), off_option_mass=0.0, estimator="logits"
+        )
+
+
+async def test_an_unusable_answer_shows_its_reason_and_is_not_cached(tmp_path: Path) -> None:
+    nan = NaNBackend("nan")
+    app = make_app(tmp_path, nan=nan)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        notes = record_notifications(app)
+        app.backend_name = "nan"
+        await pilot.press("a")
+        await settle(pilot)
+        data = chart_data(pilot)
+        assert "not finite numbers" in data.error
+        assert data.series[0].kind == "model" and data.series[0].values == ()
+        assert "a asks nan again" in data.caption
+        text = screen.query_one(DistributionChart).render().plain
+        assert "✗ not answered: The model's probabilities are not finite numbers" in text
+        assert len([n for n in notes if n[2] == "error"]) == 1
+        # Nothing was cached: asking again asks the backend again.
+        await pilot.press("a")
+        await settle(pilot)
+        assert len(nan.prompts) == 2
+
+
+def write_config(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "config" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+async def test_a_suspect_answer_is_marked_with_its_reason(tmp_path: Path, sample: Dataset) -> None:
+    pos = busy_question(sample)
+    doubtful = FixedBackend(off_option_mass=0.7)
+    app = make_app(tmp_path, fake=doubtful)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        app.backend_name = "fake"
+        screen.jump_to(pos)
+        await pilot.press("a")
+        await settle(pilot)
+        data = chart_data(pilot)
+        reason = (
+            "70% of the probability fell outside the option letters (above max_off_option = 0.5)"
+        )
+        assert data.suspect == reason
+        # The bars are drawn (the answer is usable), flagged in the legend, explained below.
+        assert data.series[0].values == pytest.approx(tuple(descending(len(data.options))))
+        text = screen.query_one(DistributionChart).render().plain
+        assert f"⚠ suspect: {reason}" in text
+        legend = text.splitlines()[0]
+        assert legend.startswith("██ Model") and "⚠ suspect" in legend
+    # A new app on the same store finds the answer in the cache on selection: still suspect.
+    fresh = FixedBackend(off_option_mass=0.7)
+    again = make_app(tmp_path, fake=fresh)
+    async with again.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        again.backend_name = "fake"
+        screen.jump_to(pos)
+        await settle(pilot)
+        data = chart_data(pilot)
+        assert "from cache" in data.caption and data.series[0].kind == "model"
+        assert data.suspect.startswith(reason)
+        assert f"⚠ suspect: {reason}" in screen.query_one(DistributionChart).render().plain
+        assert fresh.prompts == []
+
+
+@pytest.mark.parametrize(("limit", "suspect"), [(0.8, False), (0.6, True)])
+async def test_the_suspect_threshold_comes_from_the_config(
+    tmp_path: Path, sample: Dataset, limit: float, suspect: bool
+) -> None:
+    write_config(tmp_path, f"max_off_option = {limit}\n")
+    app = make_app(tmp_path, fake=FixedBackend(off_option_mass=0.7))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        assert app.config.max_off_option == limit
+        app.backend_name = "fake"
+        await pilot.press("a")
+        await settle(pilot)
+        data = chart_data(pilot)
+        text = screen.query_one(DistributionChart).render().plain
+        if suspect:
+            assert data.suspect.endswith(f"(above max_off_option = {limit:g})")
+            assert "⚠ suspect:" in text
+        else:
+            assert data.suspect == "" and "⚠" not in text

@@ -145,7 +145,9 @@ async def test_selecting_a_question_shows_text_options_and_human_bars(
         assert [s.label for s in data.series] == [c.label for c in expected]
         assert len(data.series) == 3
         for series, c in zip(data.series, expected, strict=True):
-            assert series.values == pytest.approx(tuple(q.distribution(c.key)))
+            people = q.distribution(c.key)
+            assert people is not None
+            assert series.values == pytest.approx(tuple(people))
             assert series.similarity is None
         # The rendered chart names every option, marks non-substantive ones, shows percents.
         text = screen.query_one(DistributionChart).render().plain
@@ -382,3 +384,46 @@ async def test_language_condition_shows_the_question_as_asked(tmp_path: Path) ->
         text = str(shown.render())
         assert text.startswith(russian.strip()[:40])
         assert first.text.strip()[:40] in text  # the English stays below, dimmed
+
+
+async def test_a_store_that_opens_late_still_shows_cached_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from tui_support import FixedBackend
+
+    from tui import app as app_module
+
+    first = make_app(tmp_path, fake=FixedBackend())
+    async with first.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        first.backend_name = "fake"
+        await pilot.press("a")  # question 0, into the response cache
+        await settle(pilot)
+        assert chart_data(pilot).series[0].kind == "model"
+
+    # The store now opens only after the dataset (and the first question) are on screen.
+    opened = threading.Event()
+
+    class LateStore(app_module.Store):  # type: ignore[misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            opened.wait(10)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app_module, "Store", LateStore)
+    fresh = FixedBackend()
+    app = make_app(tmp_path, fake=fresh)
+    async with app.run_test(size=SIZE) as pilot:
+        while not app.dataset_ready:
+            await pilot.pause(0.02)
+        app.backend_name = "fake"
+        await pilot.pause(0.1)
+        assert not app.store_ready
+        assert all(s.kind == "country" for s in chart_data(pilot).series)
+        opened.set()
+        await settle(pilot)
+        assert app.store_ready
+        data = chart_data(pilot)
+        assert data.series[0].kind == "model" and "from cache" in data.caption
+        assert fresh.prompts == []

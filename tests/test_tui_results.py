@@ -75,9 +75,9 @@ async def test_lists_runs_and_shows_the_right_leaderboard(
         table = screen.query_one("#results-runs", DataTable)
         assert table.row_count == 2
         # Newest first, with its condition and counts.
-        assert table.get_row_at(0)[1:3] == ["ru", "country:Russia"]
-        assert table.get_row_at(0)[4] == "60/0/60"
-        assert table.get_row_at(1)[1:3] == ["base", "default"]
+        assert [c.plain for c in table.get_row_at(0)[1:3]] == ["ru", "country:Russia"]
+        assert table.get_row_at(0)[4].plain == "60/60 ✓"
+        assert [c.plain for c in table.get_row_at(1)[1:3]] == ["base", "default"]
 
         board = screen.query_one("#results-scores", Leaderboard)
         expected = runner.run_scores(two_runs, sample, "ru")
@@ -498,3 +498,121 @@ async def test_leaderboard_draws_intervals_and_significance() -> None:
         # The whisker ends at the upper bound, beyond the bar.
         bar = cells[2].plain
         assert bar.rstrip().endswith("┤") and bar.index("┤") > bar.rindex("█")
+
+
+# --------------------------------------------------------------------------- suspect, failed, deleting
+
+
+@pytest.fixture
+async def mixed_run(sample: datasetmod.Dataset, store: Store) -> Store:
+    """``mixed``: 30 questions; calls 5, 10… fail (6), calls 3, 6, 9… are suspect (8 of them
+    among the 24 answered)."""
+    await runner.run(
+        name="mixed",
+        dataset=sample,
+        positions=list(range(30)),
+        backend=FakeBackend(fail_every=5, suspect_every=3),  # type: ignore[arg-type]
+        backend_name="fake",
+        condition=Condition("default"),
+        template="paper",
+        store=store,
+        concurrency=1,
+    )
+    return store
+
+
+def _shown(board: Leaderboard) -> list[tuple[str, int, float]]:
+    return sorted((r.key, r.n, round(r.value, 9)) for r in board.rows)
+
+
+def _expected(scores: metrics.Scores) -> list[tuple[str, int, float]]:
+    return sorted((c.country, c.n_questions, round(c.similarity, 9)) for c in scores.countries)
+
+
+async def test_suspect_answers_are_left_out_until_included(
+    sample: datasetmod.Dataset, mixed_run: Store
+) -> None:
+    store = mixed_run
+    assert len(store.answers("mixed", "failed")) == 6
+    app = HarnessApp(sample, store, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.loaded is not None)
+        table = screen.query_one("#results-runs", DataTable)
+        # The run list gives the failed and suspect counts.
+        assert table.get_row_at(0)[4].plain == "24/30 · 6 failed · 8 suspect"
+        board = screen.query_one("#results-scores", Leaderboard)
+        caption = board.query_one(".lb-caption", Static)
+        left_out = runner.run_scores(store, sample, "mixed")
+        await wait_for(pilot, lambda: bool(board.rows))
+        assert _shown(board) == _expected(left_out)
+        assert str(caption.render()).startswith(
+            "mixed: 16 questions scored · 8 suspect answers left out (i includes them) · "
+            "6 failed (asked again when the run resumes)"
+        )
+        # i includes them: the scores of every answer, and the caption says so.
+        await pilot.press("i")
+        await wait_for(pilot, lambda: screen.loaded is not None and screen.loaded.include_suspect)
+        await pilot.pause()
+        included = runner.run_scores(store, sample, "mixed", include_suspect=True)
+        assert _expected(included) != _expected(left_out)
+        assert _shown(board) == _expected(included)
+        assert str(caption.render()).startswith(
+            "mixed: 24 questions scored · 8 suspect answers included (i leaves them out)"
+        )
+        # And again: left out.
+        await pilot.press("i")
+        await wait_for(
+            pilot, lambda: screen.loaded is not None and not screen.loaded.include_suspect
+        )
+        await pilot.pause()
+        assert _shown(board) == _expected(left_out)
+        assert not app.errors
+
+
+async def test_delete_asks_first_and_cancel_keeps_the_run(
+    sample: datasetmod.Dataset, two_runs: Store
+) -> None:
+    from tui.screens.results import ConfirmDeleteScreen
+
+    store = two_runs
+    app = HarnessApp(sample, store, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.loaded is not None)
+        table = screen.query_one("#results-runs", DataTable)
+        table.focus()
+        await pilot.press("m")  # ru, the newest, is highlighted and marked A
+        assert screen.marked == "ru"
+        await pilot.press("d")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDeleteScreen)
+        message = str(dialog.query_one("#delete-message", Static).render())
+        assert message == "Delete run 'ru' and its 60 answers? This cannot be undone."
+        # Cancel keeps it (the button, then Escape).
+        await pilot.click("#delete-cancel")
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDeleteScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        assert [r.manifest.name for r in store.runs()] == ["base", "ru"]
+        assert table.row_count == 2 and len(store.answers("ru")) == 60
+
+        # Delete removes the run and its answers, and the list moves on to the next run.
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.click("#delete-confirm")
+        await wait_for(pilot, lambda: screen.loaded is not None and screen.loaded.name == "base")
+        assert [r.manifest.name for r in store.runs()] == ["base"]
+        assert store.answers("ru") == []
+        assert table.row_count == 1
+        assert [c.plain for c in table.get_row_at(0)[1:2]] == ["base"]
+        assert screen.marked is None
+        assert not app.errors

@@ -44,7 +44,9 @@ class FakeBackend:
     """Deterministic distributions from a hash of the prompt; optionally slow or sampling.
 
     With ``hold_after=k`` the first k calls answer and later ones wait for ``release``: a run
-    that is cancelled then has exactly k answers stored, whatever the machine's speed.
+    that is cancelled then has exactly k answers stored, whatever the machine's speed. With
+    ``suspect_every=k`` every k-th call puts 80% of its mass off the option letters (a
+    suspect answer); with ``fail_every=k`` every k-th call fails.
 
     Attributes:
         calls: ``ask`` calls started; ``completed``: calls that returned an answer.
@@ -62,6 +64,7 @@ class FakeBackend:
         samples: int = 0,
         fail_every: int = 0,
         hold_after: int | None = None,
+        suspect_every: int = 0,
     ) -> None:
         self.name = name
         self.model = model
@@ -69,6 +72,7 @@ class FakeBackend:
         self.samples = samples
         self.fail_every = fail_every
         self.hold_after = hold_after
+        self.suspect_every = suspect_every
         self.release = asyncio.Event()
         self.calls = 0
         self.completed = 0
@@ -103,9 +107,10 @@ class FakeBackend:
                 await asyncio.sleep(0)
         self.completed += 1
         self.asked.append(prompt.text)
+        suspect = bool(self.suspect_every) and call % self.suspect_every == 0
         return Answer(
             probs=probs,
-            off_option_mass=0.0,
+            off_option_mass=0.8 if suspect else 0.0,
             estimator="sampling" if self.samples else "logits",
             samples=self.samples,
         )
@@ -168,7 +173,7 @@ class HarnessApp(App[None]):
 
     def show_error(self, exc: BaseException) -> None:
         self.errors.append(exc)
-        self.notify(str(exc), severity="error")
+        self.notify(str(exc), severity="error", markup=False)  # messages quote run names
 
     def open_question(self, position: int) -> None:
         self.opened.append(position)
@@ -283,14 +288,14 @@ async def test_cancel_then_resume_completes_exactly_once(
         app.backends["fake"] = fresh_backend
         await app.push_screen(RunScreen([], Condition("default")))
         await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, RunScreen)
-        screen.query_one("#run-resume", Select).value = "slow"
+        resumed = app.screen
+        assert isinstance(resumed, RunScreen)
+        resumed.query_one("#run-resume", Select).value = "slow"
         await pilot.pause()
-        assert screen.query_one("#run-name", Input).value == "slow"
-        assert screen.query_one("#run-condition", Input).value == "country:Russia"
+        assert resumed.query_one("#run-name", Input).value == "slow"
+        assert resumed.query_one("#run-condition", Input).value == "country:Russia"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+        await wait_for(pilot, lambda: resumed.outcome is not None and not resumed.running)
 
         stored = store.answers("slow")
         keys = [a.question_key for a in stored]
@@ -298,7 +303,7 @@ async def test_cancel_then_resume_completes_exactly_once(
         assert set(keys) == {sample.keys[p] for p in positions}
         # Only the unanswered questions were asked again.
         assert fresh_backend.completed == 40 - stored_after_cancel
-        assert screen.outcome is not None and screen.outcome.answered == 40
+        assert resumed.outcome is not None and resumed.outcome.answered == 40
         assert next(r for r in store.runs() if r.manifest.name == "slow").finished
         assert not app.errors
 
@@ -343,6 +348,84 @@ async def test_failures_are_counted_and_retried_on_resume(
         await wait_for(pilot, lambda: screen.outcome.answered == 12)  # type: ignore[union-attr]
         assert steady.completed == 3
         assert len(store.answers("flaky", status="ok")) == 12
+
+
+async def test_suspect_and_failed_answers_are_counted_live_and_in_the_summary(
+    sample: datasetmod.Dataset, store: Store
+) -> None:
+    # Calls 3, 6, 9 are suspect, 4, 8, 12 fail, and from call 9 on answers wait for release.
+    mixed = FakeBackend(fail_every=4, suspect_every=3, hold_after=8)
+    app = HarnessApp(
+        sample, store, {"fake": mixed}, lambda: RunScreen(list(range(12)), Condition("default"))
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        notes: list[tuple[str, str]] = []
+        app.notify = lambda message, *, title="", **_: notes.append((title, message))  # type: ignore[method-assign]
+        stats = screen.query_one("#run-stats", Static)
+        screen.query_one("#run-name", Input).value = "mixed"
+        await pilot.press("ctrl+r")
+        # Live: what has landed so far, suspect and failed among it.
+        await wait_for(pilot, lambda: "done 6/12 · 2 suspect · 3 failed" in str(stats.render()))
+        assert screen.running
+        mixed.release.set()
+        await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+        await pilot.pause(0.6)
+        text = str(stats.render())
+        assert text.startswith("Finished: done 9/12 · 3 suspect · 3 failed")
+        assert "3 suspect left out of the scores" in text
+        assert "3 failed, asked again when the run resumes" in text
+        assert (
+            "Run finished",
+            "Run mixed finished: 9 of 12 answered; 3 suspect (left out of scores); 3 failed "
+            "(asked again when the run resumes).",
+        ) in notes
+        # The board leaves the suspect answers out, as run_scores does.
+        board = screen.query_one("#run-board", Leaderboard)
+        expected = runner.run_scores(store, sample, "mixed")
+        assert board.rows[0].value == pytest.approx(expected.countries[0].similarity)
+        shown = sorted((r.key, r.n) for r in board.rows)
+        assert shown == sorted((c.country, c.n_questions) for c in expected.countries)
+        with_suspect = runner.run_scores(store, sample, "mixed", include_suspect=True)
+        assert shown != sorted((c.country, c.n_questions) for c in with_suspect.countries)
+        caption = str(board.query_one(".lb-caption", Static).render())
+        assert caption.startswith("mixed: 6 of 12 scored · 3 suspect left out")
+
+        # Resuming asks the three that failed; the earlier suspect answers still count.
+        app.backends["fake"] = steady = FakeBackend()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.outcome is not None and screen.outcome.failed == 0)
+        await wait_for(pilot, lambda: not screen.running)
+        assert steady.completed == 3
+        assert str(stats.render()).startswith("Finished: done 12/12 · 3 suspect · 0 failed")
+        assert (
+            notes[-1][1] == "Run mixed finished: 12 of 12 answered; 3 suspect (left out of scores)."
+        )
+        assert not app.errors
+
+
+async def test_the_suspect_threshold_comes_from_the_config(
+    sample: datasetmod.Dataset, store: Store
+) -> None:
+    from dataclasses import replace
+
+    doubtful = FakeBackend(suspect_every=1)  # 80% off the option letters, every time
+    app = HarnessApp(
+        sample, store, {"fake": doubtful}, lambda: RunScreen(list(range(4)), Condition("default"))
+    )
+    app.config = replace(app.config, max_off_option=0.9)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        screen.query_one("#run-name", Input).value = "lenient"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.outcome is not None and not screen.running)
+        assert screen.outcome is not None and screen.outcome.suspect == 0
+        assert all(a.answer is not None and not a.answer.suspect for a in store.answers("lenient"))
+        assert "done 4/4 · 0 suspect · 0 failed" in str(
+            screen.query_one("#run-stats", Static).render()
+        )
 
 
 async def test_run_screen_fits_80x24(sample: datasetmod.Dataset, store: Store) -> None:
@@ -556,3 +639,35 @@ async def test_demo_draws_partial_answers_and_survives_missing_translations(
         assert model is not None
         assert model.values == pytest.approx(tuple(screen.answer.probs))  # type: ignore[union-attr]
         assert chart.data.caption.startswith("sampling · 6 samples")
+
+
+async def test_demo_marks_suspect_answers_and_shows_why_an_ask_failed(
+    sample: datasetmod.Dataset, store: Store
+) -> None:
+    doubtful = FakeBackend(suspect_every=1)
+    app = HarnessApp(
+        sample, store, {"fake": doubtful}, lambda: DemoScreen([2, 3], Condition("default"), 60.0)
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DemoScreen)
+        await wait_for(pilot, lambda: screen.answer is not None)
+        chart = screen.query_one("#demo-chart", DistributionChart)
+        reason = (
+            "80% of the probability fell outside the option letters (above max_off_option = 0.5)"
+        )
+        assert chart.data is not None and chart.data.suspect == reason
+        assert f"⚠ suspect: {reason}" in chart.render().plain
+        assert "⚠ suspect" in str(screen.query_one("#demo-status", Static).render())
+
+        # A failing backend: the reason in place of the bars, the timer stopped.
+        app.backends["fake"] = FakeBackend(fail_every=1)
+        await pilot.press("right")
+        await wait_for(pilot, lambda: bool(app.errors))
+        await pilot.pause()
+        assert screen.paused and screen.answer is None
+        assert chart.data is not None and chart.data.error == "fake failure"
+        assert chart.data.series[0].values == ()
+        text = chart.render().plain
+        assert "✗ not answered: fake failure" in text and "asking" not in text
+        assert "not answered" in str(screen.query_one("#demo-status", Static).render())

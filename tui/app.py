@@ -295,6 +295,7 @@ class GoqaApp(App[None]):
         self._store: Store | None = None
         self._session_dir: Path | None = None
         self._store_waiting = ""
+        self._start_view_opened = False
         self._client: httpx.AsyncClient | None = None
         self._backends: dict[str, Backend] = dict(backends or {})
         self._injected = frozenset(self._backends)
@@ -398,6 +399,7 @@ class GoqaApp(App[None]):
                 f"Not saved: {self.config_path} could not be read. Fix or delete it first.",
                 title="Settings not saved",
                 severity="warning",
+                markup=False,
             )
             return
         self._write_settings(changes, announce)
@@ -412,7 +414,12 @@ class GoqaApp(App[None]):
         self.config = replace(self.config, **changes)
         if announce:
             shown = ", ".join(f"{k} = {v}" for k, v in changes.items())
-            self.notify(f"{shown}\n(in {self.config_path})", title="Saved as default", timeout=5)
+            self.notify(
+                f"{shown}\n(in {self.config_path})",
+                title="Saved as default",
+                timeout=5,
+                markup=False,
+            )
 
     def use_as_default(self, *what: Default, backend: str | None = None) -> None:
         """Write session choices as the config's defaults: the explicit counterpart of
@@ -433,6 +440,7 @@ class GoqaApp(App[None]):
                     f"default. Add a [backends.{name}] table to {self.config_path} first.",
                     title="Not saved",
                     severity="warning",
+                    markup=False,
                 )
                 return
             self.backend_name = name
@@ -443,7 +451,7 @@ class GoqaApp(App[None]):
             settings["policy"] = self.policy
         if all(getattr(self.config, k) == v for k, v in settings.items()):
             shown = ", ".join(f"{k} = {v}" for k, v in settings.items())
-            self.notify(f"Already the default: {shown}.", title="Defaults", timeout=3)
+            self.notify(f"Already the default: {shown}.", title="Defaults", timeout=3, markup=False)
             return
         self._save(settings, announce=True)
 
@@ -480,7 +488,9 @@ class GoqaApp(App[None]):
         if modal:
             self.push_screen(ErrorScreen(title or default_title, message))
         else:
-            self.notify(message, title=title or default_title, severity="error", timeout=12)
+            self.notify(
+                message, title=title or default_title, severity="error", timeout=12, markup=False
+            )
 
     def report_worker(self, event: Worker.StateChanged) -> None:
         """Route a failed worker's exception to :meth:`show_error`."""
@@ -524,7 +534,9 @@ class GoqaApp(App[None]):
     def _store_busy_reported(self, event: StoreBusyReported) -> None:
         if not self.store_ready and not self.store_problem:
             self._store_waiting = event.line
-        self.notify(event.line, title="Results store busy", severity="warning", timeout=8)
+        self.notify(
+            event.line, title="Results store busy", severity="warning", timeout=8, markup=False
+        )
 
     def _store_opened(self, store: Store) -> None:
         if not self.is_running:  # the app left while the store was opening
@@ -543,7 +555,20 @@ class GoqaApp(App[None]):
                 title="Results store read-only",
                 severity="warning",
                 timeout=20,
+                markup=False,
             )
+        self._open_start_view()
+
+    def _open_start_view(self) -> None:
+        """Open the view asked for at start (``goqa demo``, tests) once what it needs is
+        there: the dataset and, for a view that needs the store, the store's outcome."""
+        if self._start_view_opened or self.start_view == "browse" or not self.dataset_ready:
+            return
+        view = VIEW_BY_NAME.get(self.start_view)
+        if view is not None and view.needs_store and not (self.store_ready or self.store_problem):
+            return
+        self._start_view_opened = True
+        self.action_view(self.start_view)
 
     def _store_failed(self, exc: BaseException) -> None:
         """Keep browsing (and asking) possible without the store, and say what is missing."""
@@ -562,7 +587,9 @@ class GoqaApp(App[None]):
             title="Results store unavailable",
             severity="warning",
             timeout=20,
+            markup=False,
         )
+        self._open_start_view()
 
     def _session_store(self) -> Store | None:
         """A store in a temporary directory, removed when the app exits (None if even that
@@ -584,8 +611,7 @@ class GoqaApp(App[None]):
         self.filtered_positions = list(range(len(data)))
         self.sub_title = data.name
         self.dataset_ready = True
-        if self.start_view != "browse":
-            self.action_view(self.start_view)
+        self._open_start_view()
         if data.problems:
             self.notify(
                 f"{len(data.problems)} of {data.rows_read} rows skipped; first: "
@@ -593,6 +619,7 @@ class GoqaApp(App[None]):
                 title="Dataset rows skipped",
                 severity="warning",
                 timeout=8,
+                markup=False,
             )
 
     async def on_unmount(self) -> None:
@@ -620,11 +647,15 @@ class GoqaApp(App[None]):
         if view.module:
             if not self.dataset_ready:
                 wait = "No dataset is loaded" if self.dataset_problem else "The dataset is loading"
-                self.notify(f"{wait}; this view needs one.", title=view.title)
+                self.notify(f"{wait}; this view needs one.", title=view.title, markup=False)
                 return
             why = self.store_unavailable(write=view.needs_store == "write")
             if view.needs_store and why:
-                self.notify(f"{why}\nThe {view.title.lower()} view needs it.", title=view.title)
+                self.notify(
+                    f"{why}\nThe {view.title.lower()} view needs it.",
+                    title=view.title,
+                    markup=False,
+                )
                 return
             try:
                 if not self._prepare_view(view):
@@ -656,6 +687,7 @@ class GoqaApp(App[None]):
                 "No question is shown in Browse: clear the filter first.",
                 title=view.title,
                 severity="warning",
+                markup=False,
             )
             return False
         if view.name in self._view_args:
@@ -666,6 +698,7 @@ class GoqaApp(App[None]):
                     f"The {view.title.lower()} view is still working on its earlier "
                     "selection; stop it there to start one from the current selection.",
                     title=view.title,
+                    markup=False,
                 )
                 return True
             self.remove_mode(view.name)
@@ -734,18 +767,21 @@ class GoqaApp(App[None]):
 
         if not self.dataset_ready:
             wait = "No dataset is loaded" if self.dataset_problem else "The dataset is loading"
-            self.notify(f"{wait}; experiments need one.", title="Experiments")
+            self.notify(f"{wait}; experiments need one.", title="Experiments", markup=False)
             return
         if isinstance(self.screen, ExperimentScreen):
             return
         if why := self.store_unavailable():
-            self.notify(f"{why}\nExperiments record their runs in it.", title="Experiments")
+            self.notify(
+                f"{why}\nExperiments record their runs in it.", title="Experiments", markup=False
+            )
             return
         if not self.filtered_positions:
             self.notify(
                 "No question is shown in Browse: clear the filter first.",
                 title="Experiments",
                 severity="warning",
+                markup=False,
             )
             return
         self.push_screen(ExperimentScreen(self.filtered_positions), self._experiment_closed)
@@ -791,7 +827,7 @@ class GoqaApp(App[None]):
     def choose_condition_country(self) -> None:
         """Pick the country of a ``country:`` condition."""
         if not self.dataset_ready:
-            self.notify("The dataset is still loading; one moment.")
+            self.notify("The dataset is still loading; one moment.", markup=False)
             return
         current = None
         if self.condition.kind == "country":

@@ -2,7 +2,9 @@
 export.
 
 Registered into the parser of :mod:`tui.cli`; each command is a thin wrapper over
-``core.runner`` and ``core.store``.
+``core.runner`` and ``core.store``. Commands that only read the store open it read-only (so
+they work on a read-only disk); text from the store or the user (run names, models, errors)
+is escaped before it meets Rich markup; files are written whole or not at all.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import errno
 import json
-import time
+import os
+import sys
+import tempfile
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -25,10 +31,11 @@ from core.backends.base import Answer, Backend
 from core.backends.retry import RetryPolicy
 from core.prompts import TEMPLATE_NAMES, Condition
 from core.runner import ask_cached, prompt_builder, run, run_answers, run_scores
-from core.store import Store
+from core.store import Store, StoredAnswer
 from tui.cli import (
     EXIT_FAIL,
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     _add_dataset,
     _add_json,
@@ -38,12 +45,25 @@ from tui.cli import (
     _leaderboard,
     _load_dataset,
     _print_json,
+    non_negative_int,
+    positive_int,
     register,
 )
 
 
 def _config(args: argparse.Namespace) -> configmod.Config:
-    return configmod.load(Path(args.config) if getattr(args, "config", None) else None)
+    """The config: the file ``--config`` names (which must exist), else the default one."""
+    given = getattr(args, "config", None)
+    return configmod.load(Path(given), required=True) if given else configmod.load()
+
+
+def _busy_printer(con: Any) -> Callable[[str], None]:
+    """A store ``on_busy`` callback printing each line (yellow) on ``con``."""
+
+    def tell(message: str) -> None:
+        con.print(f"[yellow]{_escape(message)}[/]", soft_wrap=True)
+
+    return tell
 
 
 def _backend(
@@ -81,8 +101,13 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.action == "path":
         print(path)
         return EXIT_OK
-    cfg = configmod.load(path)
+    cfg = configmod.load(path, required=bool(args.config))
     if args.action == "show":
+        backends = {n: b.public() for n, b in cfg.backends.items()}
+        for b in backends.values():
+            b["base_url"] = configmod.redact_url(str(b.get("base_url") or ""))
+            env = b.get("api_key_env")
+            b["api_key"] = ("set (hidden)" if _env_set(env) else "NOT SET") if env else "none"
         data = {
             "path": str(path),
             "exists": path.exists(),
@@ -90,32 +115,35 @@ def cmd_config(args: argparse.Namespace) -> int:
             "template": cfg.template,
             "policy": cfg.policy,
             "theme": cfg.theme,
-            "backends": {n: b.public() for n, b in cfg.backends.items()},
+            "max_off_option": cfg.max_off_option,
+            "backends": backends,
         }
-        for b in data["backends"].values():
-            env = b.get("api_key_env")
-            b["api_key"] = ("set (hidden)" if _env_set(env) else "NOT SET") if env else "none"
         if args.json:
             _print_json(data)
         else:
             from rich.table import Table
+            from rich.text import Text
 
             con = _console()
             con.print(
-                f"[bold]{path}[/] {'(exists)' if path.exists() else '(not created yet: defaults)'}"
+                f"[bold]{_escape(str(path))}[/] "
+                f"{'(exists)' if path.exists() else '(not created yet: defaults)'}"
             )
             con.print(
-                f"default_backend={cfg.default_backend} template={cfg.template} policy={cfg.policy} theme={cfg.theme}"
+                _escape(
+                    f"default_backend={cfg.default_backend} template={cfg.template} "
+                    f"policy={cfg.policy} theme={cfg.theme} "
+                    f"max_off_option={cfg.max_off_option:g}"
+                )
             )
             t = Table()
             for col in ("name", "kind", "mode", "model", "base_url", "api key", "concurrency"):
                 t.add_column(col)
-            for n, b in data["backends"].items():
+            for n, b in backends.items():
                 env = b["api_key_env"]
                 key = f"${env}: {b['api_key']}" if env else "—"
-                t.add_row(
-                    n, b["kind"], b["mode"], b["model"], b["base_url"], key, str(b["concurrency"])
-                )
+                cells = (n, b["kind"], b["mode"], b["model"], b["base_url"], key)
+                t.add_row(*(Text(str(c)) for c in cells), str(b["concurrency"]))
             con.print(t)
         return EXIT_OK
     # check
@@ -125,47 +153,50 @@ def cmd_config(args: argparse.Namespace) -> int:
     else:
         con = _console()
         for r in results:
+            what = _escape(f"{r['backend']} ({r['kind']}, {r['model']})")
             if r["ok"]:
-                lp = (
-                    "logprobs returned" if r["estimator"] != "sampling" else "no logprobs: sampling"
-                )
                 con.print(
-                    f"[green]✓[/] {r['backend']} ({r['kind']}, {r['model']}): {lp}, {r['latency_s']:.2f}s"
+                    f"[green]✓[/] {what}: {_escape(r['message'])}, {r['seconds']:.2f}s",
+                    soft_wrap=True,
                 )
             else:
-                con.print(f"[red]✗[/] {r['backend']} ({r['kind']}): {r['error']}")
+                con.print(f"[red]✗[/] {what}: {_escape(r['message'])}", soft_wrap=True)
     return EXIT_OK if all(r["ok"] for r in results) else EXIT_FAIL
 
 
 def _env_set(name: str | None) -> bool:
-    import os
-
     return bool(name and os.environ.get(name))
 
 
 async def _check_backends(cfg: configmod.Config, only: str | None) -> list[dict[str, Any]]:
+    """One :func:`core.connection.check_connection` probe per backend (or just ``only``)."""
     from core.backends import make_backend
     from core.backends.base import BackendError
-    from core.prompts import render
+    from core.connection import check_connection
 
     names = [only] if only else list(cfg.backends)
     out = []
-    probe = render(text="Is the sky blue?", options=("Yes", "No"))
     for name in names:
         bcfg = cfg.backend(name)
         row: dict[str, Any] = {"backend": name, "kind": bcfg.kind, "model": bcfg.model}
         try:
             backend = make_backend(bcfg)
+        except (BackendError, configmod.ConfigError) as exc:
+            row.update(ok=False, estimator="", message=str(exc), seconds=0.0)
+        else:
             try:
-                started = time.monotonic()
-                answer = await backend.ask(probe)
-                row.update(
-                    ok=True, estimator=answer.estimator, latency_s=time.monotonic() - started
-                )
+                verdict = await check_connection(backend, cfg.template, cfg.max_off_option)
             finally:
                 await backend.aclose()
-        except (BackendError, configmod.ConfigError) as exc:
-            row.update(ok=False, error=str(exc))
+            row.update(
+                ok=verdict.ok,
+                estimator=verdict.estimator,
+                message=verdict.message,
+                seconds=verdict.seconds,
+            )
+        row["latency_s"] = row["seconds"]
+        if not row["ok"]:
+            row["error"] = row["message"]
         out.append(row)
     return out
 
@@ -180,19 +211,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     condition = Condition.parse(args.condition)
     template = args.template or cfg.template
     policy = args.policy or cfg.policy
-    store = Store()
-    build = prompt_builder(ds, condition, template, store, [q])
-    name, bcfg, backend = _backend(cfg, args.backend)
-
-    async def go() -> tuple[Answer, bool]:
-        try:
-            return await ask_cached(
-                backend, build(q), store, RetryPolicy(max_retries=bcfg.max_retries)
-            )
-        finally:
-            await backend.aclose()
-
-    answer, cached = asyncio.run(go())
+    store = Store(on_busy=_busy_printer(_console(stderr=True)))
+    try:
+        answer, cached, name, backend = _ask_one(args, cfg, store, ds, q, condition, template)
+    finally:
+        store.close()
     pos = ds.key_index[q.key]
     row = np.zeros((1, ds.kmax))
     row[0, : len(answer.probs)] = answer.probs
@@ -221,9 +244,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return EXIT_OK
     con = _console()
     con.print(
-        f"[bold]#{q.id}[/] [dim]{q.source} · {condition} · {name} ({backend.model}) · {template}[/]"
+        f"[bold]#{q.id}[/] [dim]"
+        + _escape(f"{q.source} · {condition} · {name} ({backend.model}) · {template}")
+        + "[/]"
     )
-    con.print(q.text)
+    con.print(q.text, markup=False)
     series = [("model", answer.probs)]
     for c in closest[:3]:
         dist = q.distribution(c["country"])
@@ -235,12 +260,56 @@ def cmd_ask(args: argparse.Namespace) -> int:
         f"[dim]estimator {est} · off-option mass {answer.off_option_mass:.1%}"
         f"{' · truncated top-k' if answer.truncated else ''}"
         f"{' · from cache' if cached else f' · {answer.latency_s:.2f}s'}"
-        f"{' · ' + answer.note if answer.note else ''}[/]"
+        f"{' · ' + _escape(answer.note) if answer.note else ''}[/]"
     )
+    if answer.suspect:
+        con.print(
+            f"[yellow]suspect:[/] {_escape(answer.suspect)} (a run leaves such answers out of "
+            "its scores unless --include-suspect)",
+            soft_wrap=True,
+        )
     con.print("[bold]Most similar countries[/]")
     for i, c in enumerate(closest, start=1):
-        con.print(f"  {i}. {c['display']:<32} {c['similarity']:.4f}")
+        con.print(f"  {i}. {c['display']:<32} {c['similarity']:.4f}", markup=False)
     return EXIT_OK
+
+
+def _ask_one(
+    args: argparse.Namespace,
+    cfg: configmod.Config,
+    store: Store,
+    ds: Any,
+    q: Any,
+    condition: Condition,
+    template: str,
+) -> tuple[Answer, bool, str, Backend]:
+    """Ask ``q`` through the response cache (without it when the store is read-only)."""
+    build = prompt_builder(ds, condition, template, store, [q])
+    name, bcfg, backend = _backend(cfg, args.backend)
+    cache: Store | None = store
+    if store.read_only:
+        cache = None
+        _console(stderr=True).print(
+            f"[yellow]note:[/] the results store {_escape(str(store.path))} is read-only "
+            f"({_escape(store.read_only_reason or 'opened read-only')}); this answer is not "
+            "cached.",
+            soft_wrap=True,
+        )
+
+    async def go() -> tuple[Answer, bool]:
+        try:
+            return await ask_cached(
+                backend,
+                build(q),
+                cache,
+                RetryPolicy(max_retries=bcfg.max_retries),
+                max_off_option=cfg.max_off_option,
+            )
+        finally:
+            await backend.aclose()
+
+    answer, cached = asyncio.run(go())
+    return answer, cached, name, backend
 
 
 # --------------------------------------------------------------------------- run
@@ -264,10 +333,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         positions = positions[: args.limit]
     if not positions:
         raise CliError("No question matches the filters; nothing to run.")
+    err = _console(stderr=True)
+    store = Store(on_busy=_busy_printer(err))
+    if store.imported:
+        err.print(
+            f"Imported {store.imported} answer(s) kept from an earlier run while the store "
+            "was busy.",
+            soft_wrap=True,
+        )
+    run_name = args.name or default_run_name(condition, cfg.backend(args.backend).name)
+    # Before any backend is built or request sent: a read-only store cannot take answers.
+    store.ensure_writable(f"store the answers of run {run_name!r}")
     name, bcfg, backend = _backend(cfg, args.backend)
-    run_name = args.name or default_run_name(condition, name)
     concurrency = args.concurrency or bcfg.concurrency
-    store = Store()
     selection = {
         "search": args.search,
         "source": args.source,
@@ -291,58 +369,79 @@ def cmd_run(args: argparse.Namespace) -> int:
                 max_retries=bcfg.max_retries,
                 selection=selection,
                 on_progress=on_progress,
+                max_off_option=cfg.max_off_option,
             )
         finally:
             await backend.aclose()
 
-    if args.json:
-        outcome = asyncio.run(go(None))
-    else:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+    try:
+        if args.json:
+            outcome = asyncio.run(go(None))
+        else:
+            headline = f"Run [bold]{_escape(run_name)}[/]: {len(positions)} questions · " + _escape(
+                f"{condition} · backend {name} ({backend.model}) · concurrency {concurrency}"
+            )
+            outcome = _run_with_progress(go, err, headline, len(positions))
+        return _print_run_result(args, store, ds, run_name, policy, outcome)
+    finally:
+        store.close()
 
-        con = _console(stderr=True)
-        con.print(
-            f"Run [bold]{run_name}[/]: {len(positions)} questions · {condition} · backend {name} "
-            f"({backend.model}) · concurrency {concurrency}"
-        )
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=con,
-        ) as progress:
-            task = progress.add_task("asking", total=len(positions), status="")
 
-            def on_progress(p: Any, fresh: int) -> None:
-                eta = p.eta(fresh)
-                status = (
-                    f"failed {p.failed} · {p.rate(fresh):.2f} q/s · ETA "
-                    f"{'—' if eta is None else f'{eta:.0f}s'}"
-                )
-                progress.update(task, completed=p.done + p.failed, status=status)
+def _run_with_progress(go: Callable[[Any], Any], con: Any, headline: str, total: int) -> Any:
+    """``go(on_progress)`` under a progress bar on ``con``, after the ``headline`` line."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-            outcome = asyncio.run(go(on_progress))
+    con.print(headline, soft_wrap=True)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=con,
+    ) as progress:
+        task = progress.add_task("asking", total=total, status="")
+
+        def on_progress(p: Any, fresh: int) -> None:
+            eta = p.eta(fresh)
+            status = (
+                f"failed {p.failed} · suspect {p.suspect} · {p.rate(fresh):.2f} q/s · ETA "
+                f"{'—' if eta is None else f'{eta:.0f}s'}"
+            )
+            progress.update(task, completed=p.done + p.failed, status=status)
+
+        return asyncio.run(go(on_progress))
+
+
+def _print_run_result(
+    args: argparse.Namespace, store: Store, ds: Any, run_name: str, policy: str, outcome: Any
+) -> int:
+    err = _console(stderr=True)
     if outcome.failed:
         errors = Counter(a.error or "" for a in store.answers(run_name, status="failed"))
-        err = _console(stderr=True)
         for error, count in errors.most_common(3):
             err.print(f"[red]{count} failed:[/] {_escape(error)}", soft_wrap=True)
         if args.json:
-            err.print(f"Fix the cause, then run again with --name {run_name} to retry them.")
-    scores = run_scores(store, ds, run_name, policy, args.min_questions)
+            err.print(
+                f"Fix the cause, then run again with --name {_escape(run_name)} to retry them.",
+                soft_wrap=True,
+            )
+    summary = store.summary(run_name)
+    scores = run_scores(store, ds, run_name, policy, args.min_questions, args.include_suspect)
+    left_out = 0 if args.include_suspect else summary.n_suspect
     data = {
         "run": outcome.manifest.to_json(),
         "total": outcome.total,
         "answered": outcome.answered,
         "failed": outcome.failed,
+        "suspect": summary.n_suspect,
+        "suspect_left_out": left_out,
         "already_done": outcome.already_done,
         "from_cache": outcome.cached,
         "seconds": outcome.seconds,
@@ -355,23 +454,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         con = _console()
         con.print(
             f"[green]{outcome.answered}[/] answered ({outcome.already_done} before, "
-            f"{outcome.cached} from cache), [red]{outcome.failed}[/] failed, "
-            f"{outcome.seconds:.1f}s"
+            f"{outcome.cached} from cache), [yellow]{summary.n_suspect}[/] suspect, "
+            f"[red]{outcome.failed}[/] failed, {outcome.seconds:.1f}s"
         )
+        if left_out:
+            con.print(_suspect_left_out(left_out, run_name), soft_wrap=True)
         if outcome.failed:
             con.print(
-                f"Failed questions keep their error; run again with --name {run_name} to retry them."
+                f"Failed questions keep their error; run again with --name "
+                f"{_escape(run_name)} to retry them.",
+                soft_wrap=True,
             )
-        con.print(_leaderboard(scores, f"Top countries · {run_name}", args.top))
+        con.print(_leaderboard(scores, f"Top countries · {_escape(run_name)}", args.top))
     return EXIT_FAIL if outcome.failed else EXIT_OK
 
 
-# --------------------------------------------------------------------------- runs/report/export
+def _suspect_left_out(n: int, run_name: str) -> str:
+    return (
+        f"[yellow]{n} suspect answer(s) left out[/] (--include-suspect to include them; "
+        f"'goqa report {_escape(run_name)} --suspect' lists them)."
+    )
+
+
+# --------------------------------------------------------------------------- runs
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    store = Store()
-    runs = store.runs()
+    with Store(read_only=True) as store:
+        runs = store.runs()
+        waiting = store.spill_files()
+        path, read_only_reason = store.path, store.read_only_reason
     if args.json:
         _print_json(
             [
@@ -379,50 +491,205 @@ def cmd_runs(args: argparse.Namespace) -> int:
                     **r.manifest.to_json(),
                     "answered": r.n_ok,
                     "failed": r.n_failed,
+                    "suspect": r.n_suspect,
                     "planned": r.planned,
+                    "running": r.claim.to_json() if r.claim else None,
                 }
                 for r in runs
             ]
         )
         return EXIT_OK
+    con = _console()
+    if read_only_reason:
+        con.print(f"[dim]read-only: {_escape(read_only_reason)}[/]", soft_wrap=True)
+    for path in waiting:
+        con.print(
+            f"[yellow]{_escape(path.name)}[/] holds answers kept while the store was busy; "
+            "the next 'goqa run' imports them.",
+            soft_wrap=True,
+        )
     if not runs:
-        _console().print("No runs yet. Start one with: goqa run --name NAME --limit 20")
+        con.print("No runs yet. Start one with: goqa run --name NAME --limit 20")
         return EXIT_OK
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=f"Runs in {store.path}", title_justify="left")
-    for col in (
-        "name",
-        "condition",
-        "backend",
-        "model",
-        "template",
-        "answered",
-        "failed",
-        "created",
-    ):
+    t = Table(title=Text(f"Runs in {path}"), title_justify="left")
+    for col in ("name", "condition", "backend", "model", "template"):
         t.add_column(col)
+    for col in ("answered", "suspect", "failed"):
+        t.add_column(col, justify="right")
+    t.add_column("state")
+    t.add_column("created")
     for r in runs:
         m = r.manifest
-        t.add_row(
-            m.name,
-            m.condition,
-            m.backend,
-            m.model,
-            m.template,
-            f"{r.n_ok}/{r.planned}",
-            str(r.n_failed),
-            m.created_at,
+        state = (
+            f"running ({r.claim.describe()})"
+            if r.claim
+            else "finished"
+            if r.finished
+            else "incomplete"
         )
-    _console().print(t)
+        t.add_row(
+            *(Text(x) for x in (m.name, m.condition, m.backend, m.model, m.template)),
+            f"{r.n_ok}/{r.planned}",
+            Text(str(r.n_suspect), style="yellow" if r.n_suspect else ""),
+            Text(str(r.n_failed), style="red" if r.n_failed else ""),
+            Text(state),
+            Text(m.created_at),
+        )
+    con.print(t)
+    return EXIT_OK
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    store = Store(on_busy=_busy_printer(_console(stderr=True)))
+    try:
+        summary = store.summary(args.name)
+        store.ensure_writable(f"delete run {args.name!r}")
+        if summary.claim is not None:
+            raise CliError(
+                f"Run {args.name!r} cannot be deleted while it runs ({summary.claim.describe()}). "
+                "Stop it first, or wait for it to finish."
+            )
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise CliError(
+                    f"Deleting run {args.name!r} ({summary.n_ok} answers) needs a yes: pass "
+                    "--yes (no terminal to ask in).",
+                    EXIT_USAGE,
+                )
+            reply = input(
+                f"Delete run {args.name!r} and its {summary.n_ok + summary.n_failed} "
+                "answer(s)? [y/N] "
+            )
+            if reply.strip().lower() not in ("y", "yes"):
+                _console().print("Nothing deleted.")
+                return EXIT_OK
+        n = store.delete_run(args.name)
+    finally:
+        store.close()
+    if args.json:
+        _print_json({"deleted": args.name, "answers": n})
+    else:
+        _console().print(f"Deleted run {_escape(repr(args.name))} and its {n} answer(s).")
+    return EXIT_OK
+
+
+def cmd_runs_release(args: argparse.Namespace) -> int:
+    store = Store(on_busy=_busy_printer(_console(stderr=True)))
+    try:
+        store.ensure_writable(f"release run {args.name!r}")
+        holder = store.release_claim(args.name)
+    finally:
+        store.close()
+    if args.json:
+        _print_json({"released": args.name, "holder": holder.to_json() if holder else None})
+    elif holder is None:
+        _console().print(f"Run {_escape(repr(args.name))} is not claimed by any process.")
+    else:
+        _console().print(
+            f"Released run {_escape(repr(args.name))} (it was claimed by "
+            f"{_escape(holder.describe())})."
+        )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _answer_rows(answers: list[StoredAnswer], kind: str) -> list[dict[str, Any]]:
+    if kind == "suspect":
+        return [
+            {
+                "question_id": a.question_id,
+                "key": a.question_key,
+                "reason": a.answer.suspect if a.answer else "",
+                "off_option_mass": a.answer.off_option_mass if a.answer else None,
+                "estimator": a.answer.estimator if a.answer else "",
+            }
+            for a in answers
+        ]
+    return [
+        {
+            "question_id": a.question_id,
+            "key": a.question_key,
+            "error": a.error or "",
+            "attempts": a.attempts,
+            "updated_at": a.updated_at,
+        }
+        for a in answers
+    ]
+
+
+def _print_listing(args: argparse.Namespace, store: Store) -> int:
+    """``report NAME --suspect`` / ``--failed``: the answers themselves, no scores."""
+    from rich.table import Table
+    from rich.text import Text
+
+    data: dict[str, Any] = {"run": args.name}
+    if args.suspect:
+        data["suspect"] = _answer_rows(store.suspect_answers(args.name), "suspect")
+    if args.failed:
+        data["failed"] = _answer_rows(store.answers(args.name, status="failed"), "failed")
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    con = _console()
+    if args.suspect:
+        rows = data["suspect"]
+        t = Table(
+            title=Text(
+                f"{len(rows)} suspect answer(s) in {args.name} (left out of scores "
+                "unless --include-suspect)"
+            ),
+            title_justify="left",
+        )
+        t.add_column("question", justify="right")
+        t.add_column("off-option", justify="right")
+        t.add_column("estimator")
+        t.add_column("reason", overflow="fold")
+        for r in rows:
+            off = r["off_option_mass"]
+            t.add_row(
+                str(r["question_id"]),
+                "" if off is None else f"{off:.1%}",
+                Text(r["estimator"]),
+                Text(r["reason"]),
+            )
+        con.print(t)
+    if args.failed:
+        rows = data["failed"]
+        t = Table(
+            title=Text(
+                f"{len(rows)} failed question(s) in {args.name} (asked again when the run resumes)"
+            ),
+            title_justify="left",
+        )
+        t.add_column("question", justify="right")
+        t.add_column("attempts", justify="right")
+        t.add_column("last tried")
+        t.add_column("error", overflow="fold")
+        for r in rows:
+            t.add_row(
+                str(r["question_id"]), str(r["attempts"]), Text(r["updated_at"]), Text(r["error"])
+            )
+        con.print(t)
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    with Store(read_only=True) as store:
+        return _report(args, store)
+
+
+def _report(args: argparse.Namespace, store: Store) -> int:
     from core import stats
 
-    store = Store()
-    manifest = store.manifest(args.name)
+    summary = store.summary(args.name)
+    manifest = summary.manifest
+    if args.suspect or args.failed:
+        return _print_listing(args, store)
     ds = _load_dataset(args)
     if ds.sha256 != manifest.dataset_sha256:
         raise CliError(
@@ -430,8 +697,14 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"({manifest.dataset_sha256[:12]}); pass --dataset {manifest.dataset} to report it."
         )
     policy = args.policy or manifest.policy
-    scores = run_scores(store, ds, args.name, policy, args.min_questions)
+    left_out = 0 if args.include_suspect else summary.n_suspect
+    scores = run_scores(store, ds, args.name, policy, args.min_questions, args.include_suspect)
     if not scores.countries:
+        if left_out:
+            raise CliError(
+                f"Run {args.name!r} has no usable answers: its {left_out} answered question(s) "
+                "are all suspect. --include-suspect scores them anyway; --suspect lists them."
+            )
         raise CliError(f"Run {args.name!r} has no answered questions yet; nothing to report.")
     intervals = stats.bootstrap(
         ds,
@@ -446,6 +719,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     data: dict[str, Any] = {
         **stats.scores_json_with_intervals(scores, intervals),
         "run": manifest.to_json(),
+        "failed": summary.n_failed,
+        "suspect": summary.n_suspect,
+        "suspect_left_out": left_out,
     }
     for row in data["countries"]:
         b, o = base.get(row["country"]), others.get(row["country"])
@@ -462,21 +738,32 @@ def cmd_report(args: argparse.Namespace) -> int:
             data,
             worldmap.load_grid("large"),
             compare=_compare_json(args, ds, store),
+            diagnostics=_diagnostics_json(ds, store, args.name, policy, args.include_suspect),
         )
-        try:
-            Path(args.html).write_text(html, encoding="utf-8")
-        except OSError as exc:
-            raise CliError(f"Cannot write {args.html!r}: {exc.strerror or exc}.") from None
-        _console(stderr=True).print(f"Wrote {args.html}")
+        out = Path(args.html)
+        _check_output(out, _protected(store, ds), args.force)
+        _write_whole(out, lambda fh: fh.write(html))
+        _console(stderr=True).print(f"Wrote {_escape(str(out))}")
     if args.json:
         _print_json(data)
         return EXIT_OK
     con = _console()
     con.print(
-        f"[bold]{manifest.name}[/] · {manifest.condition} · {manifest.backend} "
-        f"({manifest.model}) · template {manifest.template} · policy {policy} · "
-        f"{scores.n_questions_scored} questions"
+        f"[bold]{_escape(manifest.name)}[/] · "
+        + _escape(
+            f"{manifest.condition} · {manifest.backend} ({manifest.model}) · template "
+            f"{manifest.template} · policy {policy} · {scores.n_questions_scored} questions"
+        )
     )
+    if left_out:
+        con.print(_suspect_left_out(left_out, args.name), soft_wrap=True)
+    if summary.n_failed:
+        con.print(
+            f"[red]{summary.n_failed} failed question(s)[/] not scored ('goqa report "
+            f"{_escape(args.name)} --failed' gives the reasons; running the run again retries "
+            "them).",
+            soft_wrap=True,
+        )
     con.print(
         _leaderboard(
             scores,
@@ -499,15 +786,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _diagnostics_json(ds: Any, store: Store, name: str, policy: str) -> dict[str, Any]:
+def _diagnostics_json(
+    ds: Any, store: Store, name: str, policy: str, include_suspect: bool = False
+) -> dict[str, Any]:
     from core import diagnostics
 
-    ra = run_answers(store, ds, name)
+    ra = run_answers(store, ds, name, include_suspect)
     over = diagnostics.overconfidence(ds, ra.positions, ra.probs, policy)  # type: ignore[arg-type]
     off = [a.off_option_mass for a in ra.answers]
     return {
         "figures": {
             "questions answered": len(ra.positions),
+            "suspect answers left out": ra.suspect_excluded,
             "mean model entropy (bits)": over.mean_model_entropy,
             "mean human entropy (bits)": over.mean_human_entropy,
             "share overconfident (>90% on one option, no country so)": over.share_overconfident,
@@ -521,97 +811,193 @@ def _compare_json(args: argparse.Namespace, ds: Any, store: Store) -> dict[str, 
         return None
     from core import stats
 
-    a, b = run_answers(store, ds, args.name), run_answers(store, ds, args.compare)
+    include = bool(getattr(args, "include_suspect", False))
+    a = run_answers(store, ds, args.name, include)
+    b = run_answers(store, ds, args.compare, include)
     return stats.compare(
         ds,
         a,
         b,
-        policy=store.manifest(args.name).policy,
+        policy=store.manifest(args.name).policy,  # type: ignore[arg-type]
         label_a=args.name,
-        label_b=args.compare,  # type: ignore[arg-type]
+        label_b=args.compare,
     ).to_json()
 
 
+# --------------------------------------------------------------------------- files written
+
+
+def _protected(store: Store, ds: Any) -> list[tuple[Path, str]]:
+    """Files no output may replace, even with --force: the store (and its companions) and
+    the dataset in use."""
+    out = [
+        (Path(f"{store.path}{suffix}"), "the results store")
+        for suffix in ("", "-wal", "-shm", "-journal")
+    ]
+    out += [(p, "answers kept for the results store") for p in store.spill_files()]
+    if getattr(ds, "path", ""):
+        out.append((Path(ds.path), "the dataset in use"))
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _check_output(out: Path, protected: list[tuple[Path, str]], force: bool) -> None:
+    """Refuse to write ``out`` over a protected file, a directory, or (without ``force``)
+    any existing file."""
+    for path, what in protected:
+        if _same_file(out, path):
+            raise CliError(
+                f"Cannot write {str(out)!r}: it is {what} ({path}); goqa never writes over it, "
+                "even with --force. Choose another file."
+            )
+    if out.is_dir():
+        raise CliError(f"Cannot write {str(out)!r}: it is a directory. Give a file name.")
+    if out.exists() and not force:
+        raise CliError(
+            f"Cannot write {str(out)!r}: the file exists. Pass --force to replace it, or "
+            "choose another file."
+        )
+
+
+def _write_whole(
+    out: Path,
+    write: Callable[[IO[str]], Any],
+    newline: str | None = None,
+    make_parents: bool = False,
+) -> None:
+    """Write ``out`` through a temporary file beside it, renamed into place when complete:
+    the file is there whole or (on any failure, a full disk say) not at all."""
+    try:
+        if make_parents:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CliError(_cannot_write(out, exc)) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode(out))
+        os.replace(tmp, out)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CliError(_cannot_write(out, exc)) from None
+        raise
+
+
+def _file_mode(out: Path) -> int:
+    """The mode a plain ``open(out, "w")`` would give (the old one when replacing)."""
+    try:
+        return out.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def _cannot_write(out: Path, exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"Cannot write {str(out)!r}: the disk is full. Nothing was written (no partial "
+            "file); free some space and try again."
+        )
+    return f"Cannot write {str(out)!r}: {exc.strerror or exc}."
+
+
+# --------------------------------------------------------------------------- export
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    store = Store()
+    with Store(read_only=True) as store:
+        return _export(args, store)
+
+
+def _export(args: argparse.Namespace, store: Store) -> int:
     manifest = store.manifest(args.name)
     ds = _load_dataset(args)
-    ra = run_answers(store, ds, args.name)
-    pairs = metrics.pair_similarities(ds, ra.positions, ra.probs, manifest.policy)  # type: ignore[arg-type]
     out = Path(args.out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fh = out.open("w", encoding="utf-8", newline="" if args.format == "csv" else None)
-    except OSError as exc:
-        raise CliError(f"Cannot write {str(out)!r}: {exc.strerror or exc}.") from None
-    if args.format == "jsonl":
-        with fh:
-            for pos, answer in zip(ra.positions, ra.answers, strict=True):
-                sel = pairs.position == pos
-                fh.write(
-                    json.dumps(
-                        {
-                            "question_id": ds.ids[pos],
-                            "key": ds.keys[pos],
-                            "probs": [float(x) for x in answer.probs],
-                            "off_option_mass": float(answer.off_option_mass),
-                            "estimator": answer.estimator,
-                            "similarity": {
-                                ds.countries[c]: float(s)
-                                for c, s in zip(
-                                    pairs.country[sel], pairs.similarity[sel], strict=True
-                                )
-                            },
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
-    else:
-        with fh:
-            w = csv.writer(fh)
-            kmax = ds.kmax
+    _check_output(out, _protected(store, ds), args.force)
+    ra = run_answers(store, ds, args.name, args.include_suspect)
+    pairs = metrics.pair_similarities(ds, ra.positions, ra.probs, manifest.policy)  # type: ignore[arg-type]
+
+    def write_jsonl(fh: IO[str]) -> None:
+        for pos, answer in zip(ra.positions, ra.answers, strict=True):
+            sel = pairs.position == pos
+            row = {
+                "question_id": ds.ids[pos],
+                "key": ds.keys[pos],
+                "probs": [float(x) for x in answer.probs],
+                "off_option_mass": float(answer.off_option_mass),
+                "estimator": answer.estimator,
+                "suspect": answer.suspect,
+                "similarity": {
+                    ds.countries[c]: float(s)
+                    for c, s in zip(pairs.country[sel], pairs.similarity[sel], strict=True)
+                },
+            }
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def write_csv(fh: IO[str]) -> None:
+        w = csv.writer(fh)
+        kmax = ds.kmax
+        header = ["row_type", "question_id", "key", "country", "similarity", "off_option_mass"]
+        w.writerow([*header, "estimator", *(f"p_{chr(65 + k)}" for k in range(kmax)), "suspect"])
+        for pos, answer in zip(ra.positions, ra.answers, strict=True):
+            probs = [f"{x:.10g}" for x in answer.probs] + [""] * (kmax - len(answer.probs))
             w.writerow(
-                [
-                    "row_type",
-                    "question_id",
-                    "key",
-                    "country",
-                    "similarity",
-                    "off_option_mass",
-                    "estimator",
-                ]
-                + [f"p_{chr(65 + k)}" for k in range(kmax)]
+                ["model", ds.ids[pos], ds.keys[pos], "", "", f"{answer.off_option_mass:.10g}"]
+                + [answer.estimator, *probs, answer.suspect]
             )
-            for pos, answer in zip(ra.positions, ra.answers, strict=True):
-                probs = [f"{x:.10g}" for x in answer.probs] + [""] * (kmax - len(answer.probs))
-                w.writerow(
-                    [
-                        "model",
-                        ds.ids[pos],
-                        ds.keys[pos],
-                        "",
-                        "",
-                        f"{answer.off_option_mass:.10g}",
-                        answer.estimator,
-                    ]
-                    + probs
-                )
-            for pos, c, s in zip(pairs.position, pairs.country, pairs.similarity, strict=True):
-                w.writerow(
-                    ["similarity", ds.ids[pos], ds.keys[pos], ds.countries[c], f"{s:.10g}", "", ""]
-                    + [""] * kmax
-                )
-    msg = f"Exported {len(ra.positions)} answers and {len(pairs.similarity)} similarities to {out}"
-    _console(stderr=True).print(msg)
+        for pos, c, s in zip(pairs.position, pairs.country, pairs.similarity, strict=True):
+            w.writerow(
+                ["similarity", ds.ids[pos], ds.keys[pos], ds.countries[c], f"{s:.10g}", "", ""]
+                + [""] * (kmax + 1)
+            )
+
+    if args.format == "jsonl":
+        _write_whole(out, write_jsonl, make_parents=True)
+    else:
+        _write_whole(out, write_csv, newline="", make_parents=True)
+    err = _console(stderr=True)
+    err.print(
+        f"Exported {len(ra.positions)} answers and {len(pairs.similarity)} similarities to "
+        f"{_escape(str(out))}",
+        soft_wrap=True,
+    )
+    if ra.suspect_excluded:
+        err.print(_suspect_left_out(ra.suspect_excluded, args.name), soft_wrap=True)
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- translate
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
     from core import translate as tr
 
     ds = _load_dataset(args)
-    store = Store()
+    store = Store(on_busy=_busy_printer(_console(stderr=True)))
+    try:
+        store.ensure_writable("store translations")
+        return _translate(args, ds, store, tr)
+    finally:
+        store.close()
+
+
+def _translate(args: argparse.Namespace, ds: Any, store: Store, tr: Any) -> int:
     if args.import_file:
         n, problems = tr.import_file(Path(args.import_file), ds, store)
         for p in problems:
@@ -636,8 +1022,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
     name, bcfg, backend = _backend(cfg, args.backend)
     con = _console(stderr=True)
     con.print(
-        f"Translating {len(questions)} questions into {tr.language_name(args.language)} "
-        f"with {name} ({backend.model})…"
+        _escape(
+            f"Translating {len(questions)} questions into {tr.language_name(args.language)} "
+            f"with {name} ({backend.model})…"
+        )
     )
 
     async def go() -> Any:
@@ -657,7 +1045,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     outcome = asyncio.run(go())
     for key, reason in outcome.failed[:20]:
-        con.print(f"[yellow]{key}[/]: {reason}")
+        con.print(f"[yellow]{_escape(str(key))}[/]: {_escape(str(reason))}", soft_wrap=True)
     _console().print(
         f"{outcome.translated} translated, {outcome.skipped} already stored, "
         f"{len(outcome.failed)} failed"
@@ -670,6 +1058,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tui.app import run_app
 
     return run_app(dataset_spec=args.dataset, demo=True, condition=args.condition)
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def _add_include_suspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--include-suspect",
+        action="store_true",
+        help="score suspect answers too (too much probability off the option letters, or a "
+        "chat server that ignored the prefill); left out by default",
+    )
 
 
 @register
@@ -693,29 +1093,76 @@ def _parsers(sub: Any) -> None:
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
     p.add_argument("--search", help="only questions containing this text")
     p.add_argument("--country", help="only questions asked in this country")
-    p.add_argument("--limit", type=int, default=0, help="at most N questions")
-    p.add_argument("--concurrency", type=int, default=0, help="parallel requests (backend default)")
-    p.add_argument("--min-questions", type=int, default=1)
-    p.add_argument("--top", type=int, default=10, help="countries to show")
+    p.add_argument(
+        "--limit", type=non_negative_int, default=0, help="first N matching questions (0 = all)"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=non_negative_int,
+        default=0,
+        help="requests in flight (0 = the backend's concurrency)",
+    )
+    p.add_argument(
+        "--min-questions",
+        type=positive_int,
+        default=1,
+        help="leave out countries scored on fewer questions (default 1)",
+    )
+    p.add_argument("--top", type=positive_int, default=10, help="countries to show (default 10)")
+    _add_include_suspect(p)
     _add_json(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("runs", help="list stored runs")
+    p = sub.add_parser("runs", help="list stored runs; delete one, or release a stale claim")
     _add_json(p)
     p.set_defaults(func=cmd_runs)
+    actions = p.add_subparsers(dest="runs_action", metavar="ACTION")
+    d = actions.add_parser("delete", help="delete a run and its answers (asks first)")
+    d.add_argument("name", help="the run to delete")
+    d.add_argument("--yes", "-y", action="store_true", help="delete without asking")
+    _add_json(d)
+    d.set_defaults(func=cmd_runs_delete)
+    d = actions.add_parser(
+        "release", help="release a run claimed by a goqa that is gone (e.g. on another machine)"
+    )
+    d.add_argument("name", help="the run to release")
+    _add_json(d)
+    d.set_defaults(func=cmd_runs_release)
 
     p = sub.add_parser("report", help="per-country scores of a stored run, with 95% CIs")
     p.add_argument("name")
     _add_dataset(p)
-    p.add_argument("--top", type=int, default=None)
-    p.add_argument("--min-questions", type=int, default=1)
+    p.add_argument("--top", type=positive_int, default=None, help="countries to show")
+    p.add_argument(
+        "--min-questions",
+        type=positive_int,
+        default=1,
+        help="leave out countries scored on fewer questions (default 1)",
+    )
     p.add_argument("--policy", choices=metrics.POLICIES, help="override the run's policy")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--min-shared", type=int, default=5, help="questions for 'best other country'")
+    p.add_argument(
+        "--resamples", type=positive_int, default=1000, help="bootstrap resamples (default 1000)"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0, help="bootstrap seed")
+    p.add_argument(
+        "--min-shared",
+        type=positive_int,
+        default=5,
+        help="questions for 'best other country' (default 5)",
+    )
     p.add_argument("--map", action="store_true", help="draw a world map of the scores")
     p.add_argument("--html", help="write a self-contained HTML report to this file")
     p.add_argument("--compare", help="with --html: another run to compare against")
+    p.add_argument("--force", action="store_true", help="with --html: replace an existing file")
+    _add_include_suspect(p)
+    p.add_argument(
+        "--suspect",
+        action="store_true",
+        help="list the suspect answers (question, reason, off-option mass) instead of scores",
+    )
+    p.add_argument(
+        "--failed", action="store_true", help="list the failed questions and their errors"
+    )
     _add_json(p)
     p.set_defaults(func=cmd_report)
 
@@ -723,7 +1170,9 @@ def _parsers(sub: Any) -> None:
     p.add_argument("name")
     _add_dataset(p)
     p.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
-    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--out", required=True, help="output file (never the store or the dataset)")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    _add_include_suspect(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("translate", help="translations for language:CODE runs")
@@ -735,7 +1184,9 @@ def _parsers(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="translate again even if stored")
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
     p.add_argument("--search")
-    p.add_argument("--limit", type=int, default=0)
+    p.add_argument(
+        "--limit", type=non_negative_int, default=0, help="first N matching questions (0 = all)"
+    )
     _add_dataset(p)
     p.set_defaults(func=cmd_translate)
 

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 from core import experiments, metrics, stats
+from core.dataset import skipped_note
 from core.prompts import Condition
 from core.runner import RunOutcome, run_answers
 from core.store import Store
@@ -19,18 +20,19 @@ from tui.cli import (
     CliError,
     _add_json,
     _console,
+    _escape,
     _load_dataset,
     _print_json,
     non_negative_int,
     positive_int,
     register,
 )
-from tui.cli_runs import _add_common, _backend, _config
+from tui.cli_runs import _add_common, _backend, _busy_printer, _config
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     ds = _load_dataset(args)
-    store = Store()
+    store = Store(read_only=True)
     for name in (args.run_a, args.run_b):
         if store.manifest(name).dataset_sha256 != ds.sha256:
             raise CliError(
@@ -65,7 +67,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     con = _console()
     con.print(
-        f"[bold]{args.run_b}[/] minus [bold]{args.run_a}[/] on {result.n_shared_questions} shared "
+        f"[bold]{_escape(args.run_b)}[/] minus [bold]{_escape(args.run_a)}[/] on {result.n_shared_questions} shared "
         f"questions · mean over countries {result.mean_diff:+.4f} "
         f"({result.mean_diff_ci_low:+.4f} to {result.mean_diff_ci_high:+.4f}) · "
         f"{result.n_better} countries closer, {result.n_worse} further (BH q < {result.alpha})"
@@ -110,12 +112,16 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     cfg = _config(args)
     targets = [t.strip() for t in (args.countries or args.languages or "").split(",") if t.strip()]
     experiments.conditions(args.kind, targets)  # an unknown kind stops before the backend
-    positions = ds.filter(args.search, args.source, None)
+    # Questions that cannot be asked are left out before --limit counts the first N.
+    positions, skipped = ds.askable(ds.filter(args.search, args.source, None))
     if args.limit:
         positions = positions[: args.limit]
     if not positions:
         raise CliError("No question matches the filters; nothing to run.")
-    store = Store()
+    err = _console(stderr=True)
+    if skipped:
+        err.print(_escape(skipped_note(ds, skipped)), soft_wrap=True)
+    store = Store(on_busy=_busy_printer(err))
     bcfg = cfg.backend(args.backend)
     plan = experiments.plan(
         args.kind,
@@ -138,7 +144,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     con = _console(stderr=True)
 
     def started(index: int, run_name: str, cond: Condition) -> None:
-        con.print(f"[bold]{run_name}[/]: {len(plan.positions)} questions · {cond}")
+        con.print(f"[bold]{_escape(run_name)}[/]: {len(plan.positions)} questions · {cond}")
 
     async def go() -> tuple[RunOutcome, ...]:
         try:
@@ -155,10 +161,20 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             "name": o.manifest.name,
             "answered": o.answered,
             "failed": o.failed,
+            "suspect": o.suspect,
             "from_cache": o.cached,
         }
         for o in outcomes
     ]
+    if not args.json:
+        for o in outcomes:
+            if o.failed or o.suspect:
+                con.print(
+                    f"[bold]{_escape(o.manifest.name)}[/]: {o.failed} failed (asked again when "
+                    f"you run the same experiment), {o.suspect} suspect (left out of scores; "
+                    f"'goqa report NAME --suspect' lists them)"
+                )
+
     if args.json:
         _print_json(summary)
     else:
@@ -177,7 +193,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     con = _console()
     d = summary["default"]
     con.print(
-        f"\n[bold]Default prompting[/] ({d['run']}): uniform answer scores {d['uniform_mean']:.4f} on average"
+        f"\n[bold]Default prompting[/] ({_escape(d['run'])}): uniform answer scores {d['uniform_mean']:.4f} on average"
     )
     for i, c in enumerate(d["top"], start=1):
         con.print(f"  {i}. {c['display']:<30} {c['similarity']:.4f}  (n={c['n']})")
@@ -187,7 +203,7 @@ def print_summary(summary: dict[str, Any]) -> None:
             if entry["moved_toward_target"]
             else "[yellow]did not clearly move toward its target[/]"
         )
-        con.print(f"\n[bold]{entry['condition']}[/] ({entry['run']}): {verdict}")
+        con.print(f"\n[bold]{_escape(entry['condition'])}[/] ({_escape(entry['run'])}): {verdict}")
         for m in entry["targets"]:
             con.print(
                 f"  target {m['display']:<26} {m['score_default']:.4f} → {m['score_conditioned']:.4f} "
@@ -211,7 +227,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     ds = _load_dataset(args)
-    store = Store()
+    store = Store(on_busy=_busy_printer(_console(stderr=True)))
     manifest = store.manifest(args.name)
     if manifest.dataset_sha256 != ds.sha256:
         raise CliError(
@@ -221,7 +237,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     name, bcfg, backend = _backend(cfg, args.backend or manifest.backend)
     con = _console(stderr=True)
     for v in experiments.sensitivity_variants(args.name, manifest.template, args.seed):
-        con.print(f"[bold]{v.name}[/]: {manifest.condition} · {v.description}")
+        con.print(f"[bold]{_escape(v.name)}[/]: {_escape(manifest.condition)} · {v.description}")
 
     async def go() -> list[RunOutcome]:
         try:
@@ -255,7 +271,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         out = _console()
         for v, sens in report:
             out.print(
-                f"\n[bold]{v.description}[/] ({v.name}): mean |change| "
+                f"\n[bold]{v.description}[/] ({_escape(v.name)}): mean |change| "
                 f"{sens.mean_abs_change:.4f}; {sens.n_flagged} of {len(sens.countries)} "
                 "countries moved outside their 95% CI"
             )
@@ -277,7 +293,7 @@ def _parsers(sub: Any) -> None:
     p.add_argument("--dataset", default=None)
     p.add_argument("--backend", help="backend (default: the run's)")
     p.add_argument("--config", help="config file")
-    p.add_argument("--seed", type=int, default=0, help="shuffle and bootstrap seed")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="shuffle and bootstrap seed")
     p.add_argument("--top", type=positive_int, default=10, help="countries to show per variant")
     _add_json(p)
     p.set_defaults(func=cmd_sensitivity)
@@ -290,7 +306,7 @@ def _parsers(sub: Any) -> None:
     p.add_argument(
         "--resamples", type=positive_int, default=1000, help="bootstrap and permutation draws"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="bootstrap seed")
     p.add_argument(
         "--top", type=non_negative_int, default=0, help="show the N largest moves each way"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from core import store
 from core.backends.base import BackendError, InvalidAnswerError, MissingDependencyError
 from core.config import ConfigError
 from core.countries import UnknownCountryError
@@ -15,6 +16,16 @@ LOCAL_INSTALL_HINT = (
     "Install the local model extra with: pip install 'goqa[local]' "
     "(llama-cpp-python is built from source; see the README)."
 )
+
+
+_STORE_TITLES: dict[type[StoreError], str] = {
+    store.StoreBusyError: "Results store busy",
+    store.StoreReadOnlyError: "Results store is read-only",
+    store.StoreFullError: "Disk full",
+    store.NotAStoreError: "Not a goqa store",
+    store.StoreDamagedError: "Results store damaged",
+    store.RunClaimedError: "Run already running",
+}
 
 
 class ViewUnavailableError(Exception):
@@ -40,7 +51,7 @@ def describe(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, DatasetError):
         return "Dataset problem", text
     if isinstance(exc, StoreError):
-        return "Results store problem", text
+        return _STORE_TITLES.get(type(exc), "Results store problem"), text
     if isinstance(exc, InvalidAnswerError):
         return "Unusable answer", text
     if isinstance(exc, BackendError):

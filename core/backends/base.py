@@ -128,6 +128,7 @@ DEFAULT_MAX_OFF_OPTION = 0.5
 
 _LOGPROB_TOLERANCE = 1e-4  # servers round: a log-probability of +1e-6 is a probability of 1
 _MASS_TOLERANCE = 0.02  # a top-k list whose probabilities add up to more than 1.02 is lying
+_OFF_OPTION_MARK = "above max_off_option"
 
 
 PartialCallback = Callable[[Answer], None]
@@ -290,14 +291,16 @@ def validate_answer(answer: Answer, max_off_option: float = DEFAULT_MAX_OFF_OPTI
             "was not used."
         )
     off = min(max(off, 0.0), 1.0)
-    reasons = [answer.suspect] if answer.suspect else []
+    # A backend's own reasons are kept; the off-option one is judged anew against this
+    # threshold (a cached answer is checked again, maybe with another max_off_option).
+    reasons = [r for r in answer.suspect.split("; ") if r and _OFF_OPTION_MARK not in r]
     if off > max_off_option:
         what = (
             "of the sampled replies named no option"
             if answer.estimator == "sampling"
             else ("of the probability fell outside the option letters")
         )
-        reasons.append(f"{off:.0%} {what} (above max_off_option = {max_off_option:g})")
+        reasons.append(f"{off:.0%} {what} ({_OFF_OPTION_MARK} = {max_off_option:g})")
     return replace(answer, probs=probs / total, off_option_mass=off, suspect="; ".join(reasons))
 
 

@@ -4,6 +4,10 @@ The list (left, or on top in a narrow terminal) shows what the filters let throu
 detail pane shows the highlighted question's text and the live chart. Asking runs in an
 exclusive async worker (a second ask cancels the first); a sampling backend's partial
 answers arrive as replaceable messages, posted from whatever thread the backend calls from.
+
+A suspect answer (off-option mass above the config's ``max_off_option``…) is drawn with its
+reason under the chart; an ask that fails shows why in place of the model's bars. Without a
+results store the screen still browses, and asks without the response cache.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from core.dataset import Question
 from core.prompts import Condition
 from core.translate import bundled_translations
 from tui import comparison
+from tui.errors import describe
+from tui.screens.run import available_store, max_off_option
 from tui.widgets.chart import ChartData, DistributionChart, Series
 from tui.widgets.country_picker import ANY, CountryPicker
 from tui.widgets.pickers import Picker
@@ -65,6 +71,8 @@ class AskState:
     pending: bool = False
     cached: bool = False
     serial: int = 0
+    error: str = ""
+    """Why the last ask failed ("" when it did not)."""
 
 
 def describe_answer(answer: Answer | None, pending: bool, cached: bool, total: int) -> str:
@@ -269,6 +277,8 @@ class BrowseScreen(Screen[None]):
             self.watch(self.app, attribute, self._context_changed, init=False)
         self.watch(self.app, "dataset_ready", self._dataset_ready)
         self.watch(self.app, "dataset_problem", self._dataset_problem, init=False)
+        if hasattr(type(self.app), "store_ready"):  # the store opens in a worker of its own
+            self.watch(self.app, "store_ready", self._store_ready, init=False)
         self._update_ask_bar()
         questions.focus()
 
@@ -283,6 +293,17 @@ class BrowseScreen(Screen[None]):
         questions.border_title = "Questions · none"
         questions.refresh()
         self.query_one(DistributionChart).empty_message = "No dataset loaded."
+
+    def _store_ready(self, ready: bool) -> None:
+        """The store opened after the question was shown: look in its cache and translations."""
+        if not ready:
+            return
+        self.answers = {
+            key: state
+            for key, state in self.answers.items()
+            if state.answer is not None or state.pending or state.error
+        }
+        self._context_changed()
 
     def _dataset_ready(self, ready: bool) -> None:
         if not ready:
@@ -454,7 +475,9 @@ class BrowseScreen(Screen[None]):
         every move through the list); stored translations win over bundled ones."""
         if self._translations_for != language:
             table = {k: text for k, (text, _) in bundled_translations(language).items()}
-            table.update({k: t.question for k, t in self.goqa.store.translations(language).items()})
+            store, _ = available_store(self.goqa, session=True)
+            if store is not None:
+                table.update({k: t.question for k, t in store.translations(language).items()})
             self._translations_for, self._translations = language, table
         return self._translations
 
@@ -511,7 +534,10 @@ class BrowseScreen(Screen[None]):
     async def _ask(self, q: Question, key: AskKey, serial: int) -> None:
         app = self.goqa
         backend = app.get_backend(key.backend)
-        build = runner.prompt_builder(app.dataset, key.condition, key.template, app.store, [q])
+        # Without a store only the bundled translations; without a writable one no cache.
+        store, _ = available_store(app, session=True)
+        cache, _ = available_store(app, write=True, session=True)
+        build = runner.prompt_builder(app.dataset, key.condition, key.template, store, [q])
         prompt = build(q)
         # Hashing a local model file the first time is slow: keep it off the event loop.
         await asyncio.to_thread(backend.request_params)
@@ -519,7 +545,9 @@ class BrowseScreen(Screen[None]):
         def on_partial(answer: Answer) -> None:  # any thread: post_message is thread-safe
             self.post_message(self.PartialAnswerReceived(key, serial, answer))
 
-        answer, cached = await runner.ask_cached(backend, prompt, app.store, on_partial=on_partial)
+        answer, cached = await runner.ask_cached(
+            backend, prompt, cache, on_partial=on_partial, max_off_option=max_off_option(app)
+        )
         self.post_message(self.AnswerReceived(key, serial, answer, cached))
 
     @on(PartialAnswerReceived)
@@ -551,7 +579,11 @@ class BrowseScreen(Screen[None]):
                 if event.state == WorkerState.SUCCESS:
                     return  # the AnswerReceived message is on its way
                 state.pending = False
-                if state.answer is None or event.state == WorkerState.ERROR:
+                error = event.worker.error
+                if event.state == WorkerState.ERROR and error is not None:
+                    # The reason stays in the chart, in place of the bars, until asked again.
+                    state.answer, state.cached, state.error = None, False, describe(error)[1]
+                elif state.answer is None:
                     del self.answers[key]  # type: ignore[arg-type]
                 self._refresh_chart(key)
         self.goqa.report_worker(event)
@@ -577,9 +609,14 @@ class BrowseScreen(Screen[None]):
         In a thread: the cache key of a local backend hashes its model file the first time.
         """
         app = self.goqa
+        store, _ = available_store(app, session=True)
+        if store is None:
+            return  # no cache to look in
         try:
-            build = runner.prompt_builder(app.dataset, key.condition, key.template, app.store)
-            hit = app.store.cache_get(runner.cache_key(backend, build(q)))
+            build = runner.prompt_builder(app.dataset, key.condition, key.template, store)
+            # Checked as a fresh answer is: an unusable entry is no hit, a doubtful one suspect.
+            key_hash = runner.cache_key(backend, build(q))
+            hit = runner.cached_answer(store, key_hash, max_off_option(app))
         except Exception:  # only a convenience: asking reports problems properly
             return
         if hit is not None and not get_current_worker().is_cancelled:
@@ -609,6 +646,7 @@ class BrowseScreen(Screen[None]):
         state = self.answers.get(key)
         answer = state.answer if state else None
         pending = bool(state and state.pending)
+        error = state.error if state and not pending else ""
         model = answer.probs if answer is not None and float(answer.probs.sum()) > 0 else None
         compared = comparison.choose(
             q,
@@ -619,7 +657,7 @@ class BrowseScreen(Screen[None]):
             self.hidden,
         )
         series: list[Series] = []
-        if answer is not None or pending:
+        if answer is not None or pending or error:
             series.append(
                 Series(
                     "Model",
@@ -640,8 +678,10 @@ class BrowseScreen(Screen[None]):
             total = cfg.samples
         caption = describe_answer(answer, pending, bool(state and state.cached), total)
         if answer is None and not pending:
+            again = " again" if error else ""
             caption = (
-                f"Human answers only · a asks {key.backend} ({condition_label(key.condition)})"
+                f"Human answers only · a asks {key.backend}{again} "
+                f"({condition_label(key.condition)})"
             )
         if app.policy == "drop" and bool(q.nonsubstantive.any()):
             caption += " · non-substantive options left out of the similarity"
@@ -652,6 +692,8 @@ class BrowseScreen(Screen[None]):
             caption=caption,
             pending=pending,
             status=f"asking {key.backend}…" if pending and answer is None else "",
+            suspect=answer.suspect if answer is not None and not pending else "",
+            error=error,
         )
 
     def _shown_countries(self) -> list[str]:

@@ -248,8 +248,10 @@ class CountriesScreen(Screen[None]):
             ),
         )
         self.query_one("#countries-status", Static).update(
-            f"{label}: {own} questions · over {scope} · policy {policy} · "
-            "shared = questions both answered"
+            Text(  # a country key from a user's CSV is shown as written, never as markup
+                f"{label}: {own} questions · over {scope} · policy {policy} · "
+                "shared = questions both answered"
+            )
         )
         picker = self.query_one("#countries-list", OptionList)
         try:

@@ -5,7 +5,9 @@ answer is complete, so the audience always gets the full interval to read) or on
 question is asked under the current condition through :func:`core.runner.ask_cached` with the
 app's store and backend; a sampling backend's partial estimates redraw the bars sample by
 sample. The condition cycles through ``default`` and the ``country:``/``language:`` conditions
-the user has configured or used recently.
+the user has configured or used recently. A suspect answer carries its reason under the
+chart; a failed ask shows why in place of the model's bars. Without a results store the
+demo still runs, without the response cache.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from core.metrics import Policy
 from core.prompts import Condition
 
 from .. import comparison
+from ..errors import describe
 from ..widgets.chart import ChartData, DistributionChart, Series
-from .run import leave_screen, report_error
+from .run import available_store, leave_screen, max_off_option, report_error
 
 MAX_RECENT = 6
 """How many recently used ``country:`` and ``language:`` conditions join the cycle (each)."""
@@ -171,6 +174,8 @@ class DemoScreen(Screen[None]):
         self.partial_updates = 0
         """Partial estimates drawn so far (a sampling backend sends one per sample)."""
         self.cached = False
+        self.error = ""
+        """Why the question on screen could not be asked ("" when it could)."""
         self._ticket = 0
         self._loading = False
         self._timer: Timer | None = None
@@ -190,8 +195,9 @@ class DemoScreen(Screen[None]):
 
     def on_mount(self) -> None:
         app: Any = self.app
+        store, _ = available_store(app, session=True)
         try:
-            recent = [r.manifest.condition for r in reversed(app.store.runs())]
+            recent = [r.manifest.condition for r in reversed(store.runs())] if store else []
         except Exception:  # the cycle still has the start and default conditions
             recent = []
         extra = [app.condition] if isinstance(getattr(app, "condition", None), Condition) else []
@@ -268,6 +274,7 @@ class DemoScreen(Screen[None]):
         question = app.dataset.at(position)
         self.answer = None
         self.cached = False
+        self.error = ""
         self._ticket += 1
         self._loading = True
         self.query_one("#demo-question", Static).update(
@@ -287,14 +294,21 @@ class DemoScreen(Screen[None]):
     async def _ask(self, ticket: int, position: int, condition: Condition) -> None:
         app: Any = self.app
         question = app.dataset.at(position)
-        build = runner.prompt_builder(app.dataset, condition, app.template, app.store, [question])
+        # Without a store only the bundled translations; without a writable one no cache.
+        store, _ = available_store(app, session=True)
+        cache, _ = available_store(app, write=True, session=True)
+        build = runner.prompt_builder(app.dataset, condition, app.template, store, [question])
         backend = app.get_backend()
 
         def on_partial(answer: Answer) -> None:
             self.post_message(self.PartialAnswered(ticket, answer))
 
         answer, cached = await runner.ask_cached(
-            backend, build(question), app.store, on_partial=on_partial
+            backend,
+            build(question),
+            cache,
+            on_partial=on_partial,
+            max_off_option=max_off_option(app),
         )
         self.post_message(self.Answered(ticket, answer, cached))
 
@@ -325,10 +339,12 @@ class DemoScreen(Screen[None]):
         error = event.worker.error
         if error is not None and self.is_attached:
             # Stop the timer: the next question would most likely fail the same way.
+            self.error = describe(error)[1]
             self.paused = True
+            self._draw(None)
             self.query_one("#demo-closest", Static).update(
                 Text(
-                    f"could not ask: {error}\nPaused: c changes the condition, space resumes.",
+                    f"could not ask: {self.error}\nPaused: c changes the condition, space resumes.",
                     style="bold",
                 )
             )
@@ -390,19 +406,22 @@ class DemoScreen(Screen[None]):
                 caption += f" · off-option mass {answer.off_option_mass:.0%}"
             if not partial and self.cached:
                 caption += " · from the cache"
+        error = self.error if answer is None else ""
         self.query_one("#demo-chart", DistributionChart).data = ChartData(
             options=question.options,
             nonsubstantive=tuple(bool(x) for x in question.nonsubstantive),
             series=tuple(series),
             caption=caption,
             pending=partial,
-            status="" if answer is not None else f"asking {app.backend_name}…",
+            status="" if answer is not None or error else f"asking {app.backend_name}…",
+            suspect=answer.suspect if answer is not None and not partial else "",
+            error=error,
         )
         closest = [c for c in compared if c.similarity is not None and not c.conditioned]
         if closest:
             best = max(closest, key=lambda c: c.similarity or 0.0)
             self.query_one("#demo-closest", Static).update(
-                f"Most alike on this question: {best.label} ({best.similarity:.2f})"
+                Text(f"Most alike on this question: {best.label} ({best.similarity:.2f})")
             )
 
     def _update_status(self) -> None:
@@ -417,6 +436,10 @@ class DemoScreen(Screen[None]):
         except AttributeError:
             model = ""
         state = "asking…" if self._loading else ("cached" if self.cached else "live")
+        if self.error:
+            state = "not answered"
+        elif answer := self.answer:
+            state += " · ⚠ suspect" if answer.suspect else ""
         self.query_one("#demo-status", Static).update(
-            f"{step} · {self.condition} · {model} · {state} · {timer}"
+            Text(f"{step} · {self.condition} · {model} · {state} · {timer}")
         )

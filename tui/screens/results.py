@@ -15,6 +15,12 @@ the paired statistics of :func:`core.stats.compare`: each difference's bootstrap
 sign-flip p-value and Benjamini–Hochberg q-value (``*`` marks q < 0.05). Enter on a country
 lists its per-question similarities; Enter on a question opens it. ``e`` opens the
 experiments dialog (:mod:`tui.screens.experiments`).
+
+Suspect answers are left out of every score here, as :func:`core.runner.run_scores` leaves
+them out; the board says how many, and ``i`` includes them (in comparisons too). The run
+list gives each run's failed and suspect counts. ``d`` deletes the highlighted run after a
+confirmation. Run names are the user's text: every place that shows one shows it as plain
+text, never as markup. Without a results store the screen says so in place.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core import countries, metrics, runner, stats, worldmap
@@ -45,7 +51,7 @@ from core.store import RunSummary, Store
 from ..widgets.leaderboard import Leaderboard, LeaderboardRow, rows_from_scores
 from ..widgets.worldmap import WorldMap
 from .experiments import ExperimentScreen
-from .run import leave_screen, report_error
+from .run import available_store, leave_screen, report_error, suspect_count
 
 BOOTSTRAP_RESAMPLES = stats.DEFAULT_RESAMPLES
 """Question resamples behind every interval on this screen."""
@@ -66,13 +72,24 @@ def _policy(name: str) -> metrics.Policy:
 
 @dataclass(frozen=True)
 class LoadedRun:
-    """One run's answers and scores, ready to show."""
+    """One run's answers and scores, ready to show.
+
+    Attributes:
+        include_suspect: suspect answers are in ``answers`` and the scores (else left out,
+            and ``answers.suspect_excluded`` says how many).
+    """
 
     name: str
     policy: str
     answers: runner.RunAnswers
     scores: metrics.Scores
     baseline: metrics.Scores
+    include_suspect: bool = False
+
+    @property
+    def n_suspect_included(self) -> int:
+        """Suspect answers among those scored (0 unless they are included)."""
+        return sum(1 for a in self.answers.answers if a.suspect)
 
 
 @dataclass(frozen=True)
@@ -194,14 +211,25 @@ def format_p(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def load_run(store: Store, dataset: Dataset, name: str, policy: str | None = None) -> LoadedRun:
-    """A run's stored answers, its scores and the uniform baseline on the same questions."""
+def load_run(
+    store: Store,
+    dataset: Dataset,
+    name: str,
+    policy: str | None = None,
+    include_suspect: bool = False,
+) -> LoadedRun:
+    """A run's stored answers, its scores and the uniform baseline on the same questions.
+
+    Args:
+        policy: the non-substantive policy (default: the run's own).
+        include_suspect: score suspect answers too (left out by default).
+    """
     manifest = store.manifest(name)
     pol = _policy(policy or manifest.policy)
-    answers = runner.run_answers(store, dataset, name)
+    answers = runner.run_answers(store, dataset, name, include_suspect=include_suspect)
     scores = metrics.score(dataset, answers.positions, answers.probs, pol)
     baseline = metrics.uniform_baseline(dataset, answers.positions, pol)
-    return LoadedRun(name, pol, answers, scores, baseline)
+    return LoadedRun(name, pol, answers, scores, baseline, include_suspect)
 
 
 def _restrict(answers: runner.RunAnswers, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,10 +237,13 @@ def _restrict(answers: runner.RunAnswers, positions: np.ndarray) -> tuple[np.nda
     return answers.positions[keep], answers.probs[keep]
 
 
-def compare_runs(store: Store, dataset: Dataset, a: str, b: str) -> Comparison:
-    """Score runs ``a`` and ``b`` on their shared questions under A's policy."""
-    run_a = load_run(store, dataset, a)
-    run_b = load_run(store, dataset, b, run_a.policy)
+def compare_runs(
+    store: Store, dataset: Dataset, a: str, b: str, include_suspect: bool = False
+) -> Comparison:
+    """Score runs ``a`` and ``b`` on their shared questions under A's policy (suspect
+    answers left out of both unless ``include_suspect``)."""
+    run_a = load_run(store, dataset, a, include_suspect=include_suspect)
+    run_b = load_run(store, dataset, b, run_a.policy, include_suspect)
     shared = np.intersect1d(run_a.answers.positions, run_b.answers.positions)
     pol = _policy(run_a.policy)
     scores_a = metrics.score(dataset, *_restrict(run_a.answers, shared), pol)
@@ -255,6 +286,96 @@ def default_reference(runs: list[RunSummary], b: RunSummary) -> RunSummary | Non
         ):
             return r
     return None
+
+
+def run_status(summary: RunSummary, n_suspect: int) -> str:
+    """A run's state in the run list: ``60/60 ✓``, ``52/60 · 3 failed · 2 suspect``.
+
+    ``ok/planned``, a tick when finished, then the failed answers (asked again when the run
+    resumes) and the suspect ones (left out of scores), when there are any.
+    """
+    text = f"{summary.n_ok}/{summary.planned}" + (" ✓" if summary.finished else "")
+    if summary.n_failed:
+        text += f" · {summary.n_failed} failed"
+    if n_suspect:
+        text += f" · {n_suspect} suspect"
+    return text
+
+
+def suspect_note(run: LoadedRun) -> str:
+    """What the board says about suspect answers ("" when the run has none)."""
+    if run.include_suspect:
+        n = run.n_suspect_included
+        return f"{n} suspect answers included (i leaves them out)" if n else ""
+    n = run.answers.suspect_excluded
+    return f"{n} suspect answers left out (i includes them)" if n else ""
+
+
+class ConfirmDeleteScreen(ModalScreen[bool]):
+    """Asks before a run and its answers are deleted; dismisses with True to delete."""
+
+    DEFAULT_CSS = """
+    ConfirmDeleteScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    ConfirmDeleteScreen #delete-dialog {
+        width: 72;
+        max-width: 90%;
+        height: auto;
+        padding: 1 2;
+        border: thick $error;
+        background: $surface;
+    }
+    ConfirmDeleteScreen #delete-buttons {
+        height: auto;
+        margin-top: 1;
+        align-horizontal: right;
+    }
+    ConfirmDeleteScreen #delete-buttons Button {
+        margin-left: 2;
+    }
+    """
+
+    AUTO_FOCUS = "#delete-cancel"  # Enter straight away keeps the run
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="results.delete.cancel", tooltip="Keep the run"),
+    ]
+
+    def __init__(self, name: str, n_answers: int) -> None:
+        """Create the dialog.
+
+        Args:
+            name: the run to delete (shown as written, never as markup).
+            n_answers: its stored answers, failed ones included.
+        """
+        super().__init__()
+        self.run_name = name
+        self.n_answers = n_answers
+
+    @property
+    def question(self) -> str:
+        """The question the dialog asks."""
+        return (
+            f"Delete run '{self.run_name}' and its {self.n_answers} answers? This cannot be undone."
+        )
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="delete-dialog") as dialog:
+            dialog.border_title = "Delete run"
+            yield Static(Text(self.question), id="delete-message")
+            with Horizontal(id="delete-buttons"):
+                yield Button("Cancel", id="delete-cancel", compact=True)
+                yield Button("Delete", id="delete-confirm", variant="error", compact=True)
+
+    @on(Button.Pressed, "#delete-confirm")
+    def _confirmed(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#delete-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
 
 
 def _created(text: str) -> str:
@@ -315,6 +436,20 @@ class ResultsScreen(Screen[None]):
             tooltip="Run the paper's experiments (default, cross-national, linguistic)",
         ),
         Binding(
+            "i",
+            "toggle_suspect",
+            "Include suspect",
+            id="results.include_suspect",
+            tooltip="Include the suspect answers in the scores, or leave them out again",
+        ),
+        Binding(
+            "d",
+            "delete_run",
+            "Delete",
+            id="results.delete",
+            tooltip="Delete the highlighted run and its answers (asks first)",
+        ),
+        Binding(
             "h",
             "human_baseline",
             "People alike",
@@ -336,6 +471,8 @@ class ResultsScreen(Screen[None]):
     """What the lower pane shows: ``scores``, ``compare`` or ``questions``."""
     map_shown: reactive[bool | None] = reactive(None, init=False)
     """Whether the world map shows; None: beside the board on a wide screen, else hidden."""
+    include_suspect: reactive[bool] = reactive(False, init=False)
+    """Score suspect answers too (they are left out by default, as in ``goqa report``)."""
 
     @dataclass
     class RunLoaded(Message):
@@ -348,6 +485,12 @@ class ResultsScreen(Screen[None]):
         """A run's bootstrap intervals and baselines are ready."""
 
         statistics: RunStatistics
+
+    @dataclass
+    class RunDeleted(Message):
+        """A run and its answers were deleted from the store."""
+
+        name: str
 
     @dataclass
     class ComparisonLoaded(Message):
@@ -410,7 +553,7 @@ class ResultsScreen(Screen[None]):
         table.add_column("Run", key="name")
         table.add_column("Condition", key="condition")
         table.add_column("Backend / model", key="backend")
-        table.add_column("ok/failed/planned", key="counts")
+        table.add_column("ok/planned", key="counts")
         table.add_column("Created", key="created")
         self._layout_map()
         self.action_reload()
@@ -435,36 +578,45 @@ class ResultsScreen(Screen[None]):
 
     def _reload(self, force: bool) -> None:
         """Read the runs again; load the highlighted one if ``force`` or its answers changed."""
-        app: Any = self.app
         table = self.query_one("#results-runs", DataTable)
         current = self._highlighted_name()
         before = {r.manifest.name: (r.n_ok, r.n_failed) for r in self._runs}
-        try:
-            self._runs = app.store.runs()
-        except Exception as exc:
-            report_error(self, exc)
-            self._runs = []
+        store, problem = available_store(self.app)
+        self._runs = []
+        if store is not None:
+            try:
+                self._runs = store.runs()
+            except Exception as exc:
+                report_error(self, exc)
         names = [r.manifest.name for r in reversed(self._runs)]  # newest first
         row = names.index(current) if current in names else 0
         with table.prevent(DataTable.RowHighlighted):
             table.clear()
             for r in reversed(self._runs):
                 m = r.manifest
-                counts = f"{r.n_ok}/{r.n_failed}/{r.planned}" + ("" if r.finished else " …")
+                # Text cells: a run name (or a condition) is shown as written, not as markup.
                 table.add_row(
                     "A" if m.name == self.marked else "",
-                    m.name,
-                    m.condition,
-                    f"{m.backend} ({m.model})" if m.model else m.backend,
-                    counts,
+                    Text(m.name, no_wrap=True, overflow="ellipsis"),
+                    Text(m.condition, no_wrap=True, overflow="ellipsis"),
+                    Text(f"{m.backend} ({m.model})" if m.model else m.backend),
+                    Text(run_status(r, suspect_count(r, store))),
                     _created(m.created_at),
                     key=m.name,
                 )
             if names:
                 table.move_cursor(row=row)
         if not self._runs:
-            self._status("No runs stored yet. Start one from the run screen (or 'goqa run').")
-            self.query_one("#results-scores", Leaderboard).clear("")
+            self.loaded = None
+            self._shown_run = None
+            if store is None:
+                self._status(problem)
+                self.query_one("#results-scores", Leaderboard).clear(
+                    "Runs are read from the results store: none can be shown without it."
+                )
+            else:
+                self._status("No runs stored yet. Start one from the run screen (or 'goqa run').")
+                self.query_one("#results-scores", Leaderboard).clear("")
             self.query_one("#results-map", WorldMap).values = {}
             return
         name = names[row]
@@ -513,7 +665,7 @@ class ResultsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="results-load", exit_on_error=False)
     def _load_worker(self, name: str) -> None:
         app: Any = self.app
-        loaded = load_run(app.store, app.dataset, name)
+        loaded = load_run(app.store, app.dataset, name, include_suspect=self.include_suspect)
         if not get_current_worker().is_cancelled:
             self.post_message(self.RunLoaded(loaded))
 
@@ -533,8 +685,15 @@ class ResultsScreen(Screen[None]):
         mean_base = (
             float(np.mean([c.similarity for c in base.countries])) if base.countries else 0.0
         )
-        caption = (
-            f"{run.name}: {n} questions scored · policy {run.policy} · {beat} of "
+        # What was left out comes first, where a two-line caption cannot clip it.
+        notes = [f"{run.name}: {n} questions scored"]
+        if note := suspect_note(run):
+            notes.append(note)
+        summary = self._summary(run.name)
+        if summary is not None and summary.n_failed:
+            notes.append(f"{summary.n_failed} failed (asked again when the run resumes)")
+        caption = " · ".join(notes) + (
+            f" · policy {run.policy} · {beat} of "
             f"{len(scores.countries)} countries above their uniform score (┆, mean "
             f"{mean_base:.3f}) · Enter: per-question"
         )
@@ -553,6 +712,7 @@ class ResultsScreen(Screen[None]):
                 f"{run.answers.unknown_keys} stored answers of {run.name} match no question of "
                 "this dataset and were left out.",
                 severity="warning",
+                markup=False,
             )
 
     @work(thread=True, exclusive=True, group="results-stats", exit_on_error=False)
@@ -612,8 +772,10 @@ class ResultsScreen(Screen[None]):
         world = self.query_one("#results-map", WorldMap)
         world.values = worldmap.values_from_scores(run.scores.countries)
         self.query_one("#results-map-caption", Static).update(
-            f"{run.name}: score by country (a country sampled twice shows its national "
-            "sample) · arrows or the mouse pick a country · w hides the map"
+            Text(
+                f"{run.name}: score by country (a country sampled twice shows its national "
+                "sample) · arrows or the mouse pick a country · w hides the map"
+            )
         )
         self._follow_board()
 
@@ -708,7 +870,7 @@ class ResultsScreen(Screen[None]):
                     )
         else:
             parts.append("95% CI: computing…")
-        detail.update(f"{head} {' · '.join(parts)}")
+        detail.update(Text(f"{head} {' · '.join(parts)}"))
 
     # ------------------------------------------------------------------ experiments
 
@@ -778,6 +940,10 @@ class ResultsScreen(Screen[None]):
 
     def compare(self, a: str, b: str) -> None:
         """Show run ``b`` against the reference run ``a``."""
+        store, problem = available_store(self.app)
+        if store is None:
+            self._status(problem)
+            return
         self.view = "compare"
         self._board_view = "compare"
         self._status(f"Comparing {b} with {a}…")
@@ -787,7 +953,7 @@ class ResultsScreen(Screen[None]):
     def _compare_worker(self, a: str, b: str) -> None:
         app: Any = self.app
         with _STATISTICS_LOCK:
-            comparison = compare_runs(app.store, app.dataset, a, b)
+            comparison = compare_runs(app.store, app.dataset, a, b, self.include_suspect)
         if not get_current_worker().is_cancelled:
             self.post_message(self.ComparisonLoaded(comparison))
 
@@ -804,11 +970,16 @@ class ResultsScreen(Screen[None]):
                 rank = 1 + sum(1 for r in rows if r.value > diff)
                 focus += f" · {countries.resolve(key).label} {diff:+.3f} (#{rank})"
         paired = comp.paired
+        left_out = comp.a.answers.suspect_excluded + comp.b.answers.suspect_excluded
+        if comp.a.include_suspect:
+            suspect = " (suspect answers included)"
+        else:
+            suspect = f" ({left_out} suspect answers left out)" if left_out else ""
         caption = (
             f"B {comp.b.name} vs A {comp.a.name} on {comp.positions.shape[0]} shared questions"
-            f" (policy {comp.a.policy}) · B moved toward {toward} of {len(rows)} countries{focus}"
-            f" · Δ = B − A (green: B more like the country) · p: sign-flip test · q: "
-            f"Benjamini–Hochberg, * q < {paired.alpha:g}"
+            f"{suspect} (policy {comp.a.policy}) · B moved toward {toward} of {len(rows)} "
+            f"countries{focus} · Δ = B − A (green: B more like the country) · p: sign-flip "
+            f"test · q: Benjamini–Hochberg, * q < {paired.alpha:g}"
         )
         board = self.query_one("#results-compare", Leaderboard)
         board.set_rows(rows, caption=caption, keep_cursor=False)
@@ -821,6 +992,76 @@ class ResultsScreen(Screen[None]):
         name = self._highlighted_name()
         if name is not None:
             self._load(name)
+
+    # ------------------------------------------------------------------ suspect answers
+
+    def action_toggle_suspect(self) -> None:
+        """Include the suspect answers in the scores, or leave them out again."""
+        self.include_suspect = not self.include_suspect
+
+    def watch_include_suspect(self, include: bool) -> None:
+        self.notify(
+            "Suspect answers are included in the scores."
+            if include
+            else "Suspect answers are left out of the scores.",
+            title="Suspect answers",
+            timeout=4,
+        )
+        comp = self.comparison
+        if self._board_view == "compare" and comp is not None:
+            self.compare(comp.a.name, comp.b.name)
+            return
+        name = self._highlighted_name()
+        if name is not None:
+            self._load(name)
+
+    # ------------------------------------------------------------------ deleting
+
+    def action_delete_run(self) -> None:
+        """Ask, then delete the highlighted run and all its answers."""
+        summary = self._summary(self._highlighted_name())
+        if summary is None:
+            self.notify("No run to delete.", severity="warning")
+            return
+        name = summary.manifest.name
+        self.app.push_screen(
+            ConfirmDeleteScreen(name, summary.n_ok + summary.n_failed),
+            lambda confirmed: self._delete_confirmed(name, bool(confirmed)),
+        )
+
+    def _delete_confirmed(self, name: str, confirmed: bool) -> None:
+        if not confirmed:
+            return
+        store, problem = available_store(self.app, write=True)
+        if store is None:
+            self._status(problem)
+            return
+        self._status(f"Deleting {name}…")
+        self._delete_worker(store, name)
+
+    @work(thread=True, exclusive=True, group="results-delete", exit_on_error=False)
+    def _delete_worker(self, store: Store, name: str) -> None:
+        # In a thread: a store busy with another process's write waits before it gives up.
+        store.delete_run(name)
+        self.post_message(self.RunDeleted(name))
+
+    @on(RunDeleted)
+    def _run_deleted(self, event: RunDeleted) -> None:
+        name = event.name
+        if self.marked == name:
+            self.marked = None
+        if self.loaded is not None and self.loaded.name == name:
+            self.loaded = None
+            self.statistics = None
+            self._shown_run = None
+        comp = self.comparison
+        if comp is not None and name in (comp.a.name, comp.b.name):
+            self.comparison = None
+            self.query_one("#results-compare", Leaderboard).clear("")
+            self.view = "scores"
+            self._board_view = "scores"
+        self._reload(force=True)
+        self.notify(f"Deleted run {name}.", title="Run deleted", markup=False)
 
     # ------------------------------------------------------------------ questions of a country
 
@@ -861,8 +1102,8 @@ class ResultsScreen(Screen[None]):
                     f"{sim_a[p]:.3f}",
                     f"{sim_b[p]:.3f}",
                     Text(f"{d:+.3f}", style="bold" if abs(d) >= 0.1 else ""),
-                    _top_option(dataset, p, dataset.at(p).distribution(country)),
-                    _clip(dataset.texts[p], text_width),
+                    Text(_top_option(dataset, p, dataset.at(p).distribution(country))),
+                    Text(_clip(dataset.texts[p], text_width)),
                     key=str(p),
                 )
             caption = (
@@ -886,9 +1127,9 @@ class ResultsScreen(Screen[None]):
                 table.add_row(
                     str(dataset.ids[p]),
                     f"{sims[p]:.3f}",
-                    _top_option(dataset, p, probs.get(p)),
-                    _top_option(dataset, p, dataset.at(p).distribution(country)),
-                    _clip(dataset.texts[p], text_width),
+                    Text(_top_option(dataset, p, probs.get(p))),
+                    Text(_top_option(dataset, p, dataset.at(p).distribution(country))),
+                    Text(_clip(dataset.texts[p], text_width)),
                     key=str(p),
                 )
             caption = (
@@ -896,7 +1137,7 @@ class ResultsScreen(Screen[None]):
                 "Enter opens a question · Esc back"
             )
         self._question_rows = positions
-        self.query_one("#results-questions-caption", Static).update(caption)
+        self.query_one("#results-questions-caption", Static).update(Text(caption))
         self.view = "questions"
         table.focus()
 
@@ -924,7 +1165,9 @@ class ResultsScreen(Screen[None]):
             opener(position)
         else:
             dataset: Dataset = self.app.dataset  # type: ignore[attr-defined]
-            self.notify(f"Question #{dataset.ids[position]}: {dataset.texts[position]}")
+            self.notify(
+                f"Question #{dataset.ids[position]}: {dataset.texts[position]}", markup=False
+            )
 
     def action_human_baseline(self) -> None:
         """Open the countries view on the country under the board's cursor."""
@@ -964,15 +1207,21 @@ class ResultsScreen(Screen[None]):
             return
         leave_screen(self)
 
-    def _status(self, text: str) -> None:
-        self.query_one("#results-status", Static).update(text)
+    def _status(self, text: str | Text) -> None:
+        """Show ``text`` on the status line, as plain text (run names in it are not markup)."""
+        self.query_one("#results-status", Static).update(
+            Text(text) if isinstance(text, str) else text
+        )
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group in ("results-load", "results-stats"):
+        if event.worker.group in ("results-load", "results-stats", "results-delete"):
             if event.state == WorkerState.ERROR and event.worker.error is not None:
-                what = "intervals" if event.worker.group == "results-stats" else "run"
-                self._status(f"Could not compute the {what}: {event.worker.error}")
+                what = {
+                    "results-stats": "compute the intervals",
+                    "results-delete": "delete the run",
+                }.get(event.worker.group, "compute the run")
+                self._status(f"Could not {what}: {event.worker.error}")
                 report_error(self, event.worker.error)
 
 

@@ -7,6 +7,11 @@ only the newest matters) tells the screen to take it in. The leaderboard is scor
 the answers so far at most every half second. Cancelling stops the worker; what was stored stays,
 and starting the same name again (or picking the run under "Resume") asks only the questions
 still unanswered or failed.
+
+Suspect answers (see :func:`core.backends.base.validate_answer`) are stored and counted but
+left out of the live scores, as :func:`core.runner.run_scores` leaves them out; failed
+questions are counted and asked again when the run resumes. Run names are the user's text:
+they are always shown as plain text, never read as markup.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,9 +36,10 @@ from textual.widgets import Button, Footer, Header, Input, ProgressBar, Select, 
 from textual.worker import Worker, WorkerState
 
 from core import countries, metrics, runner
+from core.backends.base import DEFAULT_MAX_OFF_OPTION
 from core.config import BackendConfig
 from core.prompts import Condition
-from core.store import RunSummary
+from core.store import RunSummary, Store
 
 from ..widgets.leaderboard import Leaderboard, rows_from_scores
 
@@ -53,7 +60,87 @@ def report_error(screen: Screen[Any], exc: BaseException) -> None:
     if callable(show):
         show(exc)
     else:
-        screen.notify(str(exc) or type(exc).__name__, severity="error", timeout=10)
+        screen.notify(str(exc) or type(exc).__name__, severity="error", timeout=10, markup=False)
+
+
+UNAVAILABLE = "The results store is unavailable: "
+
+
+def available_store(
+    app: object, *, write: bool = False, session: bool = False
+) -> tuple[Store | None, str]:
+    """The app's results store, or None and the sentence saying why it cannot be used.
+
+    The shell opens the dataset even when the store cannot be opened (busy, damaged, not a
+    goqa store…): it then says why in ``store_unavailable()`` and may hand out a session-only
+    store; its ``store`` raises while none is open. A read-only store can be read, not
+    written.
+
+    Args:
+        app: the app (the shell, or a test harness with a ``store`` attribute).
+        write: the caller records answers (a read-only store will not do).
+        session: a session-only store will do (asking from Browse or the demo, where the
+            store is just the response cache); else only the real store does.
+
+    Returns:
+        (store, "") or (None, e.g. "The results store is unavailable: <reason>").
+    """
+    if not session:
+        check = getattr(app, "store_unavailable", None)
+        if callable(check):
+            problem = str(check(write=write))
+            if problem:
+                return None, problem
+    try:
+        store = app.store  # type: ignore[attr-defined]
+    except Exception as exc:  # the shell's property raises while no store is open
+        return None, UNAVAILABLE + (str(exc) or type(exc).__name__)
+    if store is None:
+        return None, UNAVAILABLE + str(getattr(app, "store_problem", "") or "it is not open.")
+    if write and getattr(store, "read_only", False):
+        why = getattr(store, "read_only_reason", "") or "it was opened for reading only."
+        return None, f"The results store is read-only: {why}"
+    return store, ""
+
+
+def max_off_option(app: object) -> float:
+    """The off-option mass above which an answer is suspect (config ``max_off_option``)."""
+    config = getattr(app, "config", None)
+    return float(getattr(config, "max_off_option", DEFAULT_MAX_OFF_OPTION))
+
+
+def suspect_count(summary: RunSummary, store: Store | None) -> int:
+    """A run's stored suspect answers.
+
+    From the summary's ``n_suspect`` when the store gives one (one query for every run),
+    else counted in the run's stored answers; 0 without a store.
+    """
+    n = getattr(summary, "n_suspect", None)
+    if isinstance(n, int):
+        return n
+    if store is None:
+        return 0
+    try:
+        stored = store.answers(summary.manifest.name, "ok")
+    except Exception:  # a count is a detail: the list still shows the run
+        return 0
+    return sum(1 for a in stored if a.answer is not None and a.answer.suspect)
+
+
+def answer_counts(done: int, total: int, suspect: int, failed: int) -> str:
+    """``done 28/30 · 2 suspect · 1 failed``: the counts every progress line starts with."""
+    return f"done {done}/{total} · {suspect} suspect · {failed} failed"
+
+
+def outcome_summary(name: str, answered: int, total: int, suspect: int, failed: int) -> str:
+    """How a finished run stands, in one sentence, e.g. ``Run x finished: 28 of 30
+    answered; 2 suspect (left out of scores); 1 failed (asked again when the run resumes).``"""
+    text = f"Run {name} finished: {answered} of {total} answered"
+    if suspect:
+        text += f"; {suspect} suspect (left out of scores)"
+    if failed:
+        text += f"; {failed} failed (asked again when the run resumes)"
+    return text + "."
 
 
 def leave_screen(screen: Screen[Any]) -> None:
@@ -230,6 +317,8 @@ class RunScreen(Screen[None]):
         self._auto_name = ""
         self._progress: runner.Progress | None = None
         self._outcome: runner.RunOutcome | None = None
+        self._earlier_suspect = 0
+        """Suspect answers the run held before this start (left out of the board too)."""
 
     # ------------------------------------------------------------------ layout
 
@@ -290,6 +379,9 @@ class RunScreen(Screen[None]):
         self.query_one("#run-board", Leaderboard).set_caption(
             "Country scores appear here as answers arrive (┆ marks the uniform-answer score)."
         )
+        store, problem = available_store(self.app, write=True)
+        if store is None:
+            self.query_one("#run-stats", Static).update(Text(problem))
         self.set_interval(RESCORE_SECONDS, self._rescore_if_dirty)
 
     def on_screen_resume(self) -> None:
@@ -306,9 +398,9 @@ class RunScreen(Screen[None]):
         return self.query_one("#run-name", Input)
 
     def _taken_names(self) -> set[str]:
-        app: Any = self.app
+        store, _ = available_store(self.app)
         try:
-            return {r.manifest.name for r in app.store.runs()}
+            return {r.manifest.name for r in store.runs()} if store is not None else set()
         except Exception:  # the store is reported on start; a name is still useful
             return set()
 
@@ -334,25 +426,34 @@ class RunScreen(Screen[None]):
         name.value = self._auto_name
 
     def _refresh_resumable(self) -> None:
-        app: Any = self.app
         select = self.query_one("#run-resume", Select)
-        try:
-            runs = [r for r in app.store.runs() if not r.finished]
-        except Exception as exc:
-            report_error(self, exc)
-            runs = []
+        store, problem = available_store(self.app)
+        runs: list[RunSummary] = []
+        if store is not None:
+            try:
+                runs = [r for r in store.runs() if not r.finished]
+            except Exception as exc:
+                report_error(self, exc)
         runs.reverse()  # newest first
         self._resumable = {r.manifest.name: r for r in runs}
         select.set_options(
             (
-                f"{r.manifest.name} · {r.manifest.condition} · {r.manifest.backend} · "
-                f"{r.n_ok}/{r.planned} done" + (f", {r.n_failed} failed" if r.n_failed else ""),
+                # A Text prompt: a run name is shown as written, never read as markup.
+                Text(
+                    f"{r.manifest.name} · {r.manifest.condition} · {r.manifest.backend} · "
+                    f"{r.n_ok}/{r.planned} done"
+                    + (f", {r.n_failed} failed" if r.n_failed else "")
+                    + (f", {n} suspect" if (n := suspect_count(r, store)) else "")
+                ),
                 r.manifest.name,
             )
             for r in runs
         )
         select.disabled = not runs
-        select.prompt = "Resume an unfinished run…" if runs else "No unfinished run to resume"
+        if store is None:
+            select.prompt = "No store: nothing to resume"
+        else:
+            select.prompt = "Resume an unfinished run…" if runs else "No unfinished run to resume"
 
     def _update_info(self) -> None:
         app: Any = self.app
@@ -360,9 +461,11 @@ class RunScreen(Screen[None]):
             r = self._resume
             total = len(self._resume_positions or [])
             left = max(total - r.n_ok, 0)
+            suspect = getattr(r, "n_suspect", 0)
             text = (
                 f"Resuming {r.manifest.name}: {r.n_ok} of {total} answered"
-                + (f", {r.n_failed} failed" if r.n_failed else "")
+                + (f" ({suspect} suspect)" if suspect else "")
+                + (f", {r.n_failed} failed (asked again)" if r.n_failed else "")
                 + f"; {left} to ask · template {r.manifest.template} · policy {r.manifest.policy}"
             )
         else:
@@ -370,7 +473,7 @@ class RunScreen(Screen[None]):
                 f"{len(self.positions)} questions selected · dataset {app.dataset.name} · "
                 f"template {app.template} · policy {app.policy}"
             )
-        self.query_one("#run-info", Static).update(text)
+        self.query_one("#run-info", Static).update(Text(text))
 
     @on(Input.Changed, "#run-condition")
     def _condition_changed(self) -> None:
@@ -420,6 +523,7 @@ class RunScreen(Screen[None]):
                 f"Run {m.name!r} does not say which questions it planned; resuming it over the "
                 "current selection.",
                 severity="warning",
+                markup=False,
             )
         self._resume_positions = positions
         self._name_input.value = m.name
@@ -434,6 +538,15 @@ class RunScreen(Screen[None]):
     def action_start(self) -> None:
         if self.running:
             self.notify("A run is in progress; cancel it first (ctrl+x).", severity="warning")
+            return
+        store, problem = available_store(self.app, write=True)
+        if store is None:
+            self.query_one("#run-stats", Static).update(Text(problem))
+            self.notify(
+                "Runs are stored as they go: without the results store no run can start.",
+                title="No results store",
+                severity="error",
+            )
             return
         try:
             plan = self._make_plan()
@@ -460,6 +573,7 @@ class RunScreen(Screen[None]):
                 f"Run {self._plan.name} cancelled; what was stored stays. Start the same name "
                 "to resume it.",
                 severity="warning",
+                markup=False,
             )
         leave_screen(self)
 
@@ -543,20 +657,28 @@ class RunScreen(Screen[None]):
         self._progress = None
         self._probs = {}
         self._inbox = []
+        self._earlier_suspect = 0
         wanted = set(plan.positions)
         if plan.name in self._taken_names():
-            # Earlier answers of this run count on the board from the start.
+            # Earlier answers of this run count on the board from the start (suspect ones are
+            # left out of it, as of every score, but counted).
             answers = runner.run_answers(app.store, app.dataset, plan.name)
             for pos, row in zip(answers.positions.tolist(), answers.probs, strict=True):
                 if pos in wanted:
                     self._probs[pos] = row
+            self._earlier_suspect = answers.suspect_excluded
         self._dirty = True
         self.query_one("#run-last-error", Static).update("")
         bar = self.query_one("#run-progress", ProgressBar)
-        bar.update(total=len(plan.positions), progress=len(self._probs))
+        earlier = len(self._probs) + self._earlier_suspect
+        bar.update(total=len(plan.positions), progress=earlier)
         self.query_one("#run-stats", Static).update(
-            f"Starting {plan.name}: {len(plan.positions)} questions, "
-            f"{len(self._probs)} already answered…"
+            Text(
+                f"Starting {plan.name}: {len(plan.positions)} questions, "
+                f"{earlier} already answered"
+                + (f" ({self._earlier_suspect} suspect)" if self._earlier_suspect else "")
+                + "…"
+            )
         )
         self.running = True
         self._run_worker(plan)
@@ -572,7 +694,9 @@ class RunScreen(Screen[None]):
             self.post_message(self.ProgressUpdated(progress, fresh))
 
         def on_answer(question: Any, answer: Any, error: str | None) -> None:
-            if answer is not None:
+            # Suspect answers are stored and counted (Progress.suspect) but, as in every
+            # score, left off the board.
+            if answer is not None and not answer.suspect:
                 probs = np.zeros(dataset.kmax)
                 probs[: len(answer.probs)] = answer.probs
                 self._inbox.append((dataset.key_index[question.key], probs))
@@ -592,6 +716,7 @@ class RunScreen(Screen[None]):
             selection=plan.selection,
             on_progress=on_progress,
             on_answer=on_answer,
+            max_off_option=max_off_option(app),
         )
         self.post_message(self.RunFinished(outcome))
         return outcome
@@ -615,13 +740,16 @@ class RunScreen(Screen[None]):
             total=p.total, progress=p.done + p.failed
         )
         rate = p.rate(fresh)
+        suspect = self._earlier_suspect + p.suspect
         self.query_one("#run-stats", Static).update(
-            f"done {p.done}/{p.total} · failed {p.failed} · cached {p.cached} · "
-            f"{rate:.1f} q/s · elapsed {format_seconds(p.elapsed)} · "
-            f"ETA {format_seconds(p.eta(fresh))}"
+            Text(
+                f"{answer_counts(p.done, p.total, suspect, p.failed)} · cached {p.cached} · "
+                f"{rate:.1f} q/s · elapsed {format_seconds(p.elapsed)} · "
+                f"ETA {format_seconds(p.eta(fresh))}"
+            )
         )
         if p.last_error:
-            self.query_one("#run-last-error", Static).update(f"last error: {p.last_error}")
+            self.query_one("#run-last-error", Static).update(Text(f"last error: {p.last_error}"))
 
     @on(RunFinished)
     def _run_finished(self, event: RunFinished) -> None:
@@ -647,6 +775,9 @@ class RunScreen(Screen[None]):
             return
         top = scores.countries[0] if scores.countries else None
         caption = f"{self._plan.name}: {len(positions)} of {len(self._plan.positions)} scored"
+        suspect = self._earlier_suspect + (self._progress.suspect if self._progress else 0)
+        if suspect:
+            caption += f" · {suspect} suspect left out"
         if top is not None:
             caption += f" · most similar: {top.display} ({top.similarity:.3f})"
         caption += " · ┆ uniform-answer score"
@@ -672,34 +803,50 @@ class RunScreen(Screen[None]):
                 self._outcome = outcome
                 bar = self.query_one("#run-progress", ProgressBar)
                 bar.update(total=outcome.total, progress=outcome.answered + outcome.failed)
+                suspect = self._earlier_suspect + outcome.suspect
+                counts = answer_counts(outcome.answered, outcome.total, suspect, outcome.failed)
+                notes = []
+                if suspect:
+                    notes.append(f"{suspect} suspect left out of the scores (Results: i)")
+                if outcome.failed:
+                    notes.append(f"{outcome.failed} failed, asked again when the run resumes")
                 if self._progress is None:
-                    self.query_one("#run-stats", Static).update(
-                        f"done {outcome.answered}/{outcome.total} · failed {outcome.failed} · "
-                        "nothing left to ask"
-                    )
-                failed = f", {outcome.failed} failed (start again to retry them)"
+                    notes.append("nothing left to ask")
+                self.query_one("#run-stats", Static).update(
+                    Text(f"Finished: {counts}" + "".join(f" · {n}" for n in notes))
+                )
                 self.notify(
-                    f"Run {outcome.manifest.name} finished: {outcome.answered} of "
-                    f"{outcome.total} answered" + (failed if outcome.failed else "") + ".",
+                    outcome_summary(
+                        outcome.manifest.name,
+                        outcome.answered,
+                        outcome.total,
+                        suspect,
+                        outcome.failed,
+                    ),
                     title="Run finished",
-                    severity="warning" if outcome.failed else "information",
+                    severity="warning" if outcome.failed or suspect else "information",
+                    markup=False,
                 )
         elif state == WorkerState.CANCELLED:
-            stored = len(self._probs)
+            suspect = self._earlier_suspect + (self._progress.suspect if self._progress else 0)
+            stored = len(self._probs) + suspect
             total = len(plan.positions) if plan else 0
             self.query_one("#run-stats", Static).update(
-                f"Cancelled: {stored} of {total} answered and stored. Start the same name "
-                "(ctrl+r) to resume."
+                Text(
+                    f"Cancelled: {stored} of {total} answered and stored. Start the same name "
+                    "(ctrl+r) to resume."
+                )
             )
             if self.is_attached:
                 self.notify(
                     f"Run {plan.name if plan else ''} cancelled: {stored} of {total} stored; "
                     "the same name resumes it.",
                     severity="warning",
+                    markup=False,
                 )
         elif state == WorkerState.ERROR and event.worker.error is not None:
             self.query_one("#run-stats", Static).update(
-                f"Stopped by an error: {event.worker.error}"
+                Text(f"Stopped by an error: {event.worker.error}")
             )
             report_error(self, event.worker.error)
         self._refresh_resumable()

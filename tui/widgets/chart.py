@@ -9,6 +9,10 @@ Each group is headed by the option's letter and text, then one row per series::
 The data lives in one reactive (:attr:`DistributionChart.data`, a frozen
 :class:`ChartData`); replacing it redraws the chart, so a sampling backend's growing answer
 simply sets a new value. Colours come from ``COMPONENT_CLASSES``, so themes restyle it.
+
+A suspect answer (too much probability off the option letters, say) is flagged in the
+legend and explained on a ``⚠ suspect: …`` line under the chart; an ask that failed shows
+its reason in place of the model's bars. Every text is drawn as plain text, never as markup.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ COMPACT_LEGEND_WIDTH = 72
 """Narrower than this, the legend runs on instead of one line per series."""
 SERIES_STYLES = 4
 """Countries cycle through this many ``chart--series-N`` component classes."""
+SUSPECT_MARK = "⚠"
+"""Starts the line under a suspect answer."""
+FAILED_MARK = "✗"
+"""Starts the reason an ask failed."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,10 @@ class ChartData:
         caption: the line under the chart (estimator, off-option mass…).
         pending: the model's answer is still arriving (its bars are drawn muted).
         status: a message instead of model bars (``asking local…``), or "".
+        suspect: why the model's answer is doubtful (its off-option mass, a prefill the
+            server ignored…), or "": drawn as a warning line under the chart.
+        error: why the model could not be asked (its answer was unusable, the request
+            failed…), or "": drawn in place of the model's bars and in full under the chart.
     """
 
     options: tuple[str, ...]
@@ -67,6 +79,8 @@ class ChartData:
     caption: str = ""
     pending: bool = False
     status: str = ""
+    suspect: str = ""
+    error: str = ""
 
     def get(self, label: str) -> Series | None:
         """The series called ``label`` (None if absent)."""
@@ -103,6 +117,8 @@ class DistributionChart(Widget):
         "chart--series-4",
         "chart--similarity",
         "chart--caption",
+        "chart--suspect",
+        "chart--error",
         "chart--empty",
     }
     """
@@ -119,6 +135,8 @@ class DistributionChart(Widget):
     | `chart--series-1`…`4` | Country bars, in legend order. |
     | `chart--similarity` | Similarities in the legend. |
     | `chart--caption` | The line under the chart. |
+    | `chart--suspect` | The warning line under a suspect answer. |
+    | `chart--error` | Why an ask failed, in place of the model's bars and under the chart. |
     | `chart--empty` | The message shown without data. |
     """
 
@@ -140,6 +158,8 @@ class DistributionChart(Widget):
         & > .chart--series-4 { color: $warning; }
         & > .chart--similarity { color: $text-success; }
         & > .chart--caption { color: $text-muted; }
+        & > .chart--suspect { color: $text-warning; text-style: bold; }
+        & > .chart--error { color: $text-error; text-style: bold; }
         & > .chart--empty { color: $text-muted; text-style: italic; }
     }
     """
@@ -165,7 +185,7 @@ class DistributionChart(Widget):
         width = max(self.size.width, 30)
         longest = max((len(s.label) for s in data.series), default=5)
         label_width = min(longest, 28 if width >= 100 else 20)
-        if data.status:
+        if data.status or data.error:
             label_width = max(label_width, 5)
         # "  label │bars│ 100.0%": 2 + label + 2 + bars + 1 + 7, and a spare column
         bar_width = max(width - label_width - 13, 6)
@@ -195,6 +215,11 @@ class DistributionChart(Widget):
                 out.append("\n  ")
                 out.append(_clip(series.label, label_width).ljust(label_width), label_style)
                 out.append(" │", axis)
+                if series.kind == "model" and data.error and not series.values:
+                    failed = _clip(f"{FAILED_MARK} {data.error}", bar_width).ljust(bar_width)
+                    out.append(failed, self._style("chart--error"))
+                    out.append("│", axis)
+                    continue
                 if series.kind == "model" and data.status and not series.values:
                     out.append(_clip(data.status, bar_width).ljust(bar_width), self._style(cls))
                     out.append("│", axis)
@@ -206,6 +231,12 @@ class DistributionChart(Widget):
         if data.caption:
             out.append("\n")
             out.append(data.caption, self._style("chart--caption"))
+        if data.suspect:
+            out.append("\n")
+            out.append(f"{SUSPECT_MARK} suspect: {data.suspect}", self._style("chart--suspect"))
+        if data.error:
+            out.append("\n")
+            out.append(f"{FAILED_MARK} not answered: {data.error}", self._style("chart--error"))
         return out
 
     def _legend(self, out: Text, data: ChartData, classes: list[str]) -> None:
@@ -223,5 +254,8 @@ class DistributionChart(Widget):
                 out.append(f"{series.similarity:.3f}", sim_style)
             if series.tag and not (compact and series.kind == "model"):
                 out.append(f" ({series.tag})" if compact else f"  {series.tag}", muted)
+            if series.kind == "model" and data.suspect:
+                # The reason follows under the chart; the legend flags it where the eye starts.
+                out.append(f" {SUSPECT_MARK} suspect", self._style("chart--suspect"))
         if data.series:
             out.append("\n")

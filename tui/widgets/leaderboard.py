@@ -340,7 +340,7 @@ class Leaderboard(Vertical):
         self._styles: dict[str, Style] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static("", classes="lb-caption")
+        yield Static("", classes="lb-caption", markup=False)
         yield _SearchInput(
             placeholder="/ search countries (name or ISO code)",
             classes="" if self.show_search else "-hidden",
@@ -390,7 +390,7 @@ class Leaderboard(Vertical):
 
         Args:
             rows: the new rows, in any order.
-            caption: a new caption (None keeps the current one).
+            caption: a new caption (None keeps the current one), shown as plain text.
             keep_cursor: keep the cursor on the same country as it moves (live updates);
                 False puts it back on the first row (a different board altogether).
         """
@@ -403,9 +403,10 @@ class Leaderboard(Vertical):
             self._render_rows(keep_cursor)
 
     def set_caption(self, caption: str) -> None:
+        """Show ``caption`` above the table, as plain text (a run name in it is not markup)."""
         self._caption = caption
         if self.is_mounted:
-            self.query_one(".lb-caption", Static).update(caption)
+            self.query_one(".lb-caption", Static).update(Text(caption))
 
     def clear(self, caption: str = "") -> None:
         self.set_rows([], caption)
@@ -563,7 +564,7 @@ class Leaderboard(Vertical):
 
     def _render_rows(self, keep_cursor: bool = True) -> None:
         table = self.query_one(DataTable)
-        self.query_one(".lb-caption", Static).update(self._caption)
+        self.query_one(".lb-caption", Static).update(Text(self._caption))
         if not table.columns or self._wanted_label_width() != self._label_width:
             self._build_columns()
         previous = self.highlighted_key if keep_cursor else None
