@@ -89,6 +89,11 @@ class DatasetError(Exception):
         self.rows_read = rows_read
 
 
+class NotAskableError(DatasetError):
+    """A question that loads and can be browsed but cannot be put to a model (no text, more
+    options than letters, two options that read the same): see :meth:`Dataset.askable`."""
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """A skipped row: ``row`` is the 1-based data row number (the header is row 0)."""

@@ -265,7 +265,8 @@ def preflight(dataset: Dataset, experiment: ExperimentPlan, store: Store) -> Non
         core.countries.UnknownCountryError: a target country matches no country.
         ExperimentTranslationsError: translations are missing (all languages listed at once).
     """
-    questions = [dataset.at(p) for p in experiment.positions]
+    # Questions that cannot be asked are left out by the runs (and reported there).
+    questions = [dataset.at(p) for p in dataset.askable(experiment.positions)[0]]
     gaps = []
     for cond in experiment.conditions:
         try:

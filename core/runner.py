@@ -30,7 +30,7 @@ from core.backends.base import (
 )
 from core.backends.retry import RetryPolicy, ask_with_retries
 from core.config import redact_url
-from core.dataset import FULL_REVISION, Dataset, Question
+from core.dataset import FULL_REVISION, Dataset, NotAskableError, Question
 from core.prompts import Condition, Prompt, render, template_hash
 from core.store import RunManifest, Store
 from core.translate import bundled_translations
@@ -101,10 +101,17 @@ def prompt_builder(
     """Resolve what a condition needs before any request is sent.
 
     Raises:
+        NotAskableError: one of ``questions`` cannot be asked (no text, too many options).
         core.countries.UnknownCountryError: ``country:NAME`` matches no country (with hints).
         MissingTranslationsError: ``language:CODE`` lacks translations for some questions.
     """
     template_hash(template)  # validates the name
+    for q in questions:
+        if not q.is_askable:
+            raise NotAskableError(
+                f"Question #{q.id} cannot be asked of a model: {'; '.join(q.flags)}. "
+                f"'goqa show {q.id}' shows its human data; runs leave it out."
+            )
     if condition.kind == "country":
         country = countries.match(condition.value, dataset.countries)
         return PromptBuilder(

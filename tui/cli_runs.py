@@ -26,7 +26,7 @@ from typing import IO, Any
 import numpy as np
 
 from core import config as configmod
-from core import countries, metrics, paths
+from core import countries, dataset, metrics, paths
 from core.backends.base import Answer, Backend
 from core.backends.retry import RetryPolicy
 from core.prompts import TEMPLATE_NAMES, Condition
@@ -328,11 +328,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     template = args.template or cfg.template
     policy = args.policy or cfg.policy
     country_key = countries.match(args.country, ds.countries).key if args.country else None
-    positions = ds.filter(args.search, args.source, country_key)
+    # Questions that cannot be asked are left out before --limit counts the first N.
+    positions, skipped = ds.askable(ds.filter(args.search, args.source, country_key))
+    if skipped:
+        note = dataset.skipped_note(ds, skipped)
+        _console(stderr=True).print(_escape(note), soft_wrap=True)
     if args.limit:
         positions = positions[: args.limit]
     if not positions:
-        raise CliError("No question matches the filters; nothing to run.")
+        raise CliError("No question that can be asked matches the filters; nothing to run.")
     err = _console(stderr=True)
     store = Store(on_busy=_busy_printer(err))
     if store.imported:

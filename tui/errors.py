@@ -8,7 +8,7 @@ from core import store
 from core.backends.base import BackendError, InvalidAnswerError, MissingDependencyError
 from core.config import ConfigError
 from core.countries import UnknownCountryError
-from core.dataset import DatasetError
+from core.dataset import DatasetError, NotAskableError
 from core.runner import MissingTranslationsError
 from core.store import StoreError
 
@@ -48,6 +48,8 @@ def describe(exc: BaseException) -> tuple[str, str]:
         return "Unknown country", text
     if isinstance(exc, ConfigError):
         return "Configuration problem", text
+    if isinstance(exc, NotAskableError):
+        return "Question cannot be asked", text
     if isinstance(exc, DatasetError):
         return "Dataset problem", text
     if isinstance(exc, StoreError):
