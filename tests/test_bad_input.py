@@ -3,7 +3,7 @@
 Each case is a bad input (files in the working directory, a config file, a misbehaving model
 server), the command run on it, the exit code (non-zero whenever the command could not do its
 job), and two pieces of the message: words that name the problem and words that name the fix.
-No case may print a traceback. Commands run in-process through ``tui.cli.main``; the cases
+No case may print a traceback. Commands run in-process through ``cli.main.main``; the cases
 marked ``subprocess`` also run as a real ``goqa`` process.
 """
 
@@ -25,7 +25,7 @@ from conftest import HEADER, csv_bytes
 from fakeserver import FakeServer
 
 from core import dataset
-from tui.cli import main
+from cli.main import main
 
 SAMPLE = dataset.parse_csv(dataset.sample_path().read_bytes(), name="sample")
 Q0 = SAMPLE.find(0)
@@ -794,7 +794,7 @@ def goqa_command() -> list[str]:
     script = Path(sys.executable).with_name("goqa")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from tui.cli import main; raise SystemExit(main())"]
+    return [sys.executable, "-c", "from cli.main import main; raise SystemExit(main())"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """The ``goqa`` command line: outputs, ``--json`` shapes, exit codes and error messages.
 
-Commands run in-process through ``tui.cli.main`` (fast, captured with capsys), and a few as a
+Commands run in-process through ``cli.main.main`` (fast, captured with capsys), and a few as a
 real subprocess of the installed console script. Model-asking commands are in
 ``test_cli_models.py``.
 """
@@ -22,7 +22,7 @@ from scipy.spatial.distance import jensenshannon
 
 from core import dataset, metrics
 from core.download import REPO_FILE, REPO_ID
-from tui.cli import main
+from cli.main import main
 
 SAMPLE_BYTES = dataset.sample_path().read_bytes()
 
@@ -56,7 +56,7 @@ def goqa_command() -> list[str]:
     script = Path(sys.executable).with_name("goqa")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from tui.cli import main; raise SystemExit(main())"]
+    return [sys.executable, "-c", "from cli.main import main; raise SystemExit(main())"]
 
 
 def run_subprocess(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -14,12 +14,11 @@ import sys
 
 import pytest
 
-from tui import cli
+from cli import main as cli
+from cli.common import Parser
 
 
 def _parser() -> argparse.ArgumentParser:
-    from tui import cli_runs, cli_study  # noqa: F401  their subcommands
-
     return cli.build_parser()
 
 
@@ -55,7 +54,7 @@ def test_every_help_text_renders(path: str, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_a_percent_sign_in_help_is_prose() -> None:
-    parser = cli.Parser(prog="x")
+    parser = Parser(prog="x")
     parser.add_argument("--ci", help="95% CIs, default %(default)s", default=3)
     sub = parser.add_subparsers()
     sub.add_parser("report", help="scores with 95% CIs")
@@ -94,7 +93,7 @@ def test_help_on_an_unknown_command_names_the_commands(
 
 def _goqa() -> list[str]:
     script = shutil.which("goqa", path=os.path.dirname(sys.executable))
-    return [script] if script else [sys.executable, "-m", "tui"]
+    return [script] if script else [sys.executable, "-m", "cli"]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from fakeserver import FakeServer
 from core import dataset, metrics
 from core.prompts import Condition, render
 from core.store import Store
-from tui.cli import main
+from cli.main import main
 
 CANARY = "sk-canary-123"
 RUN_KEYS = ("run", "total", "answered", "failed", "already_done", "from_cache", "seconds")

@@ -15,7 +15,7 @@ from test_cli_models import run_cli, run_json, write_config
 from test_store_claims import start_holder
 
 from core.store import Store
-from tui.cli import main
+from cli.main import main
 
 
 @pytest.fixture(autouse=True)

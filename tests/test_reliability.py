@@ -91,7 +91,7 @@ def test_soak_1000_questions_through_a_faulty_server(tmp_path: Path) -> None:
 
 
 def _goqa(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    code = "import sys; from tui.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         env=env,

@@ -23,7 +23,7 @@ from fakeserver import FakeServer
 from core.store import RunClaimedError, Store
 
 REPO = Path(__file__).resolve().parents[1]
-GOQA = "import sys; from tui.cli import main; sys.exit(main())"  # the console script
+GOQA = "import sys; from cli.main import main; sys.exit(main())"  # the console script
 
 HOLDER = textwrap.dedent(
     """

@@ -58,7 +58,7 @@ async def main() -> None:
         )
     store.close()
     # The shareable HTML report, made by the command line.
-    from tui.cli import main as cli
+    from cli.main import main as cli
 
     cli(
         [

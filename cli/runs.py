@@ -25,75 +25,34 @@ from typing import IO, Any
 
 import numpy as np
 
-from core import config as configmod
-from core import countries, dataset, metrics, paths
-from core.backends.base import Answer, Backend
-from core.backends.retry import RetryPolicy
-from core.prompts import TEMPLATE_NAMES, Condition
-from core.runner import ask_cached, prompt_builder, run, run_answers, run_scores
-from core.store import Store, StoredAnswer
-from tui.cli import (
+# --------------------------------------------------------------------------- config
+from cli.common import (
     EXIT_FAIL,
     EXIT_OK,
     EXIT_USAGE,
     CliError,
-    _add_dataset,
-    _add_json,
-    _console,
-    _distribution_rows,
-    _escape,
-    _leaderboard,
-    _load_dataset,
-    _print_json,
+    add_common,
+    add_dataset,
+    add_json,
+    busy_printer,
+    console,
+    distribution_rows,
+    escape,
+    leaderboard,
+    load_config,
+    load_dataset,
     non_negative_int,
+    open_backend,
     positive_int,
-    register,
+    print_json,
 )
-
-
-def _config(args: argparse.Namespace) -> configmod.Config:
-    """The config: the file ``--config`` names (which must exist), else the default one."""
-    given = getattr(args, "config", None)
-    return configmod.load(Path(given), required=True) if given else configmod.load()
-
-
-def _busy_printer(con: Any) -> Callable[[str], None]:
-    """A store ``on_busy`` callback printing each line (yellow) on ``con``."""
-
-    def tell(message: str) -> None:
-        con.print(f"[yellow]{_escape(message)}[/]", soft_wrap=True)
-
-    return tell
-
-
-def _backend(
-    cfg: configmod.Config, name: str | None
-) -> tuple[str, configmod.BackendConfig, Backend]:
-    from core.backends import make_backend
-
-    bcfg = cfg.backend(name)
-    return bcfg.name, bcfg, make_backend(bcfg)
-
-
-def _add_common(p: argparse.ArgumentParser, condition: bool = True) -> None:
-    _add_dataset(p)
-    p.add_argument("--backend", help="backend name from the config (default: default_backend)")
-    p.add_argument("--config", help="config file (default: the platformdirs location)")
-    if condition:
-        p.add_argument(
-            "--condition",
-            default="default",
-            help="default | country:NAME (e.g. country:Russia) | language:CODE (e.g. language:ru)",
-        )
-        p.add_argument(
-            "--template", choices=TEMPLATE_NAMES, help="prompt template (config default)"
-        )
-        p.add_argument(
-            "--policy", choices=metrics.POLICIES, help="non-substantive options (config default)"
-        )
-
-
-# --------------------------------------------------------------------------- config
+from core import config as configmod
+from core import countries, dataset, metrics, paths
+from core.backends.base import Answer, Backend
+from core.backends.retry import RetryPolicy
+from core.prompts import Condition
+from core.runner import ask_cached, prompt_builder, run, run_answers, run_scores
+from core.store import Store, StoredAnswer
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -119,18 +78,18 @@ def cmd_config(args: argparse.Namespace) -> int:
             "backends": backends,
         }
         if args.json:
-            _print_json(data)
+            print_json(data)
         else:
             from rich.table import Table
             from rich.text import Text
 
-            con = _console()
+            con = console()
             con.print(
-                f"[bold]{_escape(str(path))}[/] "
+                f"[bold]{escape(str(path))}[/] "
                 f"{'(exists)' if path.exists() else '(not created yet: defaults)'}"
             )
             con.print(
-                _escape(
+                escape(
                     f"default_backend={cfg.default_backend} template={cfg.template} "
                     f"policy={cfg.policy} theme={cfg.theme} "
                     f"max_off_option={cfg.max_off_option:g}"
@@ -149,18 +108,18 @@ def cmd_config(args: argparse.Namespace) -> int:
     # check
     results = asyncio.run(_check_backends(cfg, args.backend))
     if args.json:
-        _print_json(results)
+        print_json(results)
     else:
-        con = _console()
+        con = console()
         for r in results:
-            what = _escape(f"{r['backend']} ({r['kind']}, {r['model']})")
+            what = escape(f"{r['backend']} ({r['kind']}, {r['model']})")
             if r["ok"]:
                 con.print(
-                    f"[green]✓[/] {what}: {_escape(r['message'])}, {r['seconds']:.2f}s",
+                    f"[green]✓[/] {what}: {escape(r['message'])}, {r['seconds']:.2f}s",
                     soft_wrap=True,
                 )
             else:
-                con.print(f"[red]✗[/] {what}: {_escape(r['message'])}", soft_wrap=True)
+                con.print(f"[red]✗[/] {what}: {escape(r['message'])}", soft_wrap=True)
     return EXIT_OK if all(r["ok"] for r in results) else EXIT_FAIL
 
 
@@ -205,13 +164,13 @@ async def _check_backends(cfg: configmod.Config, only: str | None) -> list[dict[
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    ds = _load_dataset(args)
-    cfg = _config(args)
+    ds = load_dataset(args)
+    cfg = load_config(args)
     q = ds.find(args.id)
     condition = Condition.parse(args.condition)
     template = args.template or cfg.template
     policy = args.policy or cfg.policy
-    store = Store(on_busy=_busy_printer(_console(stderr=True)))
+    store = Store(on_busy=busy_printer(console(stderr=True)))
     try:
         answer, cached, name, backend = _ask_one(args, cfg, store, ds, q, condition, template)
     finally:
@@ -230,7 +189,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for i in order[:5]
     ]
     if args.json:
-        _print_json(
+        print_json(
             {
                 "question": {"id": q.id, "key": q.key, "text": q.text, "options": list(q.options)},
                 "condition": str(condition),
@@ -242,10 +201,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
             }
         )
         return EXIT_OK
-    con = _console()
+    con = console()
     con.print(
         f"[bold]#{q.id}[/] [dim]"
-        + _escape(f"{q.source} · {condition} · {name} ({backend.model}) · {template}")
+        + escape(f"{q.source} · {condition} · {name} ({backend.model}) · {template}")
         + "[/]"
     )
     con.print(q.text, markup=False)
@@ -254,17 +213,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
         dist = q.distribution(c["country"])
         if dist is not None:
             series.append((f"{c['display']} ({c['similarity']:.3f})", dist))
-    con.print(_distribution_rows(q.options, list(q.nonsubstantive), series))
+    con.print(distribution_rows(q.options, list(q.nonsubstantive), series))
     est = answer.estimator + (f" n={answer.samples}" if answer.estimator == "sampling" else "")
     con.print(
         f"[dim]estimator {est} · off-option mass {answer.off_option_mass:.1%}"
         f"{' · truncated top-k' if answer.truncated else ''}"
         f"{' · from cache' if cached else f' · {answer.latency_s:.2f}s'}"
-        f"{' · ' + _escape(answer.note) if answer.note else ''}[/]"
+        f"{' · ' + escape(answer.note) if answer.note else ''}[/]"
     )
     if answer.suspect:
         con.print(
-            f"[yellow]suspect:[/] {_escape(answer.suspect)} (a run leaves such answers out of "
+            f"[yellow]suspect:[/] {escape(answer.suspect)} (a run leaves such answers out of "
             "its scores unless --include-suspect)",
             soft_wrap=True,
         )
@@ -285,13 +244,13 @@ def _ask_one(
 ) -> tuple[Answer, bool, str, Backend]:
     """Ask ``q`` through the response cache (without it when the store is read-only)."""
     build = prompt_builder(ds, condition, template, store, [q])
-    name, bcfg, backend = _backend(cfg, args.backend)
+    name, bcfg, backend = open_backend(cfg, args.backend)
     cache: Store | None = store
     if store.read_only:
         cache = None
-        _console(stderr=True).print(
-            f"[yellow]note:[/] the results store {_escape(str(store.path))} is read-only "
-            f"({_escape(store.read_only_reason or 'opened read-only')}); this answer is not "
+        console(stderr=True).print(
+            f"[yellow]note:[/] the results store {escape(str(store.path))} is read-only "
+            f"({escape(store.read_only_reason or 'opened read-only')}); this answer is not "
             "cached.",
             soft_wrap=True,
         )
@@ -322,8 +281,8 @@ def default_run_name(condition: Condition, backend: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    ds = _load_dataset(args)
-    cfg = _config(args)
+    ds = load_dataset(args)
+    cfg = load_config(args)
     condition = Condition.parse(args.condition)
     template = args.template or cfg.template
     policy = args.policy or cfg.policy
@@ -332,13 +291,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     positions, skipped = ds.askable(ds.filter(args.search, args.source, country_key))
     if skipped:
         note = dataset.skipped_note(ds, skipped)
-        _console(stderr=True).print(_escape(note), soft_wrap=True)
+        console(stderr=True).print(escape(note), soft_wrap=True)
     if args.limit:
         positions = positions[: args.limit]
     if not positions:
         raise CliError("No question that can be asked matches the filters; nothing to run.")
-    err = _console(stderr=True)
-    store = Store(on_busy=_busy_printer(err))
+    err = console(stderr=True)
+    store = Store(on_busy=busy_printer(err))
     if store.imported:
         err.print(
             f"Imported {store.imported} answer(s) kept from an earlier run while the store "
@@ -348,7 +307,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_name = args.name or default_run_name(condition, cfg.backend(args.backend).name)
     # Before any backend is built or request sent: a read-only store cannot take answers.
     store.ensure_writable(f"store the answers of run {run_name!r}")
-    name, bcfg, backend = _backend(cfg, args.backend)
+    name, bcfg, backend = open_backend(cfg, args.backend)
     concurrency = args.concurrency or bcfg.concurrency
     selection = {
         "search": args.search,
@@ -382,7 +341,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.json:
             outcome = asyncio.run(go(None))
         else:
-            headline = f"Run [bold]{_escape(run_name)}[/]: {len(positions)} questions · " + _escape(
+            headline = f"Run [bold]{escape(run_name)}[/]: {len(positions)} questions · " + escape(
                 f"{condition} · backend {name} ({backend.model}) · concurrency {concurrency}"
             )
             outcome = _run_with_progress(go, err, headline, len(positions))
@@ -426,14 +385,14 @@ def _run_with_progress(go: Callable[[Any], Any], con: Any, headline: str, total:
 def _print_run_result(
     args: argparse.Namespace, store: Store, ds: Any, run_name: str, policy: str, outcome: Any
 ) -> int:
-    err = _console(stderr=True)
+    err = console(stderr=True)
     if outcome.failed:
         errors = Counter(a.error or "" for a in store.answers(run_name, status="failed"))
         for error, count in errors.most_common(3):
-            err.print(f"[red]{count} failed:[/] {_escape(error)}", soft_wrap=True)
+            err.print(f"[red]{count} failed:[/] {escape(error)}", soft_wrap=True)
         if args.json:
             err.print(
-                f"Fix the cause, then run again with --name {_escape(run_name)} to retry them.",
+                f"Fix the cause, then run again with --name {escape(run_name)} to retry them.",
                 soft_wrap=True,
             )
     summary = store.summary(run_name)
@@ -453,9 +412,9 @@ def _print_run_result(
     }
     if args.json:
         data["countries"] = data["countries"][: args.top] if args.top else data["countries"]
-        _print_json(data)
+        print_json(data)
     else:
-        con = _console()
+        con = console()
         con.print(
             f"[green]{outcome.answered}[/] answered ({outcome.already_done} before, "
             f"{outcome.cached} from cache), [yellow]{summary.n_suspect}[/] suspect, "
@@ -466,17 +425,17 @@ def _print_run_result(
         if outcome.failed:
             con.print(
                 f"Failed questions keep their error; run again with --name "
-                f"{_escape(run_name)} to retry them.",
+                f"{escape(run_name)} to retry them.",
                 soft_wrap=True,
             )
-        con.print(_leaderboard(scores, f"Top countries · {_escape(run_name)}", args.top))
+        con.print(leaderboard(scores, f"Top countries · {escape(run_name)}", args.top))
     return EXIT_FAIL if outcome.failed else EXIT_OK
 
 
 def _suspect_left_out(n: int, run_name: str) -> str:
     return (
         f"[yellow]{n} suspect answer(s) left out[/] (--include-suspect to include them; "
-        f"'goqa report {_escape(run_name)} --suspect' lists them)."
+        f"'goqa report {escape(run_name)} --suspect' lists them)."
     )
 
 
@@ -489,7 +448,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         waiting = store.spill_files()
         path, read_only_reason = store.path, store.read_only_reason
     if args.json:
-        _print_json(
+        print_json(
             [
                 {
                     **r.manifest.to_json(),
@@ -503,12 +462,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
             ]
         )
         return EXIT_OK
-    con = _console()
+    con = console()
     if read_only_reason:
-        con.print(f"[dim]read-only: {_escape(read_only_reason)}[/]", soft_wrap=True)
+        con.print(f"[dim]read-only: {escape(read_only_reason)}[/]", soft_wrap=True)
     for path in waiting:
         con.print(
-            f"[yellow]{_escape(path.name)}[/] holds answers kept while the store was busy; "
+            f"[yellow]{escape(path.name)}[/] holds answers kept while the store was busy; "
             "the next 'goqa run' imports them.",
             soft_wrap=True,
         )
@@ -547,7 +506,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_delete(args: argparse.Namespace) -> int:
-    store = Store(on_busy=_busy_printer(_console(stderr=True)))
+    store = Store(on_busy=busy_printer(console(stderr=True)))
     try:
         summary = store.summary(args.name)
         store.ensure_writable(f"delete run {args.name!r}")
@@ -568,33 +527,33 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
                 "answer(s)? [y/N] "
             )
             if reply.strip().lower() not in ("y", "yes"):
-                _console().print("Nothing deleted.")
+                console().print("Nothing deleted.")
                 return EXIT_OK
         n = store.delete_run(args.name)
     finally:
         store.close()
     if args.json:
-        _print_json({"deleted": args.name, "answers": n})
+        print_json({"deleted": args.name, "answers": n})
     else:
-        _console().print(f"Deleted run {_escape(repr(args.name))} and its {n} answer(s).")
+        console().print(f"Deleted run {escape(repr(args.name))} and its {n} answer(s).")
     return EXIT_OK
 
 
 def cmd_runs_release(args: argparse.Namespace) -> int:
-    store = Store(on_busy=_busy_printer(_console(stderr=True)))
+    store = Store(on_busy=busy_printer(console(stderr=True)))
     try:
         store.ensure_writable(f"release run {args.name!r}")
         holder = store.release_claim(args.name)
     finally:
         store.close()
     if args.json:
-        _print_json({"released": args.name, "holder": holder.to_json() if holder else None})
+        print_json({"released": args.name, "holder": holder.to_json() if holder else None})
     elif holder is None:
-        _console().print(f"Run {_escape(repr(args.name))} is not claimed by any process.")
+        console().print(f"Run {escape(repr(args.name))} is not claimed by any process.")
     else:
-        _console().print(
-            f"Released run {_escape(repr(args.name))} (it was claimed by "
-            f"{_escape(holder.describe())})."
+        console().print(
+            f"Released run {escape(repr(args.name))} (it was claimed by "
+            f"{escape(holder.describe())})."
         )
     return EXIT_OK
 
@@ -637,9 +596,9 @@ def _print_listing(args: argparse.Namespace, store: Store) -> int:
     if args.failed:
         data["failed"] = _answer_rows(store.answers(args.name, status="failed"), "failed")
     if args.json:
-        _print_json(data)
+        print_json(data)
         return EXIT_OK
-    con = _console()
+    con = console()
     if args.suspect:
         rows = data["suspect"]
         t = Table(
@@ -694,7 +653,7 @@ def _report(args: argparse.Namespace, store: Store) -> int:
     manifest = summary.manifest
     if args.suspect or args.failed:
         return _print_listing(args, store)
-    ds = _load_dataset(args)
+    ds = load_dataset(args)
     if ds.sha256 != manifest.dataset_sha256:
         raise CliError(
             f"Run {args.name!r} was made on dataset {manifest.dataset!r} "
@@ -747,14 +706,14 @@ def _report(args: argparse.Namespace, store: Store) -> int:
         out = Path(args.html)
         _check_output(out, _protected(store, ds), args.force)
         _write_whole(out, lambda fh: fh.write(html))
-        _console(stderr=True).print(f"Wrote {_escape(str(out))}")
+        console(stderr=True).print(f"Wrote {escape(str(out))}")
     if args.json:
-        _print_json(data)
+        print_json(data)
         return EXIT_OK
-    con = _console()
+    con = console()
     con.print(
-        f"[bold]{_escape(manifest.name)}[/] · "
-        + _escape(
+        f"[bold]{escape(manifest.name)}[/] · "
+        + escape(
             f"{manifest.condition} · {manifest.backend} ({manifest.model}) · template "
             f"{manifest.template} · policy {policy} · {scores.n_questions_scored} questions"
         )
@@ -764,12 +723,12 @@ def _report(args: argparse.Namespace, store: Store) -> int:
     if summary.n_failed:
         con.print(
             f"[red]{summary.n_failed} failed question(s)[/] not scored ('goqa report "
-            f"{_escape(args.name)} --failed' gives the reasons; running the run again retries "
+            f"{escape(args.name)} --failed' gives the reasons; running the run again retries "
             "them).",
             soft_wrap=True,
         )
     con.print(
-        _leaderboard(
+        leaderboard(
             scores,
             "Country similarity (1 − Jensen–Shannon distance)",
             args.top,
@@ -931,7 +890,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace, store: Store) -> int:
     manifest = store.manifest(args.name)
-    ds = _load_dataset(args)
+    ds = load_dataset(args)
     out = Path(args.out)
     _check_output(out, _protected(store, ds), args.force)
     ra = run_answers(store, ds, args.name, args.include_suspect)
@@ -975,10 +934,10 @@ def _export(args: argparse.Namespace, store: Store) -> int:
         _write_whole(out, write_jsonl, make_parents=True)
     else:
         _write_whole(out, write_csv, newline="", make_parents=True)
-    err = _console(stderr=True)
+    err = console(stderr=True)
     err.print(
         f"Exported {len(ra.positions)} answers and {len(pairs.similarity)} similarities to "
-        f"{_escape(str(out))}",
+        f"{escape(str(out))}",
         soft_wrap=True,
     )
     if ra.suspect_excluded:
@@ -992,8 +951,8 @@ def _export(args: argparse.Namespace, store: Store) -> int:
 def cmd_translate(args: argparse.Namespace) -> int:
     from core import translate as tr
 
-    ds = _load_dataset(args)
-    store = Store(on_busy=_busy_printer(_console(stderr=True)))
+    ds = load_dataset(args)
+    store = Store(on_busy=busy_printer(console(stderr=True)))
     try:
         store.ensure_writable("store translations")
         return _translate(args, ds, store, tr)
@@ -1005,8 +964,8 @@ def _translate(args: argparse.Namespace, ds: Any, store: Store, tr: Any) -> int:
     if args.import_file:
         n, problems = tr.import_file(Path(args.import_file), ds, store)
         for p in problems:
-            _console(stderr=True).print(
-                f"[yellow]{_escape(args.import_file)}:[/] {_escape(p)}", soft_wrap=True
+            console(stderr=True).print(
+                f"[yellow]{escape(args.import_file)}:[/] {escape(p)}", soft_wrap=True
             )
         if problems and not n:
             raise CliError(
@@ -1014,19 +973,19 @@ def _translate(args: argparse.Namespace, ds: Any, store: Store, tr: Any) -> int:
                 'object {"key": QUESTION_KEY, "language": "ru", "question": "...", "options": '
                 "[one string per option]} (keys are listed by 'goqa questions --json')."
             )
-        _console().print(f"Imported {n} human translations.")
+        console().print(f"Imported {n} human translations.")
         return EXIT_OK
     if not args.language:
         raise CliError("Give --language CODE (e.g. ru, zh, tr) or --import FILE.jsonl.")
-    cfg = _config(args)
+    cfg = load_config(args)
     positions = ds.filter(args.search, args.source, None)
     if args.limit:
         positions = positions[: args.limit]
     questions = [ds.at(p) for p in positions]
-    name, bcfg, backend = _backend(cfg, args.backend)
-    con = _console(stderr=True)
+    name, bcfg, backend = open_backend(cfg, args.backend)
+    con = console(stderr=True)
     con.print(
-        _escape(
+        escape(
             f"Translating {len(questions)} questions into {tr.language_name(args.language)} "
             f"with {name} ({backend.model})…"
         )
@@ -1049,8 +1008,8 @@ def _translate(args: argparse.Namespace, ds: Any, store: Store, tr: Any) -> int:
 
     outcome = asyncio.run(go())
     for key, reason in outcome.failed[:20]:
-        con.print(f"[yellow]{_escape(str(key))}[/]: {_escape(str(reason))}", soft_wrap=True)
-    _console().print(
+        con.print(f"[yellow]{escape(str(key))}[/]: {escape(str(reason))}", soft_wrap=True)
+    console().print(
         f"{outcome.translated} translated, {outcome.skipped} already stored, "
         f"{len(outcome.failed)} failed"
         + (f", {outcome.doubtful} doubtful after back-translation" if args.back_translate else "")
@@ -1076,24 +1035,24 @@ def _add_include_suspect(p: argparse.ArgumentParser) -> None:
     )
 
 
-@register
-def _parsers(sub: Any) -> None:
+def register(sub: Any) -> None:
+    """Add these commands to the ``goqa`` subparsers ``sub``."""
     p = sub.add_parser("config", help="where the config is, what it says, whether backends answer")
     p.add_argument("action", choices=["path", "show", "check"])
     p.add_argument("--config", help="config file (default: the platformdirs location)")
     p.add_argument("--backend", help="check only this backend")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("ask", help="ask the model one question")
     p.add_argument("id", help="question id or key")
-    _add_common(p)
-    _add_json(p)
+    add_common(p)
+    add_json(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("run", help="ask many questions, store and score them (resumable)")
     p.add_argument("--name", help="run name; the same name again resumes")
-    _add_common(p)
+    add_common(p)
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
     p.add_argument("--search", help="only questions containing this text")
     p.add_argument("--country", help="only questions asked in this country")
@@ -1114,28 +1073,28 @@ def _parsers(sub: Any) -> None:
     )
     p.add_argument("--top", type=positive_int, default=10, help="countries to show (default 10)")
     _add_include_suspect(p)
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("runs", help="list stored runs; delete one, or release a stale claim")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_runs)
     actions = p.add_subparsers(dest="runs_action", metavar="ACTION")
     d = actions.add_parser("delete", help="delete a run and its answers (asks first)")
     d.add_argument("name", help="the run to delete")
     d.add_argument("--yes", "-y", action="store_true", help="delete without asking")
-    _add_json(d)
+    add_json(d)
     d.set_defaults(func=cmd_runs_delete)
     d = actions.add_parser(
         "release", help="release a run claimed by a goqa that is gone (e.g. on another machine)"
     )
     d.add_argument("name", help="the run to release")
-    _add_json(d)
+    add_json(d)
     d.set_defaults(func=cmd_runs_release)
 
     p = sub.add_parser("report", help="per-country scores of a stored run, with 95% CIs")
     p.add_argument("name")
-    _add_dataset(p)
+    add_dataset(p)
     p.add_argument("--top", type=positive_int, default=None, help="countries to show")
     p.add_argument(
         "--min-questions",
@@ -1167,12 +1126,12 @@ def _parsers(sub: Any) -> None:
     p.add_argument(
         "--failed", action="store_true", help="list the failed questions and their errors"
     )
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="write a run's distributions and similarities")
     p.add_argument("name")
-    _add_dataset(p)
+    add_dataset(p)
     p.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
     p.add_argument("--out", required=True, help="output file (never the store or the dataset)")
     p.add_argument("--force", action="store_true", help="replace the output file if it exists")
@@ -1191,10 +1150,10 @@ def _parsers(sub: Any) -> None:
     p.add_argument(
         "--limit", type=non_negative_int, default=0, help="first N matching questions (0 = all)"
     )
-    _add_dataset(p)
+    add_dataset(p)
     p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser("demo", help="open the app in presentation mode")
-    _add_dataset(p)
+    add_dataset(p)
     p.add_argument("--condition", default="default")
     p.set_defaults(func=cmd_demo)

@@ -9,29 +9,31 @@ import argparse
 import asyncio
 from typing import Any
 
+from cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    CliError,
+    add_common,
+    add_json,
+    busy_printer,
+    console,
+    escape,
+    load_config,
+    load_dataset,
+    non_negative_int,
+    open_backend,
+    positive_int,
+    print_json,
+)
 from core import experiments, metrics, stats
 from core.dataset import skipped_note
 from core.prompts import Condition
 from core.runner import RunOutcome, run_answers
 from core.store import Store
-from tui.cli import (
-    EXIT_FAIL,
-    EXIT_OK,
-    CliError,
-    _add_json,
-    _console,
-    _escape,
-    _load_dataset,
-    _print_json,
-    non_negative_int,
-    positive_int,
-    register,
-)
-from tui.cli_runs import _add_common, _backend, _busy_printer, _config
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    ds = _load_dataset(args)
+    ds = load_dataset(args)
     store = Store(read_only=True)
     for name in (args.run_a, args.run_b):
         if store.manifest(name).dataset_sha256 != ds.sha256:
@@ -43,7 +45,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     answers_b = run_answers(store, ds, args.run_b, args.include_suspect)
     left_out = answers_a.suspect_excluded + answers_b.suspect_excluded
     if left_out and not args.json:
-        _console(stderr=True).print(
+        console(stderr=True).print(
             f"{left_out} suspect answer(s) left out (--include-suspect to include them; "
             "'goqa report NAME --suspect' lists them)."
         )
@@ -58,16 +60,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         label_b=args.run_b,
     )
     if args.json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
         return EXIT_OK
     if not result.countries:
         raise CliError("The two runs share no scored (question, country) pair.")
     from rich import box
     from rich.table import Table
 
-    con = _console()
+    con = console()
     con.print(
-        f"[bold]{_escape(args.run_b)}[/] minus [bold]{_escape(args.run_a)}[/] on {result.n_shared_questions} shared "
+        f"[bold]{escape(args.run_b)}[/] minus [bold]{escape(args.run_a)}[/] on {result.n_shared_questions} shared "
         f"questions · mean over countries {result.mean_diff:+.4f} "
         f"({result.mean_diff_ci_low:+.4f} to {result.mean_diff_ci_high:+.4f}) · "
         f"{result.n_better} countries closer, {result.n_worse} further (BH q < {result.alpha})"
@@ -108,8 +110,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    ds = _load_dataset(args)
-    cfg = _config(args)
+    ds = load_dataset(args)
+    cfg = load_config(args)
     targets = [t.strip() for t in (args.countries or args.languages or "").split(",") if t.strip()]
     experiments.conditions(args.kind, targets)  # an unknown kind stops before the backend
     # Questions that cannot be asked are left out before --limit counts the first N.
@@ -118,10 +120,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         positions = positions[: args.limit]
     if not positions:
         raise CliError("No question matches the filters; nothing to run.")
-    err = _console(stderr=True)
+    err = console(stderr=True)
     if skipped:
-        err.print(_escape(skipped_note(ds, skipped)), soft_wrap=True)
-    store = Store(on_busy=_busy_printer(err))
+        err.print(escape(skipped_note(ds, skipped)), soft_wrap=True)
+    store = Store(on_busy=busy_printer(err))
     bcfg = cfg.backend(args.backend)
     plan = experiments.plan(
         args.kind,
@@ -140,11 +142,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         experiments.preflight(ds, plan, store)
     except experiments.ExperimentTranslationsError as exc:
         raise CliError(str(exc)) from None
-    _, _, backend = _backend(cfg, args.backend)
-    con = _console(stderr=True)
+    _, _, backend = open_backend(cfg, args.backend)
+    con = console(stderr=True)
 
     def started(index: int, run_name: str, cond: Condition) -> None:
-        con.print(f"[bold]{_escape(run_name)}[/]: {len(plan.positions)} questions · {cond}")
+        con.print(f"[bold]{escape(run_name)}[/]: {len(plan.positions)} questions · {cond}")
 
     async def go() -> tuple[RunOutcome, ...]:
         try:
@@ -170,13 +172,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         for o in outcomes:
             if o.failed or o.suspect:
                 con.print(
-                    f"[bold]{_escape(o.manifest.name)}[/]: {o.failed} failed (asked again when "
+                    f"[bold]{escape(o.manifest.name)}[/]: {o.failed} failed (asked again when "
                     f"you run the same experiment), {o.suspect} suspect (left out of scores; "
                     f"'goqa report NAME --suspect' lists them)"
                 )
 
     if args.json:
-        _print_json(summary)
+        print_json(summary)
     else:
         print_summary(summary)
     return EXIT_FAIL if any(o.failed for o in outcomes) else EXIT_OK
@@ -190,10 +192,10 @@ def summarise(
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    con = _console()
+    con = console()
     d = summary["default"]
     con.print(
-        f"\n[bold]Default prompting[/] ({_escape(d['run'])}): uniform answer scores {d['uniform_mean']:.4f} on average"
+        f"\n[bold]Default prompting[/] ({escape(d['run'])}): uniform answer scores {d['uniform_mean']:.4f} on average"
     )
     for i, c in enumerate(d["top"], start=1):
         con.print(f"  {i}. {c['display']:<30} {c['similarity']:.4f}  (n={c['n']})")
@@ -203,7 +205,7 @@ def print_summary(summary: dict[str, Any]) -> None:
             if entry["moved_toward_target"]
             else "[yellow]did not clearly move toward its target[/]"
         )
-        con.print(f"\n[bold]{_escape(entry['condition'])}[/] ({_escape(entry['run'])}): {verdict}")
+        con.print(f"\n[bold]{escape(entry['condition'])}[/] ({escape(entry['run'])}): {verdict}")
         for m in entry["targets"]:
             con.print(
                 f"  target {m['display']:<26} {m['score_default']:.4f} → {m['score_conditioned']:.4f} "
@@ -226,18 +228,18 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    ds = _load_dataset(args)
-    store = Store(on_busy=_busy_printer(_console(stderr=True)))
+    ds = load_dataset(args)
+    store = Store(on_busy=busy_printer(console(stderr=True)))
     manifest = store.manifest(args.name)
     if manifest.dataset_sha256 != ds.sha256:
         raise CliError(
             f"Run {args.name!r} was made on another dataset; pass the matching --dataset."
         )
-    cfg = _config(args)
-    name, bcfg, backend = _backend(cfg, args.backend or manifest.backend)
-    con = _console(stderr=True)
+    cfg = load_config(args)
+    name, bcfg, backend = open_backend(cfg, args.backend or manifest.backend)
+    con = console(stderr=True)
     for v in experiments.sensitivity_variants(args.name, manifest.template, args.seed):
-        con.print(f"[bold]{_escape(v.name)}[/]: {_escape(manifest.condition)} · {v.description}")
+        con.print(f"[bold]{escape(v.name)}[/]: {escape(manifest.condition)} · {v.description}")
 
     async def go() -> list[RunOutcome]:
         try:
@@ -258,7 +260,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     outcomes = asyncio.run(go())
     report = experiments.sensitivity_report(ds, store, args.name, args.seed)
     if args.json:
-        _print_json(
+        print_json(
             {
                 "run": args.name,
                 "variants": [
@@ -268,10 +270,10 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             }
         )
     else:
-        out = _console()
+        out = console()
         for v, sens in report:
             out.print(
-                f"\n[bold]{v.description}[/] ({_escape(v.name)}): mean |change| "
+                f"\n[bold]{v.description}[/] ({escape(v.name)}): mean |change| "
                 f"{sens.mean_abs_change:.4f}; {sens.n_flagged} of {len(sens.countries)} "
                 "countries moved outside their 95% CI"
             )
@@ -284,8 +286,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return EXIT_FAIL if any(o.failed for o in outcomes) else EXIT_OK
 
 
-@register
-def _parsers(sub: Any) -> None:
+def register(sub: Any) -> None:
+    """Add these commands to the ``goqa`` subparsers ``sub``."""
     p = sub.add_parser(
         "sensitivity", help="re-ask a run with shuffled options and the other template"
     )
@@ -295,7 +297,7 @@ def _parsers(sub: Any) -> None:
     p.add_argument("--config", help="config file")
     p.add_argument("--seed", type=non_negative_int, default=0, help="shuffle and bootstrap seed")
     p.add_argument("--top", type=positive_int, default=10, help="countries to show per variant")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_sensitivity)
 
     p = sub.add_parser("compare", help="paired comparison of two runs, per country")
@@ -311,14 +313,14 @@ def _parsers(sub: Any) -> None:
         "--top", type=non_negative_int, default=0, help="show the N largest moves each way"
     )
     p.add_argument("--include-suspect", action="store_true", help="score suspect answers too")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("experiment", help="the paper's experiments: runs plus a summary")
     p.add_argument("kind", choices=experiments.KINDS)
     p.add_argument("--countries", help="cross-national targets (default: China,Russia,Turkey)")
     p.add_argument("--languages", help="linguistic targets (default: ru,zh,tr)")
-    _add_common(p, condition=False)
+    add_common(p, condition=False)
     p.add_argument("--template", choices=["paper", "v2"])
     p.add_argument("--policy", choices=metrics.POLICIES)
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
@@ -334,5 +336,5 @@ def _parsers(sub: Any) -> None:
     )
     p.add_argument("--prefix", help="run name prefix (default exp-BACKEND)")
     p.add_argument("--top", type=positive_int, default=5, help="countries to show")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_experiment)

@@ -1,78 +1,35 @@
-"""The ``goqa`` command line: thin argparse front end over ``core``.
-
-People get rich tables and bars; ``--json`` gives machines plain JSON on stdout. Every known
-failure becomes one clear message on stderr and a non-zero exit code, never a traceback.
-"""
+"""``goqa data``, ``questions``, ``show`` and ``score``: the dataset and scoring files."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import copy
-import json
-import re
-import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core import config as configmod
+from cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    CliError,
+    add_dataset,
+    add_json,
+    bar,
+    console,
+    distribution_rows,
+    escape,
+    leaderboard,
+    load_dataset,
+    non_negative_int,
+    positive_int,
+    print_json,
+)
 from core import countries, dataset, jsonlines, metrics
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """A message for the user and an exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
-
-
-def _escape(text: str) -> str:
-    """``text`` with rich markup escaped (messages quote user input and TOML tables)."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
-def _load_dataset(args: argparse.Namespace) -> dataset.Dataset:
-    ds = dataset.load(getattr(args, "dataset", None))
-    if ds.problems and not getattr(args, "json", False):
-        _console(stderr=True).print(
-            f"[yellow]warning:[/] {len(ds.problems)} bad row(s) skipped in {ds.name} "
-            f"(first: {_escape(str(ds.problems[0]))}); 'goqa data validate' lists them."
-        )
-    return ds
-
-
-def bar(fraction: float, width: int = 24) -> str:
-    """A horizontal bar of eighth-blocks for a fraction in [0, 1]."""
-    fraction = min(max(float(fraction), 0.0), 1.0)
-    eighths = round(fraction * width * 8)
-    full, part = divmod(eighths, 8)
-    return "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
-
-
-# --------------------------------------------------------------------------- data
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
-    ds = _load_dataset(args)
+    ds = load_dataset(args)
     by_source = Counter(ds.sources)
     hist = Counter(int(k) for k in ds.n_options)
     n_opts = int(ds.n_options.sum())
@@ -96,11 +53,11 @@ def cmd_data_info(args: argparse.Namespace) -> int:
         "bad_rows": len(ds.problems),
     }
     if args.json:
-        _print_json(info)
+        print_json(info)
         return EXIT_OK
     from rich.table import Table
 
-    con = _console()
+    con = console()
     con.print(f"[bold]{ds.name}[/]  {ds.path}")
     con.print(
         f"{len(ds)} questions ({', '.join(f'{k} {v}' for k, v in sorted(by_source.items()))}), "
@@ -139,11 +96,11 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
         "problems": [{"row": p.row, "reason": p.reason} for p in problems],
     }
     if args.json:
-        _print_json(report)
+        print_json(report)
     else:
-        con = _console()
+        con = console()
         for p in problems:
-            con.print(f"[red]row {p.row}[/]: {_escape(p.reason)}")
+            con.print(f"[red]row {p.row}[/]: {escape(p.reason)}")
         colour = "red" if problems else "green"
         con.print(f"[{colour}]{rows_read} rows read, {valid} valid, {len(problems)} bad[/]")
         if problems:
@@ -157,7 +114,7 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
 def cmd_data_download(args: argparse.Namespace) -> int:
     from core import download
 
-    con = _console(stderr=True)
+    con = console(stderr=True)
     if args.json:
         result = download.download_full(args.revision, force=args.force)
     else:
@@ -195,9 +152,9 @@ def cmd_data_download(args: argparse.Namespace) -> int:
         "resumed_from": result.resumed_from,
     }
     if args.json:
-        _print_json(data)
+        print_json(data)
     else:
-        out = _console()
+        out = console()
         out.print(
             f"[green]Downloaded[/] {result.n_questions} questions ({result.bytes:,} bytes) to "
             f"{result.path}"
@@ -206,9 +163,6 @@ def cmd_data_download(args: argparse.Namespace) -> int:
             out.print(f"[yellow]{result.n_problems} bad rows will be skipped.[/]")
         out.print("Use it with [bold]--dataset full[/].")
     return EXIT_OK
-
-
-# --------------------------------------------------------------------------- questions
 
 
 def _question_json(ds: dataset.Dataset, q: dataset.Question, full: bool = False) -> dict[str, Any]:
@@ -240,11 +194,11 @@ def _country_key(ds: dataset.Dataset, name: str | None) -> str | None:
 
 
 def cmd_questions(args: argparse.Namespace) -> int:
-    ds = _load_dataset(args)
+    ds = load_dataset(args)
     positions = ds.filter(args.search, args.source, _country_key(ds, args.country))
     shown = positions[: args.limit] if args.limit else positions
     if args.json:
-        _print_json([_question_json(ds, ds.at(p)) for p in shown])
+        print_json([_question_json(ds, ds.at(p)) for p in shown])
         return EXIT_OK
     from rich.table import Table
 
@@ -263,56 +217,36 @@ def cmd_questions(args: argparse.Namespace) -> int:
         t.add_row(
             str(q.id),
             q.source,
-            _escape(q.headline),
+            escape(q.headline),
             str(len(q.options)),
             str(len(q.countries)),
         )
-    _console().print(t)
+    console().print(t)
     return EXIT_OK
 
 
-def _distribution_rows(
-    options: Sequence[str], nonsub: Sequence[bool], series: list[tuple[str, np.ndarray]]
-) -> Any:
-    from rich.table import Table
-
-    t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_column("label", no_wrap=True)
-    t.add_column("bar", no_wrap=True)
-    t.add_column("value", justify="right")
-    for k, option in enumerate(options):
-        mark = " [dim](non-substantive)[/]" if nonsub[k] else ""
-        t.add_row(f"[bold]({chr(65 + k)})[/] {_escape(option)}{mark}", "", "")
-        for label, dist in series:
-            t.add_row(f"   {_escape(label)}", bar(dist[k]), f"{dist[k]:6.1%}")
-    return t
-
-
 def cmd_show(args: argparse.Namespace) -> int:
-    ds = _load_dataset(args)
+    ds = load_dataset(args)
     q = ds.find(args.id)
     if args.json:
-        _print_json(_question_json(ds, q, full=True))
+        print_json(_question_json(ds, q, full=True))
         return EXIT_OK
-    con = _console()
+    con = console()
     n = len(q.countries)
     con.print(
-        f"[bold]#{q.id}[/] [dim]{q.source} · key {_escape(q.key)} · {n} "
+        f"[bold]#{q.id}[/] [dim]{q.source} · key {escape(q.key)} · {n} "
         f"{'country' if n == 1 else 'countries'}[/]"
     )
     con.print(q.text if q.text.strip() else q.headline, markup=False, highlight=False)
     for flag in q.flags:
-        con.print(f"[yellow]not asked of models:[/] {_escape(flag)}")
+        con.print(f"[yellow]not asked of models:[/] {escape(flag)}")
     series = []
     for c in q.countries:
         dist = q.distribution(c)
         if dist is not None:
             series.append((countries.resolve(c).label, dist))
-    con.print(_distribution_rows(q.options, list(q.nonsubstantive), series))
+    con.print(distribution_rows(q.options, list(q.nonsubstantive), series))
     return EXIT_OK
-
-
-# --------------------------------------------------------------------------- scoring
 
 
 def read_predictions(path: Path, ds: dataset.Dataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -372,69 +306,12 @@ def read_predictions(path: Path, ds: dataset.Dataset) -> tuple[np.ndarray, np.nd
     return pos_arr, probs_arr, problems
 
 
-def _leaderboard(
-    scores: metrics.Scores,
-    title: str,
-    top: int | None,
-    baseline: metrics.Scores | None = None,
-    intervals: Any = None,
-    best_other: Any = None,
-) -> Any:
-    """A rich table of country scores, with optional 95% intervals and baselines.
-
-    Args:
-        baseline: uniform-distribution scores (a ``uniform`` column).
-        intervals: a ``core.stats.BootstrapResult`` (a ``95% CI`` column).
-        best_other: a ``core.stats.Baselines`` (the best other country's people's score).
-    """
-    from rich import box
-    from rich.table import Table
-
-    wide = _console().width >= 120
-    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    t.add_column("#", justify="right", no_wrap=True, min_width=2)
-    t.add_column("country", no_wrap=True, overflow="ellipsis", max_width=28)
-    if wide:
-        t.add_column("iso", no_wrap=True)
-    t.add_column("similarity", justify="right", no_wrap=True, min_width=6)
-    if wide or (intervals is None and best_other is None):
-        t.add_column("", no_wrap=True)
-    if intervals is not None:
-        t.add_column(f"{intervals.level:.0%} CI", justify="right", no_wrap=True, min_width=11)
-    t.add_column("n", justify="right", no_wrap=True, min_width=3)
-    if baseline is not None:
-        t.add_column("uniform", justify="right", no_wrap=True, min_width=6)
-    if best_other is not None:
-        t.add_column("best other country", no_wrap=True, overflow="ellipsis", min_width=12)
-    rows = scores.countries[:top] if top else scores.countries
-    for i, c in enumerate(rows, start=1):
-        cells = [str(i), c.display] + ([c.iso2 or ""] if wide else []) + [f"{c.similarity:.4f}"]
-        if wide or (intervals is None and best_other is None):
-            cells.append(bar(c.similarity, 20))
-        if intervals is not None:
-            iv = intervals.get(c.country)
-            cells.append(f"{iv.ci_low:.3f}–{iv.ci_high:.3f}" if iv else "")
-        cells.append(str(c.n_questions))
-        if baseline is not None:
-            b = baseline.get(c.country)
-            cells.append(f"{b.similarity:.4f}" if b else "")
-        if best_other is not None:
-            bo = best_other.get(c.country)
-            cells.append(
-                f"{bo.best_other_similarity:.3f} {bo.best_other_display} (n={bo.best_other_n_shared})"
-                if bo and bo.best_other
-                else "—"
-            )
-        t.add_row(*cells)
-    return t
-
-
 def cmd_score(args: argparse.Namespace) -> int:
-    ds = _load_dataset(args)
+    ds = load_dataset(args)
     positions, probs, problems = read_predictions(Path(args.predictions), ds)
-    err = _console(stderr=True)
+    err = console(stderr=True)
     for p in problems:
-        err.print(f"[yellow]{_escape(args.predictions)}:[/] {_escape(p)}", soft_wrap=True)
+        err.print(f"[yellow]{escape(args.predictions)}:[/] {escape(p)}", soft_wrap=True)
     if len(positions) == 0:
         raise CliError(
             f"No usable predictions in {args.predictions}; nothing to score. Each line must be "
@@ -449,11 +326,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         )
     scores = metrics.score(ds, positions, probs, args.policy, args.min_questions)
     if args.json:
-        _print_json(scores.to_json())
+        print_json(scores.to_json())
     else:
         base = metrics.uniform_baseline(ds, positions, args.policy)
-        _console().print(
-            _leaderboard(
+        console().print(
+            leaderboard(
                 scores,
                 f"{scores.n_questions_scored} questions scored · 1 − Jensen–Shannon distance (base 2)",
                 args.top,
@@ -463,114 +340,44 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_FAIL if problems and args.strict else EXIT_OK
 
 
-# --------------------------------------------------------------------------- parser
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """Help text is prose: a ``%`` in it ("95% CIs") is a percent sign, not a format.
-
-    argparse expands every help string with ``%`` formatting and raises on a bare ``%``;
-    this formatter escapes every ``%`` that does not open a ``%(name)s`` placeholder, for
-    every argument and subcommand of every parser.
-    """
-
-    _BARE_PERCENT = re.compile(r"%(?!\()")
-
-    def _expand_help(self, action: argparse.Action) -> str:
-        if action.help:
-            action = copy.copy(action)
-            action.help = self._BARE_PERCENT.sub("%%", str(action.help))
-        return super()._expand_help(action)
-
-
-class Parser(argparse.ArgumentParser):
-    """goqa's parser: its help formatter, inherited by every subcommand's parser."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-
-def positive_int(text: str) -> int:
-    """An argparse ``type``: a whole number of at least 1."""
-    return _bounded_int(text, 1)
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse ``type``: a whole number of at least 0 (0 usually means "all")."""
-    return _bounded_int(text, 0)
-
-
-def _bounded_int(text: str, low: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(
-            f"{value} is out of range: use a whole number of at least {low}"
-        )
-    return value
-
-
-def _add_dataset(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--dataset",
-        default=None,
-        help="'sample' (bundled, default), 'full' (after 'goqa data download') or a CSV path",
-    )
-
-
-def _add_json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON for machines")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="goqa",
-        description=(
-            "Measure whose opinions a language model's answers resemble (GlobalOpinionQA, "
-            "Durmus et al. 2023). With no command, opens the terminal app."
-        ),
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def register(sub: Any) -> None:
+    """Add these commands to the ``goqa`` subparsers ``sub``."""
     p_data = sub.add_parser("data", help="inspect, download and validate datasets")
     data_sub = p_data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = data_sub.add_parser("info", help="questions by source, countries, options histogram")
-    _add_dataset(p)
-    _add_json(p)
+    add_dataset(p)
+    add_json(p)
     p.set_defaults(func=cmd_data_info)
     p = data_sub.add_parser("download", help="fetch the full GlobalOpinionQA file (resumable)")
     p.add_argument("--revision", default=dataset.FULL_REVISION, help="dataset revision (commit)")
     p.add_argument("--force", action="store_true", help="download again even if present")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_data_download)
     p = data_sub.add_parser("validate", help="list every bad row; exit 1 if any")
-    _add_dataset(p)
-    _add_json(p)
+    add_dataset(p)
+    add_json(p)
     p.set_defaults(func=cmd_data_validate)
 
     p = sub.add_parser("questions", help="list and search questions")
-    _add_dataset(p)
+    add_dataset(p)
     p.add_argument("--search", help="case-insensitive text in the question or options")
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
     p.add_argument("--country", help="only questions asked in this country")
     p.add_argument(
         "--limit", type=non_negative_int, default=50, help="rows to show (0 = all; default 50)"
     )
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_questions)
 
     p = sub.add_parser("show", help="one question with every country's distribution")
     p.add_argument("id", help="question id or key")
-    _add_dataset(p)
-    _add_json(p)
+    add_dataset(p)
+    add_json(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("score", help="score model distributions from a JSONL file")
     p.add_argument("predictions", help='JSONL: {"question_id": 12, "probs": [...]} per line')
-    _add_dataset(p)
+    add_dataset(p)
     p.add_argument(
         "--min-questions",
         type=positive_int,
@@ -582,100 +389,5 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top", type=positive_int, default=None, help="rows to show")
     p.add_argument("--strict", action="store_true", help="exit 1 if any line was bad")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_score)
-
-    for extra in _EXTRA_PARSERS:
-        extra(sub)
-
-    p = sub.add_parser("help", help="help on goqa or on one command, like --help")
-    p.add_argument("topic", nargs="*", metavar="COMMAND", help="e.g. 'run' or 'data info'")
-    p.set_defaults(func=lambda args: cmd_help(parser, args.topic))
-    return parser
-
-
-def cmd_help(parser: argparse.ArgumentParser, topic: Sequence[str]) -> int:
-    """``goqa help [COMMAND …]``: the help of that command (of goqa with none)."""
-    target = parser
-    for i, word in enumerate(topic):
-        sub = next((a for a in target._actions if isinstance(a, argparse._SubParsersAction)), None)
-        if sub is None or word not in sub.choices:
-            where = " ".join(["goqa", *topic[:i]])
-            known = ", ".join(sorted(sub.choices)) if sub is not None else ""
-            hint = f" Commands of '{where}': {known}." if known else ""
-            raise CliError(f"No command '{where} {word}'.{hint}", EXIT_USAGE)
-        target = sub.choices[word]
-    target.print_help()
-    return EXIT_OK
-
-
-_EXTRA_PARSERS: list[Callable[[Any], None]] = []
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from core.backends.base import BackendError
-    from core.store import StoreError
-
-    errors: list[type[BaseException]] = [
-        CliError,
-        dataset.DatasetError,
-        configmod.ConfigError,
-        countries.UnknownCountryError,
-        StoreError,
-        BackendError,
-        KeyError,
-        ValueError,
-    ]
-    try:
-        from core.download import DownloadError
-
-        errors.append(DownloadError)
-    except ImportError:  # pragma: no cover
-        pass
-    from core.runner import MissingTranslationsError
-    from core.translate import TranslationError
-
-    errors += [MissingTranslationsError, TranslationError]
-    return tuple(errors)
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
-    return str(exc)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``goqa`` console script."""
-    from tui import cli_runs, cli_study  # noqa: F401  register their subcommands
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        from tui.app import run_app
-
-        return run_app()
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        _console(stderr=True).print(
-            "[yellow]Interrupted.[/] Everything answered so far is stored; run the same command "
-            "(same --name) to resume."
-        )
-        return 130
-    except _known_errors() as exc:
-        from rich.markup import escape
-
-        # escape: messages quote user input and TOML tables ("[backends.x]"), not markup.
-        _console(stderr=True).print(f"[red]error:[/] {escape(_message(exc))}", soft_wrap=True)
-        return getattr(exc, "code", EXIT_FAIL)
-
-
-def register(fn: Callable[[Any], None]) -> Callable[[Any], None]:
-    """Add a subcommand group defined in another module."""
-    _EXTRA_PARSERS.append(fn)
-    return fn
-
-
-def run_async(coro: Any) -> Any:
-    return asyncio.run(coro)

@@ -1,0 +1,244 @@
+"""What every ``goqa`` command shares: the parser and its help formatter, argument types,
+the consoles, escaping, JSON output, loading the dataset and the config, building a backend,
+and the tables and bars the commands print.
+
+People get rich tables and bars; ``--json`` gives machines plain JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import config as configmod
+from core import dataset, metrics
+from core.backends.base import Backend
+from core.prompts import TEMPLATE_NAMES
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A message for the user and an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (messages quote user input and TOML tables)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def load_dataset(args: argparse.Namespace) -> dataset.Dataset:
+    ds = dataset.load(getattr(args, "dataset", None))
+    if ds.problems and not getattr(args, "json", False):
+        console(stderr=True).print(
+            f"[yellow]warning:[/] {len(ds.problems)} bad row(s) skipped in {ds.name} "
+            f"(first: {escape(str(ds.problems[0]))}); 'goqa data validate' lists them."
+        )
+    return ds
+
+
+def bar(fraction: float, width: int = 24) -> str:
+    """A horizontal bar of eighth-blocks for a fraction in [0, 1]."""
+    fraction = min(max(float(fraction), 0.0), 1.0)
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
+
+
+def distribution_rows(
+    options: Sequence[str], nonsub: Sequence[bool], series: list[tuple[str, np.ndarray]]
+) -> Any:
+    from rich.table import Table
+
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column("label", no_wrap=True)
+    t.add_column("bar", no_wrap=True)
+    t.add_column("value", justify="right")
+    for k, option in enumerate(options):
+        mark = " [dim](non-substantive)[/]" if nonsub[k] else ""
+        t.add_row(f"[bold]({chr(65 + k)})[/] {escape(option)}{mark}", "", "")
+        for label, dist in series:
+            t.add_row(f"   {escape(label)}", bar(dist[k]), f"{dist[k]:6.1%}")
+    return t
+
+
+def leaderboard(
+    scores: metrics.Scores,
+    title: str,
+    top: int | None,
+    baseline: metrics.Scores | None = None,
+    intervals: Any = None,
+    best_other: Any = None,
+) -> Any:
+    """A rich table of country scores, with optional 95% intervals and baselines.
+
+    Args:
+        baseline: uniform-distribution scores (a ``uniform`` column).
+        intervals: a ``core.stats.BootstrapResult`` (a ``95% CI`` column).
+        best_other: a ``core.stats.Baselines`` (the best other country's people's score).
+    """
+    from rich import box
+    from rich.table import Table
+
+    wide = console().width >= 120
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("#", justify="right", no_wrap=True, min_width=2)
+    t.add_column("country", no_wrap=True, overflow="ellipsis", max_width=28)
+    if wide:
+        t.add_column("iso", no_wrap=True)
+    t.add_column("similarity", justify="right", no_wrap=True, min_width=6)
+    if wide or (intervals is None and best_other is None):
+        t.add_column("", no_wrap=True)
+    if intervals is not None:
+        t.add_column(f"{intervals.level:.0%} CI", justify="right", no_wrap=True, min_width=11)
+    t.add_column("n", justify="right", no_wrap=True, min_width=3)
+    if baseline is not None:
+        t.add_column("uniform", justify="right", no_wrap=True, min_width=6)
+    if best_other is not None:
+        t.add_column("best other country", no_wrap=True, overflow="ellipsis", min_width=12)
+    rows = scores.countries[:top] if top else scores.countries
+    for i, c in enumerate(rows, start=1):
+        cells = [str(i), c.display] + ([c.iso2 or ""] if wide else []) + [f"{c.similarity:.4f}"]
+        if wide or (intervals is None and best_other is None):
+            cells.append(bar(c.similarity, 20))
+        if intervals is not None:
+            iv = intervals.get(c.country)
+            cells.append(f"{iv.ci_low:.3f}–{iv.ci_high:.3f}" if iv else "")
+        cells.append(str(c.n_questions))
+        if baseline is not None:
+            b = baseline.get(c.country)
+            cells.append(f"{b.similarity:.4f}" if b else "")
+        if best_other is not None:
+            bo = best_other.get(c.country)
+            cells.append(
+                f"{bo.best_other_similarity:.3f} {bo.best_other_display} (n={bo.best_other_n_shared})"
+                if bo and bo.best_other
+                else "—"
+            )
+        t.add_row(*cells)
+    return t
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Help text is prose: a ``%`` in it ("95% CIs") is a percent sign, not a format.
+
+    argparse expands every help string with ``%`` formatting and raises on a bare ``%``;
+    this formatter escapes every ``%`` that does not open a ``%(name)s`` placeholder, for
+    every argument and subcommand of every parser.
+    """
+
+    _BARE_PERCENT = re.compile(r"%(?!\()")
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if action.help:
+            action = copy.copy(action)
+            action.help = self._BARE_PERCENT.sub("%%", str(action.help))
+        return super()._expand_help(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """goqa's parser: its help formatter, inherited by every subcommand's parser."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1."""
+    return _bounded_int(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 0 (0 usually means "all")."""
+    return _bounded_int(text, 0)
+
+
+def _bounded_int(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(
+            f"{value} is out of range: use a whole number of at least {low}"
+        )
+    return value
+
+
+def add_dataset(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="'sample' (bundled, default), 'full' (after 'goqa data download') or a CSV path",
+    )
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+
+
+def load_config(args: argparse.Namespace) -> configmod.Config:
+    """The config: the file ``--config`` names (which must exist), else the default one."""
+    given = getattr(args, "config", None)
+    return configmod.load(Path(given), required=True) if given else configmod.load()
+
+
+def busy_printer(con: Any) -> Callable[[str], None]:
+    """A store ``on_busy`` callback printing each line (yellow) on ``con``."""
+
+    def tell(message: str) -> None:
+        con.print(f"[yellow]{escape(message)}[/]", soft_wrap=True)
+
+    return tell
+
+
+def open_backend(
+    cfg: configmod.Config, name: str | None
+) -> tuple[str, configmod.BackendConfig, Backend]:
+    from core.backends import make_backend
+
+    bcfg = cfg.backend(name)
+    return bcfg.name, bcfg, make_backend(bcfg)
+
+
+def add_common(p: argparse.ArgumentParser, condition: bool = True) -> None:
+    add_dataset(p)
+    p.add_argument("--backend", help="backend name from the config (default: default_backend)")
+    p.add_argument("--config", help="config file (default: the platformdirs location)")
+    if condition:
+        p.add_argument(
+            "--condition",
+            default="default",
+            help="default | country:NAME (e.g. country:Russia) | language:CODE (e.g. language:ru)",
+        )
+        p.add_argument(
+            "--template", choices=TEMPLATE_NAMES, help="prompt template (config default)"
+        )
+        p.add_argument(
+            "--policy", choices=metrics.POLICIES, help="non-substantive options (config default)"
+        )
