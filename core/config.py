@@ -313,7 +313,19 @@ def _backend_from_table(name: str, table: Any, where: str) -> BackendConfig:
         cfg = replace(cfg, base_url="https://api.anthropic.com")
     if cfg.base_url:
         _check_url(where, name, cfg.base_url)
+    if cfg.api_key_env and not _ENV_NAME.fullmatch(cfg.api_key_env):
+        # Likely the key itself pasted in: never repeat it.
+        env = f"{re.sub(r'[^A-Za-z0-9]+', '_', name).upper()}_API_KEY"
+        raise ConfigError(
+            f"{where}: [backends.{name}] api_key_env must be the NAME of an environment "
+            "variable (letters, digits and _, not starting with a digit); the value there is "
+            "not one and may be the key itself, so it is not shown. Put the key in a "
+            f"variable ('export {env}=…') and write api_key_env = \"{env}\"."
+        )
     return cfg
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # ---------------------------------------------------------------------------- reading

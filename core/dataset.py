@@ -41,6 +41,7 @@ import re
 import stat
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -55,7 +56,7 @@ SOURCES = ("GAS", "WVS")
 COLUMNS = ("question", "selections", "options", "source")
 FULL_REVISION = "cb2880488749218abb81802a94c2c62ebfde2f35"
 FULL_FILENAME = "global_opinions.csv"
-_CACHE_FORMAT = 4
+_CACHE_FORMAT = 5
 MAX_OPTIONS = 26
 """Options a prompt can label with the single letters A-Z; more makes a question unaskable."""
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -444,7 +445,8 @@ def _parse_selections(text: str) -> dict[str, list[float]]:
         )
     body = match["wrapped"] or match["bare"]
     try:
-        value = ast.literal_eval(body)
+        tree = ast.parse(body, mode="eval").body
+        value = ast.literal_eval(tree)
     except ValueError:
         # literal_eval rejects a bare nan/inf with an unhelpful "malformed node <ast.Name…>".
         if re.search(r"[\[,]\s*-?(nan|inf|infinity)\s*[,\]]", body, re.IGNORECASE):
@@ -452,6 +454,12 @@ def _parse_selections(text: str) -> dict[str, list[float]]:
         raise
     if not isinstance(value, dict):
         raise ValueError("selections is not a mapping")
+    # literal_eval keeps the last of two equal keys: a country given twice is ambiguous.
+    if isinstance(tree, ast.Dict):
+        counts = Counter(k.value for k in tree.keys if isinstance(k, ast.Constant))
+        twice = [k for k, n in counts.items() if n > 1]
+        if twice:
+            raise ValueError(f"selections gives country {twice[0]!r} twice")
     return value
 
 
@@ -493,6 +501,8 @@ def _check_row(row: dict[str, str]) -> tuple[str, tuple[str, ...], str, dict[str
         selections = _parse_selections(row.get("selections") or "")
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
         reason = str(exc)
+        if "malformed node" in reason:  # a call such as float("nan"), or a name
+            reason = "only numbers, strings, lists and a {'Country': [...]} mapping may appear"
         if not reason.startswith("selections"):
             reason = f"selections is not a readable literal ({reason})"
         raise ValueError(reason) from None
@@ -510,6 +520,9 @@ def _check_row(row: dict[str, str]) -> tuple[str, tuple[str, ...], str, dict[str
                 raise ValueError(f"{country!r} has a NaN or infinite value")
             if v < 0:
                 raise ValueError(f"{country!r} has a negative value {v}")
+        if not math.isfinite(sum(values)):
+            # Each value is finite but together they overflow: normalising would give zeros.
+            raise ValueError(f"{country!r} has values too large to add up ({max(values):g})")
     return text, tuple(options), source, selections
 
 

@@ -92,7 +92,10 @@ class Condition:
             return cls("default")
         kind, _, value = text.partition(":")
         kind = kind.strip().lower()
-        if kind in ("country", "language") and value.strip():
+        if kind == "language" and value.strip():
+            # Language codes are case-insensitive (BCP 47); translations are kept lower-case.
+            return cls(kind, value.strip().lower())
+        if kind == "country" and value.strip():
             return cls(kind, value.strip())
         raise ValueError(
             f"Unknown condition {text!r}: use 'default', 'country:NAME' (e.g. country:Russia) "

@@ -34,6 +34,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
@@ -154,6 +155,34 @@ log = logging.getLogger("goqa.store")
 
 class StoreError(Exception):
     """A store problem with a message that says what to do."""
+
+
+MAX_RUN_NAME = 120
+"""Characters a new run's name may have."""
+
+
+def check_run_name(name: str) -> str:
+    """``name`` if it can name a new run, else a :class:`StoreError` saying why.
+
+    Any text is safe to store and show (every front end escapes it), but a name must be
+    findable again: not blank, no leading or trailing space, no control characters (a newline
+    splits a listing), at most :data:`MAX_RUN_NAME` characters.
+    """
+    problem = ""
+    if not name.strip():
+        problem = "it is blank"
+    elif name != name.strip():
+        problem = "it starts or ends with a space"
+    elif any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        problem = "it holds a control character (a newline or tab, say)"
+    elif len(name) > MAX_RUN_NAME:
+        problem = f"it has {len(name)} characters (at most {MAX_RUN_NAME})"
+    if problem:
+        raise StoreError(
+            f"A run cannot be called {name[:60]!r}{'…' if len(name) > 60 else ''}: {problem}. "
+            "Choose another --name."
+        )
+    return name
 
 
 class StoreBusyError(StoreError):
@@ -538,8 +567,16 @@ class Store:
     def _check_file(self) -> None:
         if self.path.is_dir():
             raise NotAStoreError(_not_sqlite_message(self.path, "it is a directory"))
+        if self.path.is_symlink() and not self.path.exists():
+            raise StoreError(
+                f"The results store {self.path} is a symbolic link to "
+                f"{os.readlink(self.path)}, which does not exist. Point the link at a goqa "
+                "store, remove it (goqa starts a new store), or set GOQA_DATA_DIR."
+            )
         if not self.path.exists():
             return
+        if not self.path.is_file():  # a FIFO or a device: opening it could block forever
+            raise NotAStoreError(_not_sqlite_message(self.path, "it is not a regular file"))
         try:
             with self.path.open("rb") as fh:
                 head = fh.read(len(SQLITE_HEADER))
@@ -949,6 +986,7 @@ class Store:
                 "SELECT manifest FROM runs WHERE name = ?", (manifest.name,)
             ).fetchone()
             if row is None:
+                check_run_name(manifest.name)
                 created = RunManifest(**{**manifest.to_json(), "created_at": now()})
                 db.execute(
                     "INSERT INTO runs VALUES (?, ?, ?)",

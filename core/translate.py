@@ -193,7 +193,7 @@ def import_file(path: Path, dataset: Dataset, store: Store) -> tuple[int, list[s
     for n, obj in read.objects:
         key, lang = obj.get("key"), obj.get("language")
         question, options = obj.get("question"), obj.get("options")
-        if key not in dataset.key_index:
+        if not isinstance(key, str) or key not in dataset.key_index:
             problems.append(f"line {n}: unknown question key {key!r}")
             continue
         if not isinstance(lang, str) or not lang.strip():
