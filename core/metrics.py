@@ -131,6 +131,17 @@ def pair_similarities(
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[0] != positions.shape[0]:
         raise ValueError("probs must be (len(positions), K)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = probs.sum(axis=1)
+    bad = ~(np.isfinite(sums) & (sums > 0)) | np.any(~np.isfinite(probs) | (probs < 0), axis=1)
+    if bad.any():
+        # A wrong number is worse than an error: a row that overflows when added up would
+        # normalise to zeros and score as if the model had said nothing.
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"model probabilities for question {dataset.ids[positions[row]]} must be finite, "
+            "non-negative numbers with a positive, finite sum; scale them to sum to 1"
+        )
     row_of = np.full(len(dataset), -1, dtype=np.int64)
     row_of[positions] = np.arange(positions.shape[0])
     kmax = dataset.kmax

@@ -114,3 +114,14 @@ def test_a_translation_line_with_a_list_key_is_a_bad_line(
 def test_language_codes_are_case_insensitive() -> None:
     assert Condition.parse("language:RU") == Condition("language", "ru")
     assert str(Condition.parse("language: Zh ")) == "language:zh"
+
+
+def test_scoring_refuses_model_rows_that_overflow(sample: dataset.Dataset) -> None:
+    import numpy as np
+
+    from core import metrics
+
+    probs = np.zeros((1, sample.kmax))
+    probs[0, : sample.n_options[0]] = 1e308  # finite cells, infinite sum
+    with pytest.raises(ValueError, match="positive, finite sum"):
+        metrics.score(sample, np.array([0]), probs)
