@@ -131,6 +131,7 @@ class LyingServer:
     def __init__(self, respond: Responder) -> None:
         self.respond = respond
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -140,6 +141,7 @@ class LyingServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
+                outer.headers.append(dict(self.headers))
                 data = json.dumps(outer.respond(body), allow_nan=True).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -395,3 +397,49 @@ def test_a_cached_suspect_answer_is_judged_again_against_the_threshold() -> None
     assert again.suspect == once.suspect  # not repeated
     looser = validate_answer(once, 0.8)
     assert looser.suspect == "prefill ignored"  # the backend's own reason stays
+
+
+def test_a_top_list_repeating_a_token_to_more_than_one_is_a_lie() -> None:
+    with pytest.raises(InvalidAnswerError, match="more than 1"):
+        fold_logprobs([("B", math.log(0.6))] * 3, LETTERS)
+    # An exact repeat within a plausible total is counted once.
+    probs, off, _, _ = fold_logprobs([("B", math.log(0.4))] * 2, LETTERS)
+    assert off == pytest.approx(0.6)
+
+
+def test_a_word_chosen_after_the_prefill_means_it_was_ignored() -> None:
+    # Letters hold most of the mass, but the server chose "The": it did not continue "(".
+    positions = [("The", [("The", math.log(0.3)), ("A", math.log(0.35)), ("B", math.log(0.3))])]
+    assert ignored_prefill(positions, LETTERS)  # type: ignore[arg-type]
+
+
+async def test_a_server_echoing_the_key_cannot_get_it_into_the_store(
+    lying: Callable[[Responder], LyingServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOQA_ECHO_KEY", "sk-SUPERSECRETKEY123456")
+    server: LyingServer
+
+    def respond(body: dict[str, Any]) -> Any:
+        echoed = server.headers[-1].get("Authorization", "")
+        return _content(("B", [("B", math.log(0.7)), (echoed, math.log(0.2))]))
+
+    server = lying(respond)
+    cfg = BackendConfig(
+        "echo",
+        "openai",
+        base_url=server.base_url,
+        model="m",
+        mode="completions",
+        api_key_env="GOQA_ECHO_KEY",
+    )
+    backend = OpenAIBackend(cfg)
+    store = Store(tmp_path / "s.sqlite3")
+    try:
+        answer, _ = await ask_cached(backend, PROBE, store)
+    finally:
+        await backend.aclose()
+    assert ("Bearer ***", pytest.approx(0.2)) in answer.top_tokens
+    store.close()
+    assert b"SUPERSECRET" not in (tmp_path / "s.sqlite3").read_bytes()
+    wal = tmp_path / "s.sqlite3-wal"
+    assert not wal.exists() or b"SUPERSECRET" not in wal.read_bytes()

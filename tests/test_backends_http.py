@@ -206,7 +206,7 @@ async def test_chat_falls_back_to_chat_template_when_prefill_is_rejected() -> No
         assert server.count() == 3
         assert "continue_final_message" not in server.recorded()[-1].body
         assert_matches_server(second, server, make_prompt(7))
-        assert backend.request_params()["prefill"] is False
+        assert backend.learnt()["prefill"] is False
 
 
 async def test_chat_without_prefill_adds_the_letter_after_an_opening_paren() -> None:
@@ -248,7 +248,7 @@ async def test_logprobs_cap_steps_down_to_5_and_is_remembered(mode: str) -> None
     assert answer.off_option_mass == pytest.approx(0.1, abs=1e-9)
     assert not answer.truncated
     assert "caps logprobs at 5" in answer.note
-    assert backend.request_params()["logprobs"] == 5
+    assert backend.learnt()["logprobs"] == 5
 
 
 async def test_letters_outside_the_top_list_make_the_answer_truncated() -> None:
@@ -304,9 +304,9 @@ async def test_no_logprobs_falls_back_to_sampling_with_partials(mode: str) -> No
     assert [p.samples for p in partials] == list(range(1, 9))
     np.testing.assert_allclose(partials[-1].probs, answer.probs)
     assert again.samples == 8
+    assert backend.learnt()["estimator"] == "sampling"
     params = backend.request_params()
-    assert params["estimator"] == "sampling" and params["samples"] == 8
-    assert params["temperature"] == 0.7
+    assert params["samples"] == 8 and params["temperature"] == 0.7
 
 
 async def test_sampling_from_the_canned_distribution_counts_what_the_server_sent() -> None:
@@ -329,7 +329,7 @@ async def test_missing_logprobs_after_seeing_them_is_a_retryable_glitch() -> Non
         answer = await backend.ask(PROMPT)
         await backend.aclose()
     assert answer.estimator == "logprobs"
-    assert backend.request_params()["estimator"] == "logprobs"
+    assert backend.learnt()["estimator"] == "logprobs"
 
 
 # --------------------------------------------------------------------------- Anthropic
@@ -391,7 +391,7 @@ async def test_anthropic_without_prefill_support_asks_for_the_letter() -> None:
     for answer in (first, second):
         np.testing.assert_allclose(answer.probs, [0, 1, 0, 0])
         assert "prefill" in answer.note
-    assert backend.request_params()["prefill"] is False
+    assert backend.learnt()["prefill"] is False
 
 
 async def test_anthropic_estimates_from_the_rest_when_a_few_samples_fail() -> None:
@@ -651,3 +651,18 @@ async def test_make_backend_dispatches_on_kind(monkeypatch: pytest.MonkeyPatch) 
 )
 def test_parse_letter(text: str, letter: str | None) -> None:
     assert parse_letter(text, ("A", "B", "C", "D")) == letter
+
+
+async def test_what_a_backend_learns_does_not_move_its_cache_key() -> None:
+    # A key that moved with the learnt logprob cap would make the next process miss every
+    # answer cached after the learning, and pay for it again.
+    from core.runner import cache_key
+
+    with FakeServer(max_logprobs=5) as server:
+        backend = OpenAIBackend(openai_cfg(server))
+        before = cache_key(backend, PROMPT)
+        await backend.ask(PROMPT)
+        await backend.aclose()
+    assert backend.learnt()["logprobs"] == 5
+    assert cache_key(backend, PROMPT) == before
+    assert cache_key(OpenAIBackend(openai_cfg(server)), PROMPT) == before

@@ -70,7 +70,9 @@ class AnthropicBackend:
         self._prefill = True
 
     def request_params(self) -> dict[str, Any]:
-        """Every parameter that changes the answer (no secrets)."""
+        """Every configured parameter that decides the answer (no secrets). A refused prefill,
+        learnt from the model, is not part of it (see ``OpenAIBackend.request_params``): the
+        answers' notes say so."""
         return {
             "mode": self.mode,
             "model": self.model,
@@ -78,8 +80,12 @@ class AnthropicBackend:
             "samples": self.cfg.samples,
             "temperature": self.cfg.temperature,
             "max_tokens": self.cfg.max_tokens,
-            "prefill": self._prefill,
+            "prefill": True,
         }
+
+    def learnt(self) -> dict[str, Any]:
+        """What this instance has learnt from the model so far."""
+        return {"prefill": self._prefill}
 
     async def ask(self, prompt: Prompt, on_partial: PartialCallback | None = None) -> Answer:
         """Sample ``cfg.samples`` answers concurrently and count the letters.

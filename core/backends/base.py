@@ -221,19 +221,23 @@ def fold_logprobs(
             probabilities add up to more than 1 (see :func:`checked_logprob`).
     """
     seen: dict[str, float] = {}
+    listed_total = 0.0  # every entry, repeats included: a list repeating a token is lying too
     for token, logprob in candidates:
         value = checked_logprob(token, logprob)
-        if token in seen or value is None:
+        if value is None:
             continue
-        seen[token] = value
+        listed_total += math.exp(value)
+        if token not in seen:
+            seen[token] = value
     mass = np.zeros(len(letters))
     # exp of a value in [-9999, 0] is in [0, 1]: no overflow is possible.
     listed = {token: math.exp(logprob) for token, logprob in seen.items()}
     total = math.fsum(listed.values())
-    if total > 1.0 + _MASS_TOLERANCE:
+    if max(total, listed_total) > 1.0 + _MASS_TOLERANCE:
         raise InvalidAnswerError(
-            f"The server's top log-probabilities add up to a probability of {total:.3g}, more "
-            "than 1; its answer was not used. Check the server's version and log."
+            "The server's top log-probabilities add up to a probability of "
+            f"{max(total, listed_total):.3g}, more than 1; its answer was not used. Check the "
+            "server's version and log."
         )
     for token, p in listed.items():
         letter = token_letter(token, letters)

@@ -25,13 +25,13 @@ import re
 import ssl
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 
-from core.backends.base import BackendError
+from core.backends.base import Answer, BackendError
 from core.backends.retry import parse_retry_after
 from core.config import BackendConfig
 
@@ -189,6 +189,26 @@ def _secret_forms(secret: str | None, url: str) -> list[str]:
         found = [userinfo, user, password, plain_user, plain_password, basic]
         forms += [f for f in found if len(f) >= _MIN_SECRET]
     return [f for f in forms if f]
+
+
+def scrub_answer(answer: Answer, secret: str | None, url: str) -> Answer:
+    """``answer`` with every form of the key and of ``url``'s credentials replaced by ``***``
+    in its top tokens and note: a server that echoes the request's headers must not get the
+    key into the store, the cache or an export."""
+    forms = _secret_forms(secret, url)
+    if not forms:
+        return answer
+
+    def clean(text: str) -> str:
+        for form in forms:
+            text = text.replace(form, "***")
+        return text
+
+    tops = tuple((clean(t), p) for t, p in answer.top_tokens)
+    note = clean(answer.note)
+    if tops == answer.top_tokens and note == answer.note:
+        return answer
+    return replace(answer, top_tokens=tops, note=note)
 
 
 # --------------------------------------------------------------------------- headers

@@ -38,7 +38,14 @@ from core.backends.base import (
     fold_logprobs,
     token_letter,
 )
-from core.backends.http import HTTPStatusError, new_client, post_json, redact, usage_tokens
+from core.backends.http import (
+    HTTPStatusError,
+    new_client,
+    post_json,
+    redact,
+    scrub_answer,
+    usage_tokens,
+)
 from core.config import BackendConfig, ConfigError
 from core.prompts import Prompt
 
@@ -173,9 +180,8 @@ def ignored_prefill(positions: list[Position], letters: tuple[str, ...]) -> bool
     A server that honours the prefill continues right after the ``(``: the next token is a
     letter. Some accept ``continue_final_message`` and ignore it (llama-cpp-python's server
     does): the reply then opens with ``(``, ``The``, ``Your``… as a fresh turn. Detected when
-    the chosen first token is an opening bracket, or when it is no option letter and the
-    letters together hold less than half of the listed probability, or when a bracket is at
-    least as likely as every letter together.
+    the chosen first token is not an option letter (a bracket or a word), or when a bracket
+    is at least as likely as every letter together.
     """
     chosen, first = positions[0]
     if chosen is not None and _OPENER.match(chosen):
@@ -184,8 +190,7 @@ def ignored_prefill(positions: list[Position], letters: tuple[str, ...]) -> bool
     opener = sum(p for tok, p in probs.items() if _OPENER.match(tok))
     on_letters = sum(p for tok, p in probs.items() if token_letter(tok, letters) is not None)
     if chosen is not None and token_letter(chosen, letters) is None:
-        if on_letters < 0.5 * sum(probs.values()):
-            return True
+        return True  # after "(" an honoured prefill continues with a letter
     return opener > 0 and opener >= on_letters
 
 
@@ -250,29 +255,39 @@ class OpenAIBackend:
     # -- Backend protocol
 
     def request_params(self) -> dict[str, Any]:
-        """Every parameter that changes the answer, as this instance currently asks.
+        """Every configured parameter that decides the answer (the response cache key and the
+        run manifest use it). Never a secret.
 
-        Reflects what the instance has learnt (a log-probability cap, no prefill, no
-        log-probabilities), so it can change after the first :meth:`ask`. Never a secret.
+        It does not change with what the instance learns from the server (a log-probability
+        cap, a refused prefill, no log-probabilities: see :meth:`learnt`): for one server
+        and one configuration that learning always ends the same way, and a key that moved
+        with it would miss, in the next process, every answer cached after the learning —
+        paying for them twice. Each answer's ``estimator`` and ``note`` say how it was made.
         """
-        params: dict[str, Any] = {"mode": self.mode, "model": self.model}
-        if self._no_logprobs:
-            params.update(
-                estimator="sampling",
-                samples=self.cfg.samples,
-                temperature=self.cfg.temperature,
-                max_tokens=self.cfg.max_tokens,
-            )
-        else:
-            params.update(
-                estimator="logprobs",
-                logprobs=self._top_logprobs,
-                temperature=0,
-                max_tokens=self._logprob_max_tokens(self._prefill),
-            )
+        params: dict[str, Any] = {
+            "mode": self.mode,
+            "model": self.model,
+            "logprobs": TOP_LOGPROBS,
+            "logprob_temperature": 0,
+            "logprob_max_tokens": self._logprob_max_tokens(self.mode == "chat"),
+            # Used when the server has no log-probabilities:
+            "samples": self.cfg.samples,
+            "temperature": self.cfg.temperature,
+            "max_tokens": self.cfg.max_tokens,
+        }
         if self.mode == "chat":
-            params["prefill"] = self._prefill
+            params["prefill"] = True
         return params
+
+    def learnt(self) -> dict[str, Any]:
+        """What this instance has learnt from the server so far."""
+        learnt: dict[str, Any] = {
+            "estimator": "sampling" if self._no_logprobs else "logprobs",
+            "logprobs": self._top_logprobs,
+        }
+        if self.mode == "chat":
+            learnt["prefill"] = self._prefill
+        return learnt
 
     async def ask(self, prompt: Prompt, on_partial: PartialCallback | None = None) -> Answer:
         """One attempt: fold the next-token log-probabilities, or sample if the server has none.
@@ -313,7 +328,7 @@ class OpenAIBackend:
                 'paper\'s measurement; use mode = "completions" with this server'
             )
         pt, ct = usage_tokens(data, "prompt_tokens", "completion_tokens")
-        return Answer(
+        answer = Answer(
             probs=probs,
             off_option_mass=off,
             estimator="logprobs",
@@ -325,6 +340,7 @@ class OpenAIBackend:
             note="; ".join(notes),
             suspect=suspect,
         )
+        return scrub_answer(answer, self._api_key(), self.cfg.base_url)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this backend made it."""

@@ -61,8 +61,9 @@ class RetryPolicy:
         if retry_after is None or math.isnan(retry_after) or retry_after <= self.max_retry_after:
             return ""
         return (
-            f"the server asked to wait {_duration(retry_after)}; goqa waits at most "
-            f"{self.max_retry_after:g} s between tries — lower concurrency or try later"
+            f"the server asked to wait {_duration(retry_after)}, longer than goqa waits between "
+            f"tries (at most {self.max_retry_after:g} s), so it did not try again — try later "
+            "(a resumed run asks only what is missing), or lower concurrency"
         )
 
 
@@ -112,7 +113,10 @@ async def ask_with_retries(
         except BackendError as exc:
             note = policy.retry_after_note(exc.retry_after)
             if note:
+                # Waiting the capped time would only meet the same refusal: stop now and say
+                # so (the question stays unanswered and is asked again on resume).
                 _with_note(exc, note)
+                raise
             if not exc.retryable or attempt >= policy.max_retries:
                 raise
             wait = policy.delay(attempt, exc.retry_after)
