@@ -443,3 +443,22 @@ async def test_a_server_echoing_the_key_cannot_get_it_into_the_store(
     assert b"SUPERSECRET" not in (tmp_path / "s.sqlite3").read_bytes()
     wal = tmp_path / "s.sqlite3-wal"
     assert not wal.exists() or b"SUPERSECRET" not in wal.read_bytes()
+
+
+def test_log_probabilities_sent_as_strings_are_not_numbers() -> None:
+    from core.backends.openai import fold_positions, parse_positions
+
+    positions = parse_positions(_content(("B", [("A", "-0.1"), ("B", "-2.0")])))  # type: ignore[list-item]
+    assert positions is not None
+    with pytest.raises(InvalidAnswerError, match="not a number"):
+        fold_positions(positions, LETTERS)
+
+
+def test_an_old_llama_server_probability_above_one_is_named_as_such() -> None:
+    from core.backends.openai import parse_positions
+
+    data = {
+        "completion_probabilities": [{"content": "B", "probs": [{"tok_str": "B", "prob": 1.7}]}]
+    }
+    with pytest.raises(InvalidAnswerError, match="impossible probability 1.7 for token 'B'"):
+        parse_positions(data)

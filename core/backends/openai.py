@@ -66,13 +66,18 @@ _OPENER = re.compile(r"^\s*[\(\[]\s*$")
 _LOGPROB_CAP = re.compile(r"(?i)\bmax(?:imum)?\b[^0-9]{0,40}?(\d+)")
 
 
-def _log_prob(p: Any) -> float:
-    """log(p) for a probability a server reported; NaN for one outside [0, 1] (rejected by
-    :func:`~core.backends.base.checked_logprob`)."""
-    p = float(p)
-    if p == 0:
-        return -math.inf
-    return math.log(p) if 0 < p <= 1 + 1e-9 else math.nan
+def _log_prob(token: str, p: Any) -> float:
+    """log(p) for a probability a server reported (older llama-server).
+
+    Raises:
+        InvalidAnswerError: ``p`` is not a number, or not between 0 and 1.
+    """
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1 + 1e-9:
+        raise InvalidAnswerError(
+            f"The server returned an impossible probability {p!r} for token {token!r} "
+            "(probabilities are numbers between 0 and 1); its answer was not used."
+        )
+    return math.log(p) if p > 0 else -math.inf
 
 
 def _content_positions(content: list[Any]) -> list[Position]:
@@ -80,7 +85,8 @@ def _content_positions(content: list[Any]) -> list[Position]:
     for entry in content:
         tops = entry.get("top_logprobs") or []
         positions.append(
-            (entry.get("token"), [(str(t["token"]), float(t["logprob"])) for t in tops])
+            # Log-probabilities pass as given: checked_logprob rejects what is not a number.
+            (entry.get("token"), [(str(t["token"]), t["logprob"]) for t in tops])
         )
     return positions
 
@@ -89,9 +95,11 @@ def _prob_positions(entries: list[Any]) -> list[Position]:
     positions: list[Position] = []
     for entry in entries:
         if "probs" in entry:  # older llama-server: probabilities, not log-probabilities
-            cands = [(str(p["tok_str"]), _log_prob(p["prob"])) for p in entry["probs"]]
+            cands = [
+                (str(p["tok_str"]), _log_prob(str(p["tok_str"]), p["prob"])) for p in entry["probs"]
+            ]
         else:
-            cands = [(str(t["token"]), float(t["logprob"])) for t in entry.get("top_logprobs", [])]
+            cands = [(str(t["token"]), t["logprob"]) for t in entry.get("top_logprobs", [])]
         positions.append((entry.get("content", entry.get("token")), cands))
     return positions
 
@@ -124,7 +132,7 @@ def parse_positions(data: dict[str, Any]) -> list[Position] | None:
                 positions = [
                     (
                         tokens[i] if i < len(tokens) else None,
-                        [(str(k), float(v)) for k, v in d.items()],
+                        [(str(k), v) for k, v in d.items()],
                     )
                     for i, d in enumerate(logprobs["top_logprobs"])
                     if isinstance(d, dict)
