@@ -22,6 +22,7 @@ from core import config as configmod
 from core import dataset, metrics
 from core.backends.base import Backend
 from core.prompts import TEMPLATE_NAMES
+from core.runs import DatasetMatch
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -49,6 +50,14 @@ def escape(text: str) -> str:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def print_match_note(match: DatasetMatch, run: str) -> None:
+    """On stderr, how the answers of a run made on another dataset matched this one's
+    questions (see :class:`core.runs.DatasetMatch`); nothing when they all did."""
+    note = match.note(run)
+    if note:
+        console(stderr=True).print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
 
 def load_dataset(args: argparse.Namespace) -> dataset.Dataset:

@@ -12,7 +12,6 @@ import numpy as np
 from cli.common import (
     EXIT_FAIL,
     EXIT_OK,
-    CliError,
     add_dataset,
     add_json,
     bar,
@@ -25,7 +24,7 @@ from cli.common import (
     positive_int,
     print_json,
 )
-from core import countries, dataset, jsonlines, metrics
+from core import countries, dataset, metrics, predictions
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
@@ -249,95 +248,32 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def read_predictions(path: Path, ds: dataset.Dataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read a predictions JSONL into (positions, probs). Bad lines are returned as messages."""
-    try:
-        read = jsonlines.read(path, "Predictions file", '{"question_id": 12, "probs": [...]}')
-    except jsonlines.JSONLinesError as exc:
-        raise CliError(str(exc)) from None
-    positions: dict[int, np.ndarray] = {}
-    problems: list[str] = list(read.problems)
-    for n, obj in read.objects:
-        if "probs" not in obj:
-            problems.append(f"line {n}: expected an object with 'probs' and 'question_id' or 'key'")
-            continue
-        if "key" in obj and obj["key"] in ds.key_index:
-            pos = ds.key_index[obj["key"]]
-        elif isinstance(obj.get("question_id"), int) and obj["question_id"] in ds.id_index:
-            pos = ds.id_index[obj["question_id"]]
-        else:
-            ref = obj.get("key", obj.get("question_id"))
-            problems.append(f"line {n}: unknown question {ref!r} in dataset {ds.name!r}")
-            continue
-        probs = obj["probs"]
-        k = int(ds.n_options[pos])
-        if not isinstance(probs, list) or not all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in probs
-        ):
-            odd = (
-                next((x for x in probs if isinstance(x, str | bool) or x is None), None)
-                if isinstance(probs, list)
-                else None
-            )
-            got = f" (found {odd!r})" if odd is not None else ""
-            problems.append(f"line {n}: probs must be a list of numbers{got}")
-            continue
-        arr = np.asarray(probs, dtype=np.float64)
-        if arr.shape != (k,):
-            problems.append(
-                f"line {n}: {arr.shape[0]} probabilities for a question with {k} options"
-            )
-        elif not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            problems.append(f"line {n}: probabilities must be finite and non-negative")
-        elif arr.sum() <= 0:
-            problems.append(f"line {n}: probabilities are all zero")
-        elif pos in positions:
-            problems.append(
-                f"line {n}: question {ds.ids[pos]} appears twice (the first is kept; delete "
-                "this line)"
-            )
-        else:
-            positions[pos] = arr
-    problems = jsonlines.in_line_order(problems)
-    pos_arr = np.array(sorted(positions), dtype=np.int64)
-    probs_arr = np.zeros((len(pos_arr), ds.kmax))
-    for i, p in enumerate(pos_arr):
-        probs_arr[i, : len(positions[p])] = positions[p]
-    return pos_arr, probs_arr, problems
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     ds = load_dataset(args)
-    positions, probs, problems = read_predictions(Path(args.predictions), ds)
+    found = predictions.read_predictions(Path(args.predictions), ds)
     err = console(stderr=True)
-    for p in problems:
-        err.print(f"[yellow]{escape(args.predictions)}:[/] {escape(p)}", soft_wrap=True)
-    if len(positions) == 0:
-        raise CliError(
-            f"No usable predictions in {args.predictions}; nothing to score. Each line must be "
-            '{"question_id": ID, "probs": [...]} (or "key" instead of "question_id") with one '
-            "non-negative probability per option of that question (see 'goqa show ID')."
-        )
-    if problems:
+    for problem in found.problems:
+        err.print(f"[yellow]{escape(args.predictions)}:[/] {escape(str(problem))}", soft_wrap=True)
+    scored = predictions.score_predictions(ds, found, args.policy, args.min_questions)
+    if found.problems:
         err.print(
-            f"[yellow]{len(problems)} bad line(s) skipped[/]; fix or delete them "
+            f"[yellow]{len(found.problems)} bad line(s) skipped[/]; fix or delete them "
             f"({'--strict makes them fail the command' if not args.strict else 'exit code 1'}).",
             soft_wrap=True,
         )
-    scores = metrics.score(ds, positions, probs, args.policy, args.min_questions)
+    scores = scored.scores
     if args.json:
         print_json(scores.to_json())
     else:
-        base = metrics.uniform_baseline(ds, positions, args.policy)
         console().print(
             leaderboard(
                 scores,
                 f"{scores.n_questions_scored} questions scored · 1 − Jensen–Shannon distance (base 2)",
                 args.top,
-                base,
+                scored.uniform,
             )
         )
-    return EXIT_FAIL if problems and args.strict else EXIT_OK
+    return EXIT_FAIL if found.problems and args.strict else EXIT_OK
 
 
 def register(sub: Any) -> None:

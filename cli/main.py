@@ -76,8 +76,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         pass
     from core.runner import MissingTranslationsError
     from core.translate import TranslationError
+    from core.usecase_errors import UseCaseError
 
-    errors += [MissingTranslationsError, TranslationError]
+    errors += [MissingTranslationsError, TranslationError, UseCaseError]
     return tuple(errors)
 
 

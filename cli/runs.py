@@ -1,29 +1,23 @@
 """``goqa`` commands that ask models and read stored runs: config, ask, run, runs, report,
 export.
 
-Registered into the parser of :mod:`tui.cli`; each command is a thin wrapper over
-``core.runner`` and ``core.store``. Commands that only read the store open it read-only (so
-they work on a read-only disk); text from the store or the user (run names, models, errors)
-is escaped before it meets Rich markup; files are written whole or not at all.
+Registered by :mod:`cli.main`; each command parses its arguments, calls the use-case layer
+(:mod:`core.runs` to plan, make, load and compare runs, :mod:`core.exports` to write files,
+:mod:`core.report_html` for the HTML report) and prints what it returns. Commands that only
+read the store open it read-only (so they work on a read-only disk); text from the store or
+the user (run names, models, errors) is escaped before it meets Rich markup.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import errno
-import json
 import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
-
-import numpy as np
+from typing import Any
 
 # --------------------------------------------------------------------------- config
 from cli.common import (
@@ -45,13 +39,14 @@ from cli.common import (
     open_backend,
     positive_int,
     print_json,
+    print_match_note,
 )
+from core import compared, countries, dataset, exports, metrics, paths, runs
 from core import config as configmod
-from core import countries, dataset, metrics, paths
 from core.backends.base import Answer, Backend
 from core.backends.retry import RetryPolicy
 from core.prompts import Condition
-from core.runner import ask_cached, prompt_builder, run, run_answers, run_scores
+from core.runner import ask_cached, prompt_builder
 from core.store import Store, StoredAnswer
 
 
@@ -175,19 +170,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer, cached, name, backend = _ask_one(args, cfg, store, ds, q, condition, template)
     finally:
         store.close()
-    pos = ds.key_index[q.key]
-    row = np.zeros((1, ds.kmax))
-    row[0, : len(answer.probs)] = answer.probs
-    pairs = metrics.pair_similarities(ds, np.array([pos]), row, policy)  # type: ignore[arg-type]
-    order = np.argsort(-pairs.similarity, kind="stable")
-    closest = [
-        {
-            "country": ds.countries[pairs.country[i]],
-            "display": countries.resolve(ds.countries[pairs.country[i]]).label,
-            "similarity": float(pairs.similarity[i]),
-        }
-        for i in order[:5]
-    ]
+    nearest = compared.closest_countries(q, answer.probs, runs.as_policy(policy), 5)
+    closest = [{"country": c.key, "display": c.label, "similarity": c.similarity} for c in nearest]
     if args.json:
         print_json(
             {
@@ -209,10 +193,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     )
     con.print(q.text, markup=False)
     series = [("model", answer.probs)]
-    for c in closest[:3]:
-        dist = q.distribution(c["country"])
+    for c in nearest[:3]:
+        dist = q.distribution(c.key)
         if dist is not None:
-            series.append((f"{c['display']} ({c['similarity']:.3f})", dist))
+            series.append((f"{c.label} ({c.similarity:.3f})", dist))
     con.print(distribution_rows(q.options, list(q.nonsubstantive), series))
     est = answer.estimator + (f" n={answer.samples}" if answer.estimator == "sampling" else "")
     con.print(
@@ -228,8 +212,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
     con.print("[bold]Most similar countries[/]")
-    for i, c in enumerate(closest, start=1):
-        con.print(f"  {i}. {c['display']:<32} {c['similarity']:.4f}", markup=False)
+    for i, near in enumerate(nearest, start=1):
+        con.print(f"  {i}. {near.label:<32} {near.similarity:.4f}", markup=False)
     return EXIT_OK
 
 
@@ -274,78 +258,66 @@ def _ask_one(
 # --------------------------------------------------------------------------- run
 
 
-def default_run_name(condition: Condition, backend: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    cond = str(condition).replace(":", "-").replace(" ", "_")
-    return f"{cond}-{backend}-{stamp}"
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     ds = load_dataset(args)
     cfg = load_config(args)
     condition = Condition.parse(args.condition)
-    template = args.template or cfg.template
-    policy = args.policy or cfg.policy
+    bcfg = cfg.backend(args.backend)
     country_key = countries.match(args.country, ds.countries).key if args.country else None
-    # Questions that cannot be asked are left out before --limit counts the first N.
-    positions, skipped = ds.askable(ds.filter(args.search, args.source, country_key))
-    if skipped:
-        note = dataset.skipped_note(ds, skipped)
-        console(stderr=True).print(escape(note), soft_wrap=True)
-    if args.limit:
-        positions = positions[: args.limit]
-    if not positions:
-        raise CliError("No question that can be asked matches the filters; nothing to run.")
     err = console(stderr=True)
     store = Store(on_busy=busy_printer(err))
-    if store.imported:
-        err.print(
-            f"Imported {store.imported} answer(s) kept from an earlier run while the store "
-            "was busy.",
-            soft_wrap=True,
-        )
-    run_name = args.name or default_run_name(condition, cfg.backend(args.backend).name)
-    # Before any backend is built or request sent: a read-only store cannot take answers.
-    store.ensure_writable(f"store the answers of run {run_name!r}")
-    name, bcfg, backend = open_backend(cfg, args.backend)
-    concurrency = args.concurrency or bcfg.concurrency
-    selection = {
-        "search": args.search,
-        "source": args.source,
-        "country": args.country,
-        "limit": args.limit,
-    }
-
-    async def go(on_progress: Any) -> Any:
-        try:
-            return await run(
-                name=run_name,
-                dataset=ds,
-                positions=positions,
-                backend=backend,
-                backend_name=name,
-                condition=condition,
-                template=template,
-                store=store,
-                policy=policy,
-                concurrency=concurrency,
-                max_retries=bcfg.max_retries,
-                selection=selection,
-                on_progress=on_progress,
-                max_off_option=cfg.max_off_option,
-            )
-        finally:
-            await backend.aclose()
-
     try:
+        # Questions that cannot be asked are left out before --limit counts the first N.
+        plan = runs.plan_run(
+            ds,
+            ds.filter(args.search, args.source, country_key),
+            condition=condition,
+            backend_name=bcfg.name,
+            template=args.template or cfg.template,
+            policy=args.policy or cfg.policy,
+            name=args.name or "",
+            taken=() if args.name else {r.manifest.name for r in store.runs()},
+            limit=args.limit,
+            selection={
+                "search": args.search,
+                "source": args.source,
+                "country": args.country,
+                "limit": args.limit,
+            },
+            concurrency=args.concurrency or bcfg.concurrency,
+            max_retries=bcfg.max_retries,
+            max_off_option=cfg.max_off_option,
+        )
+        if plan.skipped:
+            err.print(escape(dataset.skipped_note(ds, plan.skipped)), soft_wrap=True)
+        if store.imported:
+            err.print(
+                f"Imported {store.imported} answer(s) kept from an earlier run while the store "
+                "was busy.",
+                soft_wrap=True,
+            )
+        # Before any backend is built or request sent: a read-only store cannot take answers.
+        store.ensure_writable(f"store the answers of run {plan.name!r}")
+        name, _, backend = open_backend(cfg, args.backend)
+
+        async def go(on_progress: Any) -> Any:
+            try:
+                return await runs.execute(plan, ds, backend, store, on_progress=on_progress)
+            finally:
+                await backend.aclose()
+
         if args.json:
             outcome = asyncio.run(go(None))
         else:
-            headline = f"Run [bold]{escape(run_name)}[/]: {len(positions)} questions · " + escape(
-                f"{condition} · backend {name} ({backend.model}) · concurrency {concurrency}"
+            headline = (
+                f"Run [bold]{escape(plan.name)}[/]: {len(plan.positions)} questions · "
+                + escape(
+                    f"{condition} · backend {name} ({backend.model}) · concurrency "
+                    f"{plan.concurrency}"
+                )
             )
-            outcome = _run_with_progress(go, err, headline, len(positions))
-        return _print_run_result(args, store, ds, run_name, policy, outcome)
+            outcome = _run_with_progress(go, err, headline, len(plan.positions))
+        return _print_run_result(args, store, ds, plan, outcome)
     finally:
         store.close()
 
@@ -383,32 +355,38 @@ def _run_with_progress(go: Callable[[Any], Any], con: Any, headline: str, total:
 
 
 def _print_run_result(
-    args: argparse.Namespace, store: Store, ds: Any, run_name: str, policy: str, outcome: Any
+    args: argparse.Namespace, store: Store, ds: Any, plan: runs.RunPlan, outcome: Any
 ) -> int:
     err = console(stderr=True)
     if outcome.failed:
-        errors = Counter(a.error or "" for a in store.answers(run_name, status="failed"))
+        errors = Counter(a.error or "" for a in store.answers(plan.name, status="failed"))
         for error, count in errors.most_common(3):
             err.print(f"[red]{count} failed:[/] {escape(error)}", soft_wrap=True)
         if args.json:
             err.print(
-                f"Fix the cause, then run again with --name {escape(run_name)} to retry them.",
+                f"Fix the cause, then run again with --name {escape(plan.name)} to retry them.",
                 soft_wrap=True,
             )
-    summary = store.summary(run_name)
-    scores = run_scores(store, ds, run_name, policy, args.min_questions, args.include_suspect)
-    left_out = 0 if args.include_suspect else summary.n_suspect
+    run = runs.load_run(
+        store,
+        ds,
+        plan.name,
+        policy=plan.policy,
+        include_suspect=args.include_suspect,
+        min_questions=args.min_questions,
+    )
+    left_out = run.suspect_left_out
     data = {
         "run": outcome.manifest.to_json(),
         "total": outcome.total,
         "answered": outcome.answered,
         "failed": outcome.failed,
-        "suspect": summary.n_suspect,
+        "suspect": run.n_suspect,
         "suspect_left_out": left_out,
         "already_done": outcome.already_done,
         "from_cache": outcome.cached,
         "seconds": outcome.seconds,
-        **scores.to_json(),
+        **run.scores.to_json(),
     }
     if args.json:
         data["countries"] = data["countries"][: args.top] if args.top else data["countries"]
@@ -417,18 +395,18 @@ def _print_run_result(
         con = console()
         con.print(
             f"[green]{outcome.answered}[/] answered ({outcome.already_done} before, "
-            f"{outcome.cached} from cache), [yellow]{summary.n_suspect}[/] suspect, "
+            f"{outcome.cached} from cache), [yellow]{run.n_suspect}[/] suspect, "
             f"[red]{outcome.failed}[/] failed, {outcome.seconds:.1f}s"
         )
         if left_out:
-            con.print(_suspect_left_out(left_out, run_name), soft_wrap=True)
+            con.print(_suspect_left_out(left_out, plan.name), soft_wrap=True)
         if outcome.failed:
             con.print(
                 f"Failed questions keep their error; run again with --name "
-                f"{escape(run_name)} to retry them.",
+                f"{escape(plan.name)} to retry them.",
                 soft_wrap=True,
             )
-        con.print(leaderboard(scores, f"Top countries · {escape(run_name)}", args.top))
+        con.print(leaderboard(run.scores, f"Top countries · {escape(plan.name)}", args.top))
     return EXIT_FAIL if outcome.failed else EXIT_OK
 
 
@@ -647,101 +625,63 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, store: Store) -> int:
-    from core import stats
-
-    summary = store.summary(args.name)
-    manifest = summary.manifest
+    store.summary(args.name)  # an unknown run is the first thing to say
     if args.suspect or args.failed:
         return _print_listing(args, store)
     ds = load_dataset(args)
-    if ds.sha256 != manifest.dataset_sha256:
-        raise CliError(
-            f"Run {args.name!r} was made on dataset {manifest.dataset!r} "
-            f"({manifest.dataset_sha256[:12]}); pass --dataset {manifest.dataset} to report it."
-        )
-    policy = args.policy or manifest.policy
-    left_out = 0 if args.include_suspect else summary.n_suspect
-    scores = run_scores(store, ds, args.name, policy, args.min_questions, args.include_suspect)
-    if not scores.countries:
-        if left_out:
-            raise CliError(
-                f"Run {args.name!r} has no usable answers: its {left_out} answered question(s) "
-                "are all suspect. --include-suspect scores them anyway; --suspect lists them."
-            )
-        raise CliError(f"Run {args.name!r} has no answered questions yet; nothing to report.")
-    intervals = stats.bootstrap(
+    run = runs.load_run(
+        store,
         ds,
-        scores.pairs,
-        n_resamples=args.resamples,
-        seed=args.seed,
+        args.name,
+        policy=args.policy,
+        include_suspect=args.include_suspect,
         min_questions=args.min_questions,
     )
-    positions = np.unique(scores.pairs.position)
-    base = metrics.uniform_baseline(ds, positions, policy)  # type: ignore[arg-type]
-    others = stats.baselines(ds, positions, policy, min_shared=args.min_shared)  # type: ignore[arg-type]
-    data: dict[str, Any] = {
-        **stats.scores_json_with_intervals(scores, intervals),
-        "run": manifest.to_json(),
-        "failed": summary.n_failed,
-        "suspect": summary.n_suspect,
-        "suspect_left_out": left_out,
-    }
-    for row in data["countries"]:
-        b, o = base.get(row["country"]), others.get(row["country"])
-        row["uniform"] = b.similarity if b else None
-        row["best_other"] = o.best_other if o else None
-        row["best_other_similarity"] = o.best_other_similarity if o else None
-    if args.top:
-        data["countries"] = data["countries"][: args.top]
+    print_match_note(run.match, run.name)
+    run.check_reportable()
+    run = runs.with_statistics(
+        ds, run, n_resamples=args.resamples, seed=args.seed, min_shared=args.min_shared
+    )
     if args.html:
-        from core import report_html, worldmap
-
-        html = report_html.render_report(
-            manifest.to_json(),
-            data,
-            worldmap.load_grid("large"),
-            compare=_compare_json(args, ds, store),
-            diagnostics=_diagnostics_json(ds, store, args.name, policy, args.include_suspect),
-        )
-        out = Path(args.html)
-        _check_output(out, _protected(store, ds), args.force)
-        _write_whole(out, lambda fh: fh.write(html))
-        console(stderr=True).print(f"Wrote {escape(str(out))}")
+        _write_html(args, store, ds, run)
     if args.json:
-        print_json(data)
+        print_json(run.to_json(args.top))
         return EXIT_OK
+    manifest = run.manifest
     con = console()
     con.print(
         f"[bold]{escape(manifest.name)}[/] · "
         + escape(
             f"{manifest.condition} · {manifest.backend} ({manifest.model}) · template "
-            f"{manifest.template} · policy {policy} · {scores.n_questions_scored} questions"
+            f"{manifest.template} · policy {run.policy} · {run.scores.n_questions_scored} "
+            "questions"
         )
     )
-    if left_out:
-        con.print(_suspect_left_out(left_out, args.name), soft_wrap=True)
-    if summary.n_failed:
+    if run.suspect_left_out:
+        con.print(_suspect_left_out(run.suspect_left_out, args.name), soft_wrap=True)
+    if run.n_failed:
         con.print(
-            f"[red]{summary.n_failed} failed question(s)[/] not scored ('goqa report "
+            f"[red]{run.n_failed} failed question(s)[/] not scored ('goqa report "
             f"{escape(args.name)} --failed' gives the reasons; running the run again retries "
             "them).",
             soft_wrap=True,
         )
+    assert run.statistics is not None
     con.print(
         leaderboard(
-            scores,
+            run.scores,
             "Country similarity (1 − Jensen–Shannon distance)",
             args.top,
-            base,
-            intervals,
-            others,
+            run.uniform,
+            run.statistics.intervals,
+            run.statistics.baselines,
         )
     )
     if args.map:
         from core import worldmap
 
         grid = worldmap.load_grid("small" if con.width < 150 else "large")
-        values = {k: v for k, (v, _) in worldmap.values_from_scores(scores.countries).items()}
+        values = {k: v for k, (v, _) in worldmap.values_from_scores(run.scores.countries).items()}
         lo, hi = worldmap.map_range(grid, values)
         for line in worldmap.render_ascii(grid, values, lo, hi):
             con.print(line, highlight=False, markup=False)
@@ -749,135 +689,22 @@ def _report(args: argparse.Namespace, store: Store) -> int:
     return EXIT_OK
 
 
-def _diagnostics_json(
-    ds: Any, store: Store, name: str, policy: str, include_suspect: bool = False
-) -> dict[str, Any]:
-    from core import diagnostics
+def _write_html(args: argparse.Namespace, store: Store, ds: Any, run: runs.LoadedRun) -> None:
+    """``report --html OUT [--compare OTHER]``: the same loaded run, as one HTML file."""
+    from core import report_html, worldmap
 
-    ra = run_answers(store, ds, name, include_suspect)
-    over = diagnostics.overconfidence(ds, ra.positions, ra.probs, policy)  # type: ignore[arg-type]
-    off = [a.off_option_mass for a in ra.answers]
-    return {
-        "figures": {
-            "questions answered": len(ra.positions),
-            "suspect answers left out": ra.suspect_excluded,
-            "mean model entropy (bits)": over.mean_model_entropy,
-            "mean human entropy (bits)": over.mean_human_entropy,
-            "share overconfident (>90% on one option, no country so)": over.share_overconfident,
-            "mean off-option mass": float(np.mean(off)) if off else 0.0,
-        }
-    }
-
-
-def _compare_json(args: argparse.Namespace, ds: Any, store: Store) -> dict[str, Any] | None:
-    if not getattr(args, "compare", None):
-        return None
-    from core import stats
-
-    include = bool(getattr(args, "include_suspect", False))
-    a = run_answers(store, ds, args.name, include)
-    b = run_answers(store, ds, args.compare, include)
-    return stats.compare(
-        ds,
-        a,
-        b,
-        policy=store.manifest(args.name).policy,  # type: ignore[arg-type]
-        label_a=args.name,
-        label_b=args.compare,
-    ).to_json()
-
-
-# --------------------------------------------------------------------------- files written
-
-
-def _protected(store: Store, ds: Any) -> list[tuple[Path, str]]:
-    """Files no output may replace, even with --force: the store (and its companions) and
-    the dataset in use."""
-    out = [
-        (Path(f"{store.path}{suffix}"), "the results store")
-        for suffix in ("", "-wal", "-shm", "-journal")
-    ]
-    out += [(p, "answers kept for the results store") for p in store.spill_files()]
-    if getattr(ds, "path", ""):
-        out.append((Path(ds.path), "the dataset in use"))
-    return out
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def _check_output(out: Path, protected: list[tuple[Path, str]], force: bool) -> None:
-    """Refuse to write ``out`` over a protected file, a directory, or (without ``force``)
-    any existing file."""
-    for path, what in protected:
-        if _same_file(out, path):
-            raise CliError(
-                f"Cannot write {str(out)!r}: it is {what} ({path}); goqa never writes over it, "
-                "even with --force. Choose another file."
-            )
-    if out.is_dir():
-        raise CliError(f"Cannot write {str(out)!r}: it is a directory. Give a file name.")
-    if out.exists() and not force:
-        raise CliError(
-            f"Cannot write {str(out)!r}: the file exists. Pass --force to replace it, or "
-            "choose another file."
+    out = Path(args.html)
+    exports.check_output(out, exports.protected_files(store, ds), args.force)
+    comparison = None
+    if args.compare:
+        other = runs.load_run(
+            store, ds, args.compare, policy=run.policy, include_suspect=args.include_suspect
         )
-
-
-def _write_whole(
-    out: Path,
-    write: Callable[[IO[str]], Any],
-    newline: str | None = None,
-    make_parents: bool = False,
-) -> None:
-    """Write ``out`` through a temporary file beside it, renamed into place when complete:
-    the file is there whole or (on any failure, a full disk say) not at all."""
-    try:
-        if make_parents:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise CliError(_cannot_write(out, exc)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode(out))
-        os.replace(tmp, out)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CliError(_cannot_write(out, exc)) from None
-        raise
-
-
-def _file_mode(out: Path) -> int:
-    """The mode a plain ``open(out, "w")`` would give (the old one when replacing)."""
-    try:
-        return out.stat().st_mode & 0o777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
-def _cannot_write(out: Path, exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (
-            f"Cannot write {str(out)!r}: the disk is full. Nothing was written (no partial "
-            "file); free some space and try again."
-        )
-    return f"Cannot write {str(out)!r}: {exc.strerror or exc}."
+        print_match_note(other.match, other.name)
+        comparison = runs.compare_loaded(ds, run, other, n_resamples=args.resamples, seed=args.seed)
+    html = report_html.render_run(run, worldmap.load_grid("large"), comparison, top=args.top)
+    exports.write_output(out, lambda fh: fh.write(html), store=store, dataset=ds, force=args.force)
+    console(stderr=True).print(f"Wrote {escape(str(out))}")
 
 
 # --------------------------------------------------------------------------- export
@@ -889,59 +716,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace, store: Store) -> int:
-    manifest = store.manifest(args.name)
+    store.summary(args.name)  # an unknown run is the first thing to say
     ds = load_dataset(args)
-    out = Path(args.out)
-    _check_output(out, _protected(store, ds), args.force)
-    ra = run_answers(store, ds, args.name, args.include_suspect)
-    pairs = metrics.pair_similarities(ds, ra.positions, ra.probs, manifest.policy)  # type: ignore[arg-type]
-
-    def write_jsonl(fh: IO[str]) -> None:
-        for pos, answer in zip(ra.positions, ra.answers, strict=True):
-            sel = pairs.position == pos
-            row = {
-                "question_id": ds.ids[pos],
-                "key": ds.keys[pos],
-                "probs": [float(x) for x in answer.probs],
-                "off_option_mass": float(answer.off_option_mass),
-                "estimator": answer.estimator,
-                "suspect": answer.suspect,
-                "similarity": {
-                    ds.countries[c]: float(s)
-                    for c, s in zip(pairs.country[sel], pairs.similarity[sel], strict=True)
-                },
-            }
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-    def write_csv(fh: IO[str]) -> None:
-        w = csv.writer(fh)
-        kmax = ds.kmax
-        header = ["row_type", "question_id", "key", "country", "similarity", "off_option_mass"]
-        w.writerow([*header, "estimator", *(f"p_{chr(65 + k)}" for k in range(kmax)), "suspect"])
-        for pos, answer in zip(ra.positions, ra.answers, strict=True):
-            probs = [f"{x:.10g}" for x in answer.probs] + [""] * (kmax - len(answer.probs))
-            w.writerow(
-                ["model", ds.ids[pos], ds.keys[pos], "", "", f"{answer.off_option_mass:.10g}"]
-                + [answer.estimator, *probs, answer.suspect]
-            )
-        for pos, c, s in zip(pairs.position, pairs.country, pairs.similarity, strict=True):
-            w.writerow(
-                ["similarity", ds.ids[pos], ds.keys[pos], ds.countries[c], f"{s:.10g}", "", ""]
-                + [""] * (kmax + 1)
-            )
-
-    if args.format == "jsonl":
-        _write_whole(out, write_jsonl, make_parents=True)
-    else:
-        _write_whole(out, write_csv, newline="", make_parents=True)
+    result = exports.export_run(
+        store,
+        ds,
+        args.name,
+        Path(args.out),
+        args.format,
+        force=args.force,
+        include_suspect=args.include_suspect,
+    )
+    print_match_note(result.match, args.name)
     err = console(stderr=True)
     err.print(
-        f"Exported {len(ra.positions)} answers and {len(pairs.similarity)} similarities to "
-        f"{escape(str(out))}",
+        f"Exported {result.n_answers} answers and {result.n_similarities} similarities to "
+        f"{escape(str(result.path))}",
         soft_wrap=True,
     )
-    if ra.suspect_excluded:
-        err.print(_suspect_left_out(ra.suspect_excluded, args.name), soft_wrap=True)
+    if result.suspect_left_out:
+        err.print(_suspect_left_out(result.suspect_left_out, args.name), soft_wrap=True)
     return EXIT_OK
 
 
@@ -1132,7 +926,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("export", help="write a run's distributions and similarities")
     p.add_argument("name")
     add_dataset(p)
-    p.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
+    p.add_argument("--format", choices=exports.FORMATS, default="jsonl")
     p.add_argument("--out", required=True, help="output file (never the store or the dataset)")
     p.add_argument("--force", action="store_true", help="replace the output file if it exists")
     _add_include_suspect(p)

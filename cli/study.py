@@ -1,6 +1,8 @@
-"""``goqa compare`` and ``goqa experiment``: the paper's three experiments, with statistics.
+"""``goqa compare``, ``goqa experiment`` and ``goqa sensitivity``: the paper's three
+experiments, with statistics.
 
-Registered into the parser of :mod:`tui.cli`.
+Registered by :mod:`cli.main`; comparisons are :func:`core.runs.compare_runs`, experiments
+:mod:`core.experiments`.
 """
 
 from __future__ import annotations
@@ -24,43 +26,49 @@ from cli.common import (
     open_backend,
     positive_int,
     print_json,
+    print_match_note,
 )
-from core import experiments, metrics, stats
+from core import experiments, metrics, runs
 from core.dataset import skipped_note
 from core.prompts import Condition
-from core.runner import RunOutcome, run_answers
+from core.runner import RunOutcome
 from core.store import Store
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     ds = load_dataset(args)
-    store = Store(read_only=True)
-    for name in (args.run_a, args.run_b):
-        if store.manifest(name).dataset_sha256 != ds.sha256:
-            raise CliError(
-                f"Run {name!r} was made on another dataset; pass the matching --dataset."
-            )
-    policy = args.policy or store.manifest(args.run_a).policy
-    answers_a = run_answers(store, ds, args.run_a, args.include_suspect)
-    answers_b = run_answers(store, ds, args.run_b, args.include_suspect)
-    left_out = answers_a.suspect_excluded + answers_b.suspect_excluded
+    with Store(read_only=True) as store:
+        if args.run_b is None:
+            # One run: against the latest default run of the same model, as the app does.
+            run_a, run_b = runs.reference_for(store, args.run_a), args.run_a
+            if not args.json:
+                console(stderr=True).print(
+                    f"Comparing with {escape(run_a)}, the latest default run of the same model.",
+                    soft_wrap=True,
+                )
+        else:
+            run_a, run_b = args.run_a, args.run_b
+        comparison = runs.compare_runs(
+            store,
+            ds,
+            run_a,
+            run_b,
+            policy=args.policy,
+            include_suspect=args.include_suspect,
+            n_resamples=args.resamples,
+            seed=args.seed,
+        )
+    for run in (comparison.a, comparison.b):
+        print_match_note(run.match, run.name)
+    left_out = comparison.suspect_left_out
     if left_out and not args.json:
         console(stderr=True).print(
             f"{left_out} suspect answer(s) left out (--include-suspect to include them; "
             "'goqa report NAME --suspect' lists them)."
         )
-    result = stats.compare(
-        ds,
-        answers_a,
-        answers_b,
-        policy=policy,  # type: ignore[arg-type]
-        n_resamples=args.resamples,
-        seed=args.seed,
-        label_a=args.run_a,
-        label_b=args.run_b,
-    )
+    result = comparison.paired
     if args.json:
-        print_json(result.to_json())
+        print_json(comparison.to_json())
         return EXIT_OK
     if not result.countries:
         raise CliError("The two runs share no scored (question, country) pair.")
@@ -69,7 +77,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     con = console()
     con.print(
-        f"[bold]{escape(args.run_b)}[/] minus [bold]{escape(args.run_a)}[/] on {result.n_shared_questions} shared "
+        f"[bold]{escape(run_b)}[/] minus [bold]{escape(run_a)}[/] on {result.n_shared_questions} shared "
         f"questions · mean over countries {result.mean_diff:+.4f} "
         f"({result.mean_diff_ci_low:+.4f} to {result.mean_diff_ci_high:+.4f}) · "
         f"{result.n_better} countries closer, {result.n_worse} further (BH q < {result.alpha})"
@@ -115,11 +123,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     targets = [t.strip() for t in (args.countries or args.languages or "").split(",") if t.strip()]
     experiments.conditions(args.kind, targets)  # an unknown kind stops before the backend
     # Questions that cannot be asked are left out before --limit counts the first N.
-    positions, skipped = ds.askable(ds.filter(args.search, args.source, None))
-    if args.limit:
-        positions = positions[: args.limit]
-    if not positions:
-        raise CliError("No question matches the filters; nothing to run.")
+    positions, skipped = runs.select_questions(
+        ds, ds.filter(args.search, args.source, None), args.limit
+    )
     err = console(stderr=True)
     if skipped:
         err.print(escape(skipped_note(ds, skipped)), soft_wrap=True)
@@ -230,11 +236,9 @@ def print_summary(summary: dict[str, Any]) -> None:
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     ds = load_dataset(args)
     store = Store(on_busy=busy_printer(console(stderr=True)))
-    manifest = store.manifest(args.name)
-    if manifest.dataset_sha256 != ds.sha256:
-        raise CliError(
-            f"Run {args.name!r} was made on another dataset; pass the matching --dataset."
-        )
+    base = runs.load_run(store, ds, args.name)  # its answers matched to this dataset
+    print_match_note(base.match, args.name)
+    manifest = base.manifest
     cfg = load_config(args)
     name, bcfg, backend = open_backend(cfg, args.backend or manifest.backend)
     con = console(stderr=True)
@@ -301,8 +305,13 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_sensitivity)
 
     p = sub.add_parser("compare", help="paired comparison of two runs, per country")
-    p.add_argument("run_a")
-    p.add_argument("run_b")
+    p.add_argument(
+        "run_a",
+        metavar="A",
+        help="the reference run (alone: the run to compare with the latest default run of the "
+        "same model)",
+    )
+    p.add_argument("run_b", metavar="B", nargs="?", help="the run compared with A")
     p.add_argument("--dataset", default=None)
     p.add_argument("--policy", choices=metrics.POLICIES)
     p.add_argument(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core import countries, diagnostics, languages, metrics, runner, stats
+from core import countries, diagnostics, languages, metrics, runner, runs, stats
 from core.backends.base import DEFAULT_MAX_OFF_OPTION, Backend
 from core.dataset import Dataset
 from core.prompts import Condition
@@ -31,12 +31,9 @@ KINDS = ("default", "cross-national", "linguistic")
 PAPER_COUNTRIES = ("China", "Russia", "Turkey")
 PAPER_LANGUAGES = ("ru", "zh", "tr")
 PREFIX = "exp"
-"""Run names start ``exp-BACKEND-`` unless the caller gives another prefix."""
-
-
-def run_name(prefix: str, condition: Condition) -> str:
-    """The run name an experiment uses for one condition (stable, so reruns resume)."""
-    return f"{prefix}-{str(condition).replace(':', '-').replace(' ', '_')}"
+"""Run names start ``exp-BACKEND-`` unless the caller gives another prefix; each run is
+named by :func:`core.runs.run_name` with the prefix, ``PREFIX-CONDITION``, so running the
+experiment again resumes its runs."""
 
 
 def default_prefix(backend_name: str) -> str:
@@ -168,7 +165,8 @@ class ExperimentPlan:
     Attributes:
         kind: one of :data:`KINDS`.
         conditions: ``default`` first (the reference), then one per target.
-        prefix: run names are ``run_name(prefix, condition)``, so running again resumes.
+        prefix: run names are ``PREFIX-CONDITION`` (:func:`core.runs.run_name`), so running
+            again resumes.
         positions: dataset positions of the questions every run asks.
         backend_name, template, policy: as for :func:`core.runner.run`.
         concurrency, max_retries: the backend's settings.
@@ -191,7 +189,7 @@ class ExperimentPlan:
     @property
     def run_names(self) -> tuple[str, ...]:
         """One run name per condition, in order (the default run first)."""
-        return tuple(run_name(self.prefix, c) for c in self.conditions)
+        return tuple(runs.run_name(c, prefix=self.prefix) for c in self.conditions)
 
 
 def plan(
@@ -459,48 +457,39 @@ def summarise_runs(
     if not conds or conds[0].kind != "default":
         raise ValueError("An experiment's conditions start with the default condition.")
     pol = _policy(policy)
-    default_name = run_name(prefix, conds[0])
-    default_answers = runner.run_answers(store, dataset, default_name)
-    default = metrics.score(dataset, default_answers.positions, default_answers.probs, pol)
-    uniform = metrics.uniform_baseline(dataset, default_answers.positions, pol)
+    default_name = runs.run_name(conds[0], prefix=prefix)
+    default = runs.load_run(store, dataset, default_name, policy=pol)
+    uniform = default.uniform
     uniform_mean = float(
         sum(c.similarity for c in uniform.countries) / max(len(uniform.countries), 1)
     )
     results = []
     for cond in conds[1:]:
-        name = run_name(prefix, cond)
-        answers = runner.run_answers(store, dataset, name)
-        scores = metrics.score(dataset, answers.positions, answers.probs, pol)
+        name = runs.run_name(cond, prefix=prefix)
+        conditioned = runs.load_run(store, dataset, name, policy=pol)
         overshoot = None
         if cond.kind == "country":
             overshoot = diagnostics.overshoot(
                 dataset,
                 countries.match(cond.value, dataset.countries).key,
-                default_positions=default_answers.positions,
-                default_probs=default_answers.probs,
-                conditioned_positions=answers.positions,
-                conditioned_probs=answers.probs,
+                default_positions=default.answers.positions,
+                default_probs=default.answers.probs,
+                conditioned_positions=conditioned.answers.positions,
+                conditioned_probs=conditioned.answers.probs,
                 policy=pol,
             )
         results.append(
             ConditionResult(
                 condition=cond,
                 run=name,
-                movement=summarise(dataset, cond, default, scores, top),
-                comparison=stats.compare(
-                    dataset,
-                    default_answers,
-                    answers,
-                    policy=pol,
-                    label_a=default_name,
-                    label_b=name,
-                ),
+                movement=summarise(dataset, cond, default.scores, conditioned.scores, top),
+                comparison=runs.compare_loaded(dataset, default, conditioned).paired,
                 overshoot=overshoot,
             )
         )
     return ExperimentSummary(
         default_run=default_name,
-        default_top=default.countries[:top],
+        default_top=default.scores.countries[:top],
         uniform_mean=uniform_mean,
         conditions=tuple(results),
     )
@@ -576,19 +565,13 @@ def sensitivity_report(
 ) -> list[tuple[SensitivityVariant, diagnostics.Sensitivity]]:
     """Per variant, how far each country's score moved from the base run, judged against the
     base score's bootstrap interval (on the questions both runs answered)."""
-    manifest = store.manifest(base)
-    policy = _policy(manifest.policy)
-    base_answers = runner.run_answers(store, dataset, base)
+    base_run = runs.load_run(store, dataset, base)
     out = []
-    for variant in sensitivity_variants(base, manifest.template, seed):
-        other = runner.run_answers(store, dataset, variant.name)
-        shared = np.intersect1d(base_answers.positions, other.positions)
-        b = np.isin(base_answers.positions, shared)
-        v = np.isin(other.positions, shared)
-        base_scores = metrics.score(
-            dataset, base_answers.positions[b], base_answers.probs[b], policy
-        )
-        variant_scores = metrics.score(dataset, other.positions[v], other.probs[v], policy)
+    for variant in sensitivity_variants(base, base_run.manifest.template, seed):
+        other = runs.load_run(store, dataset, variant.name, policy=base_run.policy)
+        shared = np.intersect1d(base_run.answers.positions, other.answers.positions)
+        base_scores = base_run.scores_on(dataset, shared)
+        variant_scores = other.scores_on(dataset, shared)
         intervals = stats.bootstrap(dataset, base_scores.pairs, n_resamples=n_resamples, seed=seed)
         out.append((variant, diagnostics.sensitivity(base_scores, variant_scores, intervals)))
     return out

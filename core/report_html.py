@@ -1,6 +1,10 @@
 """A run's report as one self-contained HTML file: manifest, leaderboard, world map, and
 optionally a comparison with another run and diagnostics.
 
+:func:`render_run` draws a run loaded by :func:`core.runs.load_run` (with its statistics),
+the same object ``goqa report`` prints and the app shows; :func:`render_report` draws the
+plain JSON-ready parts (``render_run`` hands it the run's ``to_json()``).
+
 The page has inline CSS and inline SVG only: no scripts, no external URLs, no web fonts, so it
 opens offline and can be mailed or archived as is. Every piece of text is escaped. It shows
 exactly what it is given; a key named like a secret (``api_key``, ``token``…) is still masked,
@@ -13,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.worldmap import (
     UNMAPPED,
@@ -25,6 +29,9 @@ from core.worldmap import (
     sequential_colour,
     values_from_scores,
 )
+
+if TYPE_CHECKING:
+    from core.runs import LoadedRun, RunComparison
 
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|token|authorization)$", re.I)
 
@@ -432,4 +439,29 @@ def render_report(
         f"<header><h1>{escape(name)}</h1><p>{subtitle}</p></header>\n"
         + "\n".join(sections)
         + f"\n<footer>{footer}</footer>\n</main>\n</body>\n</html>\n"
+    )
+
+
+def render_run(
+    run: LoadedRun,
+    grid: WorldGrid,
+    comparison: RunComparison | None = None,
+    top: int | None = None,
+) -> str:
+    """The HTML report of a loaded run (see :func:`render_report`).
+
+    Args:
+        run: from :func:`core.runs.load_run`; with its statistics, the leaderboard carries
+            the bootstrap intervals and the page the diagnostics.
+        grid: the map raster (``core.worldmap.load_grid()``).
+        comparison: the run compared with another (:func:`core.runs.compare_loaded`).
+        top: show only the first N countries.
+    """
+    diagnostics = run.statistics.diagnostics.to_json() if run.statistics is not None else None
+    return render_report(
+        run.manifest.to_json(),
+        run.to_json(top),
+        grid,
+        compare=comparison.to_json() if comparison is not None else None,
+        diagnostics=diagnostics,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import experiments, metrics
+from core import experiments, metrics, runs
 from core.prompts import Condition
 
 
@@ -31,9 +31,13 @@ def test_presets_follow_the_paper() -> None:
 
 
 def test_run_names_are_stable_so_reruns_resume() -> None:
-    assert experiments.run_name("exp-local", Condition("country", "Russia")) == (
+    # The experiments name their runs with the one naming function, and no time in it.
+    assert runs.run_name(Condition("country", "Russia"), prefix="exp-local") == (
         "exp-local-country-Russia"
     )
+    plan = experiments.plan("cross-national", ["Russia"], [0], backend_name="local",
+                            template="paper", policy="keep")  # fmt: skip
+    assert plan.run_names == ("exp-local-default", "exp-local-country-Russia")
 
 
 def test_language_targets_are_the_speakers_countries(sample) -> None:

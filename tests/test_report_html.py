@@ -183,3 +183,34 @@ def test_optional_sections_are_left_out() -> None:
     page = render_report(_manifest(), _scores(), load_grid("large"))
     assert 'id="compare"' not in page and 'id="diagnostics"' not in page
     assert 'id="map"' in page and 'id="leaderboard"' in page
+
+
+def test_render_run_draws_the_loaded_run(write_csv: Any, tmp_path: Any) -> None:
+    """The report of a run loaded by core.runs: its statistics, comparison and diagnostics."""
+    from test_usecases_runs import MODEL, OTHER, ROWS, put_run
+
+    from core import dataset, runs
+    from core.report_html import render_run
+    from core.store import Store
+
+    tiny = dataset.load(str(write_csv(ROWS, "tiny.csv")))
+    with Store(tmp_path / "s.sqlite3") as store:
+        put_run(store, tiny, "a <run>", MODEL)
+        put_run(store, tiny, "b", OTHER)
+        bare = runs.load_run(store, tiny, "a <run>")
+        full = runs.with_statistics(tiny, bare, n_resamples=30)
+        comparison = runs.compare_runs(store, tiny, "a <run>", "b", n_resamples=30)
+    grid = load_grid("large")
+    plain = render_run(bare, grid)
+    assert 'id="diagnostics"' not in plain and "95% CI" not in plain
+    assert "<h1>a &lt;run&gt;</h1>" in plain
+    page = render_run(full, grid, comparison, top=2)
+    assert page == render_report(
+        full.manifest.to_json(),
+        full.to_json(2),
+        grid,
+        compare=comparison.to_json(),
+        diagnostics=full.statistics.diagnostics.to_json(),  # type: ignore[union-attr]
+    )
+    assert page.count('<td class="num rank">') == 2
+    assert 'id="compare"' in page and "mean off-option mass" in page

@@ -616,3 +616,41 @@ async def test_delete_asks_first_and_cancel_keeps_the_run(
         assert [c.plain for c in table.get_row_at(0)[1:2]] == ["base"]
         assert screen.marked is None
         assert not app.errors
+
+
+# --------------------------------------------------------------------------- another dataset
+
+
+async def test_a_run_made_on_another_dataset_is_scored_on_its_matching_answers(
+    write_csv: Any, tmp_path: Path
+) -> None:
+    """The same rule as ``goqa report``: matched by question key, the rest left out, and said."""
+    from test_usecases_runs import MODEL, ROWS, hand_scores, put_run
+
+    tiny = datasetmod.load(str(write_csv(ROWS, "tiny.csv")))
+    other = datasetmod.load(
+        str(write_csv([ROWS[0], ROWS[3], ("Is it new?", {"Russia": [0.2, 0.8]},
+                                          ["Red", "Blue"], "WVS")], "other.csv"))
+    )  # fmt: skip
+    with Store(tmp_path / "elsewhere.sqlite3") as store:
+        put_run(store, tiny, "r", MODEL)
+        app = HarnessApp(other, store, None, ResultsScreen)
+        notes: list[tuple[str, str]] = []
+
+        def notify(message: str, *, title: str = "", **_: Any) -> None:
+            notes.append((title, message))
+
+        app.notify = notify  # type: ignore[method-assign]
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ResultsScreen)
+            await wait_for(pilot, lambda: screen.loaded is not None)
+            board = screen.query_one("#results-scores", Leaderboard)
+            await wait_for(pilot, lambda: bool(board.rows))
+            shown = {r.key: r.value for r in board.rows}
+            assert shown == pytest.approx(hand_scores(MODEL, [0, 3]), abs=1e-12)
+            assert screen.loaded is not None and screen.loaded.match.unmatched == 2
+            await wait_for(pilot, lambda: any(t == "Another dataset" for t, _ in notes))
+            message = next(m for t, m in notes if t == "Another dataset")
+            assert "2 of 4 answers match" in message and "2 are left out" in message
+            assert not app.errors

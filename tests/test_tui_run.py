@@ -28,9 +28,10 @@ from core import runner
 from core.backends.base import Answer, BackendError, PartialCallback
 from core.config import LOCAL_DEFAULT, BackendConfig, Config
 from core.prompts import Condition, Prompt
+from core.runs import planned_positions, run_name
 from core.store import Store
 from tui.screens.demo import DemoScreen
-from tui.screens.run import RunScreen, default_run_name, selection_positions, unique_name
+from tui.screens.run import RunScreen
 from tui.widgets.chart import DistributionChart
 from tui.widgets.leaderboard import Leaderboard
 
@@ -198,23 +199,26 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def test_default_run_name_and_unique_name() -> None:
+    # The run form's default name is core's one scheme (tests/test_usecases_runs.py has more).
     from datetime import datetime
 
     when = datetime(2026, 11, 22, 9, 30)
-    assert default_run_name(Condition("default"), "local", when) == "default-local-20261122-0930"
+    assert run_name(Condition("default"), "local", when=when) == "default-local-20261122-0930"
     assert (
-        default_run_name(Condition("country", "Russia"), "vllm", when)
+        run_name(Condition("country", "Russia"), "vllm", when=when)
         == "country-Russia-vllm-20261122-0930"
     )
-    assert unique_name("a", {"a", "a-2"}) == "a-3"
-    assert unique_name("b", {"a"}) == "b"
+    taken = {"default-local-20261122-0930", "default-local-20261122-0930-2"}
+    assert run_name(Condition("default"), "local", when=when, taken=taken) == (
+        "default-local-20261122-0930-3"
+    )
 
 
 def test_selection_positions_from_ids_and_cli_filters(sample: datasetmod.Dataset) -> None:
-    assert selection_positions(sample, {"ids": [sample.ids[3], sample.ids[7]]}) == [3, 7]
+    assert planned_positions(sample, {"ids": [sample.ids[3], sample.ids[7]]}) == [3, 7]
     wvs = sample.filter(source="WVS")
-    assert selection_positions(sample, {"source": "WVS", "limit": 5}) == wvs[:5]
-    assert selection_positions(sample, {"planned": 3}) is None
+    assert planned_positions(sample, {"source": "WVS", "limit": 5}) == wvs[:5]
+    assert planned_positions(sample, {"planned": 3}) is None
 
 
 # --------------------------------------------------------------------------- run screen

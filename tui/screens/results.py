@@ -1,32 +1,33 @@
 """The results screen: stored runs, one run's country leaderboard and map, two runs compared.
 
-The top table lists every run in the store. Highlighting a run loads its scores (in a thread
-worker) into the leaderboard, with each country's uniform-answer score beside it: the floor a
-model has to beat. A second worker adds each country's bootstrap 95% interval
-(:func:`core.stats.bootstrap`, resampling questions) and the best score another country's
-people reach on the same questions (:func:`core.stats.baselines`). ``w`` shows the run on a
-world map: beside the leaderboard on a wide screen (at least 150 cells), instead of it on a
-narrower one; the leaderboard's cursor moves the map's crosshair.
+The top table lists every run in the store. Highlighting a run loads it (a thread worker
+calls :func:`core.runs.load_run`) into the leaderboard, with each country's uniform-answer
+score beside it: the floor a model has to beat. A second worker adds its statistics
+(:func:`core.runs.with_statistics`): each country's bootstrap 95% interval and the best score
+another country's people reach on the same questions. ``w`` shows the run on a world map:
+beside the leaderboard on a wide screen (at least 150 cells), instead of it on a narrower
+one; the leaderboard's cursor moves the map's crosshair.
 
 ``m`` marks a run as the reference A; ``c`` compares the highlighted run B against it (or,
-with nothing marked, against the latest ``default`` run of the same model), country by
-country, on the questions both answered, sorted by how far B moved toward each country, with
-the paired statistics of :func:`core.stats.compare`: each difference's bootstrap interval, its
-sign-flip p-value and Benjamini–Hochberg q-value (``*`` marks q < 0.05). Enter on a country
-lists its per-question similarities; Enter on a question opens it. ``e`` opens the
-experiments dialog (:mod:`tui.screens.experiments`).
+with nothing marked, against :func:`core.runs.default_reference`: the latest ``default`` run
+of the same model), country by country, on the questions both answered, sorted by how far B
+moved toward each country, with the paired statistics of :func:`core.runs.compare_runs`: each
+difference's bootstrap interval, its sign-flip p-value and Benjamini–Hochberg q-value (``*``
+marks q < 0.05). Enter on a country lists its per-question similarities; Enter on a question
+opens it. ``e`` opens the experiments dialog (:mod:`tui.screens.experiments`).
 
-Suspect answers are left out of every score here, as :func:`core.runner.run_scores` leaves
-them out; the board says how many, and ``i`` includes them (in comparisons too). The run
-list gives each run's failed and suspect counts. ``d`` deletes the highlighted run after a
-confirmation. Run names are the user's text: every place that shows one shows it as plain
-text, never as markup. Without a results store the screen says so in place.
+Everything shown is computed by :mod:`core.runs`, as ``goqa report`` and ``goqa compare``
+compute it: suspect answers are left out of every score (the board says how many, and ``i``
+includes them, in comparisons too), and a run made on another dataset is scored on the
+answers that match this dataset's questions by key (a notification says how many did not).
+The run list gives each run's failed and suspect counts. ``d`` deletes the highlighted run
+after a confirmation. Run names are the user's text: every place that shows one shows it as
+plain text, never as markup. Without a results store the screen says so in place.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -43,9 +44,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core import countries, metrics, runner, stats, worldmap
+from core import countries, runs, stats, worldmap
 from core.dataset import Dataset
-from core.prompts import LETTERS, Condition
+from core.prompts import LETTERS
+from core.runs import LoadedRun, RunComparison, RunStatistics
 from core.store import RunSummary, Store
 
 from ..widgets.leaderboard import Leaderboard, LeaderboardRow, rows_from_scores
@@ -53,147 +55,19 @@ from ..widgets.worldmap import WorldMap
 from .experiments import ExperimentScreen
 from .run import available_store, leave_screen, report_error, suspect_count
 
-BOOTSTRAP_RESAMPLES = stats.DEFAULT_RESAMPLES
-"""Question resamples behind every interval on this screen."""
-SEED = stats.DEFAULT_SEED
-"""Seed of the bootstrap and the permutation test (the CLI's default, so they agree)."""
-BEST_OTHER_MIN_SHARED = 5
-"""A country's "best other" people must share at least this many questions with it."""
 SIDE_BY_SIDE_WIDTH = 150
 """From this screen width the map sits beside the leaderboard (and shows by default)."""
-_STATISTICS_LOCK = threading.Lock()
-"""One statistics computation at a time: core.stats silences numpy's warnings with
-``warnings.catch_warnings``, whose filters are process-wide, so two threads would race."""
 
 
-def _policy(name: str) -> metrics.Policy:
-    return "drop" if name == "drop" else "keep"
-
-
-@dataclass(frozen=True)
-class LoadedRun:
-    """One run's answers and scores, ready to show.
-
-    Attributes:
-        include_suspect: suspect answers are in ``answers`` and the scores (else left out,
-            and ``answers.suspect_excluded`` says how many).
-    """
-
-    name: str
-    policy: str
-    answers: runner.RunAnswers
-    scores: metrics.Scores
-    baseline: metrics.Scores
-    include_suspect: bool = False
-
-    @property
-    def n_suspect_included(self) -> int:
-        """Suspect answers among those scored (0 unless they are included)."""
-        return sum(1 for a in self.answers.answers if a.suspect)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Two runs scored on the questions both answered.
-
-    ``a`` is the reference (usually ``default``), ``b`` the run under study; a positive
-    difference ``b - a`` means B answers more like that country than A does.
-    """
-
-    a: LoadedRun
-    b: LoadedRun
-    positions: np.ndarray
-    scores_a: metrics.Scores
-    scores_b: metrics.Scores
-    focus: tuple[str, ...]
-    paired: stats.Comparison
-    """Per-country intervals, p- and q-values of B − A (:func:`core.stats.compare`)."""
-
-    def difference(self, country: str) -> float | None:
-        sa, sb = self.scores_a.get(country), self.scores_b.get(country)
-        if sa is None or sb is None:
-            return None
-        return sb.similarity - sa.similarity
-
-    def rows(self) -> list[LeaderboardRow]:
-        """One row per country scored in both runs: Δ, its interval, A, B, p and q."""
-        paired = {c.country: c for c in self.paired.countries}
-        rows = []
-        for cb in self.scores_b.countries:
-            ca = self.scores_a.get(cb.country)
-            if ca is None:
-                continue
-            diff = cb.similarity - ca.similarity
-            mark = "focus" if cb.country in self.focus else ("toward" if diff > 0 else "away")
-            pc = paired.get(cb.country)
-            rows.append(
-                LeaderboardRow(
-                    key=cb.country,
-                    label=cb.display,
-                    value=diff,
-                    n=min(ca.n_questions, cb.n_questions),
-                    extras=(
-                        ca.similarity,
-                        cb.similarity,
-                        pc.p_value if pc else None,
-                        pc.q_value if pc else None,
-                    ),
-                    mark=mark,
-                    interval=(pc.ci_low, pc.ci_high) if pc else None,
-                    significant=pc is not None and pc.q_value < self.paired.alpha,
-                )
-            )
-        return rows
-
-
-@dataclass(frozen=True)
-class RunStatistics:
-    """Uncertainty and reference points for one run's leaderboard.
-
-    Attributes:
-        run: the run's name.
-        intervals: bootstrap percentile intervals of every country's score.
-        baselines: per country the uniform answer's score and the best other people's.
-    """
-
-    run: str
-    intervals: stats.BootstrapResult
-    baselines: stats.Baselines
-
-
-def run_statistics(
-    dataset: Dataset,
-    run: LoadedRun,
-    n_resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = SEED,
-    baselines: stats.Baselines | None = None,
-) -> RunStatistics:
-    """Bootstrap intervals and baselines of a loaded run (CPU-bound: call it in a thread).
-
-    Args:
-        baselines: the baselines of the run's questions if already known (they depend on
-            the questions and the policy only, and take the longest: ~1 s on the full set).
-    """
-    if baselines is None:
-        baselines = stats.baselines(
-            dataset, run.answers.positions, _policy(run.policy), min_shared=BEST_OTHER_MIN_SHARED
-        )
-    return RunStatistics(
-        run=run.name,
-        intervals=stats.bootstrap(dataset, run.scores.pairs, n_resamples=n_resamples, seed=seed),
-        baselines=baselines,
-    )
-
-
-def score_rows(run: LoadedRun, statistics: RunStatistics | None = None) -> list[LeaderboardRow]:
-    """Leaderboard rows of a run: score, n, interval, uniform and best-other scores."""
-    rows = rows_from_scores(run.scores, run.baseline)
-    intervals = {i.country: i for i in statistics.intervals.intervals} if statistics else {}
-    others = {b.country: b for b in statistics.baselines.countries} if statistics else {}
+def score_rows(run: LoadedRun) -> list[LeaderboardRow]:
+    """Leaderboard rows of a run: score, n, interval, uniform and best-other scores (the
+    last two columns once its statistics are in)."""
+    rows = rows_from_scores(run.scores, run.uniform)
+    statistics = run.statistics
     out = []
     for row in rows:
-        interval = intervals.get(row.key)
-        other = others.get(row.key)
+        interval = statistics.intervals.get(row.key) if statistics else None
+        other = statistics.baselines.get(row.key) if statistics else None
         out.append(
             replace(
                 row,
@@ -204,88 +78,41 @@ def score_rows(run: LoadedRun, statistics: RunStatistics | None = None) -> list[
     return out
 
 
+def comparison_rows(comp: RunComparison) -> list[LeaderboardRow]:
+    """One row per country scored in both runs: Δ, its interval, A, B, p and q."""
+    rows = []
+    for cb in comp.scores_b.countries:
+        ca = comp.scores_a.get(cb.country)
+        if ca is None:
+            continue
+        diff = cb.similarity - ca.similarity
+        mark = "focus" if cb.country in comp.focus else ("toward" if diff > 0 else "away")
+        pc = comp.paired.get(cb.country)
+        rows.append(
+            LeaderboardRow(
+                key=cb.country,
+                label=cb.display,
+                value=diff,
+                n=min(ca.n_questions, cb.n_questions),
+                extras=(
+                    ca.similarity,
+                    cb.similarity,
+                    pc.p_value if pc else None,
+                    pc.q_value if pc else None,
+                ),
+                mark=mark,
+                interval=(pc.ci_low, pc.ci_high) if pc else None,
+                significant=pc is not None and pc.q_value < comp.paired.alpha,
+            )
+        )
+    return rows
+
+
 def format_p(value: float) -> str:
     """A p- or q-value in at most six cells: ``0.042``, ``<0.001``; ``—`` when undefined."""
     if not math.isfinite(value):
         return "—"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def load_run(
-    store: Store,
-    dataset: Dataset,
-    name: str,
-    policy: str | None = None,
-    include_suspect: bool = False,
-) -> LoadedRun:
-    """A run's stored answers, its scores and the uniform baseline on the same questions.
-
-    Args:
-        policy: the non-substantive policy (default: the run's own).
-        include_suspect: score suspect answers too (left out by default).
-    """
-    manifest = store.manifest(name)
-    pol = _policy(policy or manifest.policy)
-    answers = runner.run_answers(store, dataset, name, include_suspect=include_suspect)
-    scores = metrics.score(dataset, answers.positions, answers.probs, pol)
-    baseline = metrics.uniform_baseline(dataset, answers.positions, pol)
-    return LoadedRun(name, pol, answers, scores, baseline, include_suspect)
-
-
-def _restrict(answers: runner.RunAnswers, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keep = np.isin(answers.positions, positions)
-    return answers.positions[keep], answers.probs[keep]
-
-
-def compare_runs(
-    store: Store, dataset: Dataset, a: str, b: str, include_suspect: bool = False
-) -> Comparison:
-    """Score runs ``a`` and ``b`` on their shared questions under A's policy (suspect
-    answers left out of both unless ``include_suspect``)."""
-    run_a = load_run(store, dataset, a, include_suspect=include_suspect)
-    run_b = load_run(store, dataset, b, run_a.policy, include_suspect)
-    shared = np.intersect1d(run_a.answers.positions, run_b.answers.positions)
-    pol = _policy(run_a.policy)
-    scores_a = metrics.score(dataset, *_restrict(run_a.answers, shared), pol)
-    scores_b = metrics.score(dataset, *_restrict(run_b.answers, shared), pol)
-    paired = stats.compare(
-        dataset,
-        run_a.answers,
-        run_b.answers,
-        policy=pol,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        seed=SEED,
-        label_a=a,
-        label_b=b,
-    )
-    focus = []
-    for name in (a, b):
-        try:
-            cond = Condition.parse(store.manifest(name).condition)
-        except ValueError:
-            continue
-        if cond.kind == "country":
-            try:
-                focus.append(countries.match(cond.value, dataset.countries).key)
-            except countries.UnknownCountryError:
-                pass
-    return Comparison(run_a, run_b, shared, scores_a, scores_b, tuple(focus), paired)
-
-
-def default_reference(runs: list[RunSummary], b: RunSummary) -> RunSummary | None:
-    """The run to compare ``b`` with when none is marked: the newest ``default`` run of the
-    same backend kind and model on the same dataset (None if there is none)."""
-    for r in reversed(runs):
-        m = r.manifest
-        if (
-            m.name != b.manifest.name
-            and m.condition == "default"
-            and m.model == b.manifest.model
-            and m.backend_kind == b.manifest.backend_kind
-            and m.dataset_sha256 == b.manifest.dataset_sha256
-        ):
-            return r
-    return None
 
 
 def run_status(summary: RunSummary, n_suspect: int) -> str:
@@ -307,7 +134,7 @@ def suspect_note(run: LoadedRun) -> str:
     if run.include_suspect:
         n = run.n_suspect_included
         return f"{n} suspect answers included (i leaves them out)" if n else ""
-    n = run.answers.suspect_excluded
+    n = run.suspect_left_out
     return f"{n} suspect answers left out (i includes them)" if n else ""
 
 
@@ -482,9 +309,10 @@ class ResultsScreen(Screen[None]):
 
     @dataclass
     class StatisticsLoaded(Message):
-        """A run's bootstrap intervals and baselines are ready."""
+        """A run's bootstrap intervals, baselines and diagnostics are ready: ``run`` is the
+        loaded run with its :attr:`~core.runs.LoadedRun.statistics`."""
 
-        statistics: RunStatistics
+        run: LoadedRun
 
     @dataclass
     class RunDeleted(Message):
@@ -496,15 +324,14 @@ class ResultsScreen(Screen[None]):
     class ComparisonLoaded(Message):
         """Two runs' scores on their shared questions are ready."""
 
-        comparison: Comparison
+        comparison: RunComparison
 
     def __init__(self) -> None:
         super().__init__()
         self._runs: list[RunSummary] = []
         self.loaded: LoadedRun | None = None
-        self.statistics: RunStatistics | None = None
-        """Intervals and baselines of :attr:`loaded` (None until computed)."""
-        self.comparison: Comparison | None = None
+        """The highlighted run, as :func:`core.runs.load_run` gave it."""
+        self.comparison: RunComparison | None = None
         self._map_keys: dict[str, str] = {}
         self._baselines: dict[tuple[bytes, str], stats.Baselines] = {}
         self._pending_compare: tuple[str, str] | None = None
@@ -515,8 +342,10 @@ class ResultsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        runs: DataTable[Any] = DataTable(id="results-runs", cursor_type="row", zebra_stripes=True)
-        yield runs
+        run_table: DataTable[Any] = DataTable(
+            id="results-runs", cursor_type="row", zebra_stripes=True
+        )
+        yield run_table
         yield Static("", id="results-status")
         with ContentSwitcher(initial="results-scores-view"):
             with Horizontal(id="results-scores-view"):
@@ -665,9 +494,14 @@ class ResultsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="results-load", exit_on_error=False)
     def _load_worker(self, name: str) -> None:
         app: Any = self.app
-        loaded = load_run(app.store, app.dataset, name, include_suspect=self.include_suspect)
+        loaded = runs.load_run(app.store, app.dataset, name, include_suspect=self.include_suspect)
         if not get_current_worker().is_cancelled:
             self.post_message(self.RunLoaded(loaded))
+
+    @property
+    def statistics(self) -> RunStatistics | None:
+        """Intervals, baselines and diagnostics of :attr:`loaded` (None until computed)."""
+        return self.loaded.statistics if self.loaded is not None else None
 
     @on(RunLoaded)
     def _run_loaded(self, event: RunLoaded) -> None:
@@ -675,56 +509,38 @@ class ResultsScreen(Screen[None]):
         self.loaded = run
         if self.view != "scores":
             return
-        scores, base = run.scores, run.baseline
-        n = run.answers.positions.shape[0]
-        beat = sum(
-            1
-            for c in scores.countries
-            if (b := base.get(c.country)) and c.similarity > b.similarity
-        )
-        mean_base = (
-            float(np.mean([c.similarity for c in base.countries])) if base.countries else 0.0
-        )
         # What was left out comes first, where a two-line caption cannot clip it.
-        notes = [f"{run.name}: {n} questions scored"]
+        notes = [f"{run.name}: {run.answers.positions.shape[0]} questions scored"]
         if note := suspect_note(run):
             notes.append(note)
-        summary = self._summary(run.name)
-        if summary is not None and summary.n_failed:
-            notes.append(f"{summary.n_failed} failed (asked again when the run resumes)")
+        if run.n_failed:
+            notes.append(f"{run.n_failed} failed (asked again when the run resumes)")
         caption = " · ".join(notes) + (
-            f" · policy {run.policy} · {beat} of "
-            f"{len(scores.countries)} countries above their uniform score (┆, mean "
-            f"{mean_base:.3f}) · Enter: per-question"
+            f" · policy {run.policy} · {run.n_above_uniform} of "
+            f"{len(run.scores.countries)} countries above their uniform score (┆, mean "
+            f"{run.uniform_mean:.3f}) · Enter: per-question"
         )
         board = self.query_one("#results-scores", Leaderboard)
         same_run = bool(board.rows) and self._shown_run == run.name
-        # The answers may have changed since the last load: intervals are computed afresh.
-        self.statistics = None
         board.set_rows(score_rows(run), caption=caption, keep_cursor=same_run)
         self._shown_run = run.name
         self._show_map(run)
-        if scores.countries:
+        if run.scores.countries:
             self._statistics_worker(run)
         self._status(self._scores_status())
-        if run.answers.unknown_keys:
-            self.notify(
-                f"{run.answers.unknown_keys} stored answers of {run.name} match no question of "
-                "this dataset and were left out.",
-                severity="warning",
-                markup=False,
-            )
+        if note := run.match.note(run.name):
+            self.notify(note, title="Another dataset", severity="warning", markup=False)
 
     @work(thread=True, exclusive=True, group="results-stats", exit_on_error=False)
     def _statistics_worker(self, run: LoadedRun) -> None:
         app: Any = self.app
         # Runs over the same questions (an experiment's) share their baselines.
-        key = (run.answers.positions.tobytes(), run.policy)
-        with _STATISTICS_LOCK:
-            statistics = run_statistics(app.dataset, run, baselines=self._baselines.get(key))
-        self._baselines = {key: statistics.baselines}
+        key = (run.scored_positions.tobytes(), run.policy)
+        done = runs.with_statistics(app.dataset, run, baselines=self._baselines.get(key))
+        assert done.statistics is not None
+        self._baselines = {key: done.statistics.baselines}
         if not get_current_worker().is_cancelled:
-            self.post_message(self.StatisticsLoaded(statistics))
+            self.post_message(self.StatisticsLoaded(done))
 
     def _scores_status(self) -> str:
         """The status line under a run's scores: its leader, how the intervals were made."""
@@ -734,8 +550,8 @@ class ResultsScreen(Screen[None]):
         top = run.scores.countries[0] if run.scores.countries else None
         if top is None:
             return f"{run.name} has no scored answer yet."
-        statistics = self.statistics
-        if statistics is None or statistics.run != run.name:
+        statistics = run.statistics
+        if statistics is None:
             how = "95% CIs: computing…"
         else:
             how = (
@@ -751,15 +567,14 @@ class ResultsScreen(Screen[None]):
 
     @on(StatisticsLoaded)
     def _statistics_loaded(self, event: StatisticsLoaded) -> None:
-        statistics = event.statistics
         run = self.loaded
-        if run is None or run.name != statistics.run:
-            return  # another run was highlighted meanwhile
-        self.statistics = statistics
+        if run is None or run.answers is not event.run.answers:
+            return  # another run (or a fresh load of this one) is on show meanwhile
+        self.loaded = run = event.run
         if self._shown_run != run.name:
             return
         board = self.query_one("#results-scores", Leaderboard)
-        board.set_rows(score_rows(run, statistics), keep_cursor=True)
+        board.set_rows(score_rows(run), keep_cursor=True)
         if self.view == "scores":
             self._status(self._scores_status())
         self._update_map_detail()
@@ -855,8 +670,8 @@ class ResultsScreen(Screen[None]):
         if key != drawn:  # else the map's own line above already gives the score and n
             head = f"{score.display}: {score.similarity:.3f} (n = {score.n_questions}) ·"
         parts = []
-        statistics = self.statistics
-        if statistics is not None and run is not None and statistics.run == run.name:
+        statistics = run.statistics if run is not None else None
+        if statistics is not None:
             interval = statistics.intervals.get(key)
             if interval is not None:
                 parts.append(f"95% CI {interval.ci_low:.3f}–{interval.ci_high:.3f}")
@@ -927,7 +742,7 @@ class ResultsScreen(Screen[None]):
             return
         a_name = self.marked
         if a_name is None or a_name == b.manifest.name:
-            ref = default_reference(self._runs, b)
+            ref = runs.default_reference(self._runs, b.manifest.name)
             if ref is None:
                 self.notify(
                     "Mark the reference run with m first (no default run of the same model "
@@ -952,8 +767,9 @@ class ResultsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="results-load", exit_on_error=False)
     def _compare_worker(self, a: str, b: str) -> None:
         app: Any = self.app
-        with _STATISTICS_LOCK:
-            comparison = compare_runs(app.store, app.dataset, a, b, self.include_suspect)
+        comparison = runs.compare_runs(
+            app.store, app.dataset, a, b, include_suspect=self.include_suspect
+        )
         if not get_current_worker().is_cancelled:
             self.post_message(self.ComparisonLoaded(comparison))
 
@@ -961,7 +777,7 @@ class ResultsScreen(Screen[None]):
     def _comparison_loaded(self, event: ComparisonLoaded) -> None:
         comp = event.comparison
         self.comparison = comp
-        rows = comp.rows()
+        rows = comparison_rows(comp)
         toward = sum(1 for r in rows if r.value > 0)
         focus = ""
         for key in comp.focus:
@@ -970,7 +786,7 @@ class ResultsScreen(Screen[None]):
                 rank = 1 + sum(1 for r in rows if r.value > diff)
                 focus += f" · {countries.resolve(key).label} {diff:+.3f} (#{rank})"
         paired = comp.paired
-        left_out = comp.a.answers.suspect_excluded + comp.b.answers.suspect_excluded
+        left_out = comp.suspect_left_out
         if comp.a.include_suspect:
             suspect = " (suspect answers included)"
         else:
@@ -985,6 +801,9 @@ class ResultsScreen(Screen[None]):
         board.set_rows(rows, caption=caption, keep_cursor=False)
         if comp.positions.shape[0] == 0:
             self.notify("The two runs share no answered question.", severity="warning")
+        for run in (comp.a, comp.b):
+            if note := run.match.note(run.name):
+                self.notify(note, title="Another dataset", severity="warning", markup=False)
         self._status(run_level_line(paired) + " · Enter: per question · v: the run's own scores")
         board.focus_table()
 
@@ -1052,7 +871,6 @@ class ResultsScreen(Screen[None]):
             self.marked = None
         if self.loaded is not None and self.loaded.name == name:
             self.loaded = None
-            self.statistics = None
             self._shown_run = None
         comp = self.comparison
         if comp is not None and name in (comp.a.name, comp.b.name):
@@ -1073,8 +891,7 @@ class ResultsScreen(Screen[None]):
         """List ``country``'s per-question similarities for the run (or both compared runs)."""
         app: Any = self.app
         dataset: Dataset = app.dataset
-        ci = dataset.country_index.get(country)
-        if ci is None:
+        if country not in dataset.country_index:
             return
         self.question_country = country
         table = self.query_one("#results-questions", DataTable)
@@ -1085,9 +902,8 @@ class ResultsScreen(Screen[None]):
         if comparing:
             comp = self.comparison
             assert comp is not None
-            sim_a = _country_pairs(comp.scores_a.pairs, ci)
-            sim_b = _country_pairs(comp.scores_b.pairs, ci)
-            positions = sorted(set(sim_a) & set(sim_b), key=lambda p: -(sim_b[p] - sim_a[p]))
+            moves = comp.question_differences(dataset, country)
+            positions = [p for p, _, _ in moves]
             table.add_column("id", key="id", width=6)
             table.add_column("A", key="a", width=6)
             table.add_column("B", key="b", width=6)
@@ -1095,12 +911,12 @@ class ResultsScreen(Screen[None]):
             table.add_column("people's top", key="human", width=top_w)
             text_width = self._text_width(6 + 6 + 6 + 7 + top_w, 6)
             table.add_column("Question", key="text", width=text_width)
-            for p in positions:
-                d = sim_b[p] - sim_a[p]
+            for p, sim_a, sim_b in moves:
+                d = sim_b - sim_a
                 table.add_row(
                     str(dataset.ids[p]),
-                    f"{sim_a[p]:.3f}",
-                    f"{sim_b[p]:.3f}",
+                    f"{sim_a:.3f}",
+                    f"{sim_b:.3f}",
                     Text(f"{d:+.3f}", style="bold" if abs(d) >= 0.1 else ""),
                     Text(_top_option(dataset, p, dataset.at(p).distribution(country))),
                     Text(_clip(dataset.texts[p], text_width)),
@@ -1114,19 +930,19 @@ class ResultsScreen(Screen[None]):
             run = self.loaded
             if run is None:
                 return
-            sims = _country_pairs(run.scores.pairs, ci)
+            sims = run.question_similarities(dataset, country)
             probs = dict(zip(run.answers.positions.tolist(), run.answers.probs, strict=True))
-            positions = sorted(sims, key=lambda p: -sims[p])
+            positions = [p for p, _ in sims]
             table.add_column("id", key="id", width=6)
             table.add_column("similarity", key="sim", width=10)
             table.add_column("model's top", key="model", width=top_w)
             table.add_column("people's top", key="human", width=top_w)
             text_width = self._text_width(6 + 10 + 2 * top_w, 5)
             table.add_column("Question", key="text", width=text_width)
-            for p in positions:
+            for p, sim in sims:
                 table.add_row(
                     str(dataset.ids[p]),
-                    f"{sims[p]:.3f}",
+                    f"{sim:.3f}",
                     Text(_top_option(dataset, p, probs.get(p))),
                     Text(_top_option(dataset, p, dataset.at(p).distribution(country))),
                     Text(_clip(dataset.texts[p], text_width)),
@@ -1236,11 +1052,6 @@ def run_level_line(paired: stats.Comparison) -> str:
         f" · {paired.n_resamples} resamples, {paired.n_permutations} sign flips, seed "
         f"{paired.seed}"
     )
-
-
-def _country_pairs(pairs: metrics.PairScores, ci: int) -> dict[int, float]:
-    sel = pairs.country == ci
-    return dict(zip(pairs.position[sel].tolist(), pairs.similarity[sel].tolist(), strict=True))
 
 
 def _clip(text: str, width: int) -> str:

@@ -1,15 +1,17 @@
 """The run screen: ask a backend every question of the current selection and watch the scores.
 
-The user names the run (a default like ``default-local-20261122-0930`` is filled in), picks
-the backend and the condition, and starts it. :func:`core.runner.run` does the work in an
-async worker; each answer lands in an inbox and :class:`RunScreen.ProgressUpdated` (replaceable:
-only the newest matters) tells the screen to take it in. The leaderboard is scored again from
-the answers so far at most every half second. Cancelling stops the worker; what was stored stays,
+The user names the run (:func:`core.runs.run_name` fills in a default like
+``default-local-20261122-0930``), picks the backend and the condition, and starts it: the form
+becomes a :class:`core.runs.RunPlan` (:func:`core.runs.plan_run`, as ``goqa run`` makes it) and
+:func:`core.runs.execute` does the work in an async worker; each answer lands in an inbox and
+:class:`RunScreen.ProgressUpdated` (replaceable: only the newest matters) tells the screen to
+take it in. The leaderboard is scored again from the answers so far
+(:func:`core.runs.score_distributions`) at most every half second. Cancelling stops the worker; what was stored stays,
 and starting the same name again (or picking the run under "Resume") asks only the questions
 still unanswered or failed.
 
 Suspect answers (see :func:`core.backends.base.validate_answer`) are stored and counted but
-left out of the live scores, as :func:`core.runner.run_scores` leaves them out; failed
+left out of the live scores, as :func:`core.runs.load_run` leaves them out; failed
 questions are counted and asked again when the run resumes. Run names are the user's text:
 they are always shown as plain text, never read as markup.
 """
@@ -17,8 +19,7 @@ they are always shown as plain text, never read as markup.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,10 +36,11 @@ from textual.validation import Function
 from textual.widgets import Button, Footer, Header, Input, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState
 
-from core import countries, metrics, runner
+from core import countries, runner, runs
 from core.backends.base import DEFAULT_MAX_OFF_OPTION
 from core.config import BackendConfig
 from core.prompts import Condition
+from core.runs import RunPlan
 from core.store import RunSummary, Store
 
 from ..widgets.leaderboard import Leaderboard, rows_from_scores
@@ -153,43 +155,6 @@ def leave_screen(screen: Screen[Any]) -> None:
         view("browse")
 
 
-def default_run_name(condition: Condition, backend: str, when: datetime | None = None) -> str:
-    """A run name like ``default-local-20261122-0930`` or ``country-Russia-vllm-20261122-0930``."""
-    stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M")
-    cond = str(condition).replace(":", "-").replace(" ", "_")
-    return f"{cond}-{backend}-{stamp}"
-
-
-def unique_name(base: str, taken: set[str]) -> str:
-    """``base``, or ``base-2``, ``base-3``… if the store already holds it."""
-    if base not in taken:
-        return base
-    i = 2
-    while f"{base}-{i}" in taken:
-        i += 1
-    return f"{base}-{i}"
-
-
-def selection_positions(dataset: Dataset, selection: dict[str, Any]) -> list[int] | None:
-    """The positions a stored run was planned over, from its manifest's ``selection``.
-
-    The app stores the question ids (``ids``); the CLI stores its filters (``search``,
-    ``source``, ``country``, ``limit``), which select the same questions again on the same
-    dataset. Returns None when the selection says neither.
-    """
-    ids = selection.get("ids")
-    if isinstance(ids, list):
-        return [dataset.id_index[i] for i in ids if isinstance(i, int) and i in dataset.id_index]
-    filters = ("search", "source", "country", "limit")
-    if not any(k in selection for k in filters):
-        return None
-    country = selection.get("country")
-    key = countries.match(str(country), dataset.countries).key if country else None
-    positions = dataset.filter(selection.get("search") or None, selection.get("source"), key)
-    limit = selection.get("limit")
-    return positions[:limit] if isinstance(limit, int) and limit > 0 else positions
-
-
 def format_seconds(seconds: float | None) -> str:
     """``1:05`` or ``1:02:03``; an em dash when unknown."""
     if seconds is None or not math.isfinite(seconds):
@@ -198,21 +163,6 @@ def format_seconds(seconds: float | None) -> str:
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Everything one start of a run needs, settled before the worker starts."""
-
-    name: str
-    backend_name: str
-    condition: Condition
-    template: str
-    policy: str
-    positions: tuple[int, ...]
-    selection: dict[str, Any] = field(default_factory=dict)
-    concurrency: int = 8
-    max_retries: int = 4
 
 
 class RunScreen(Screen[None]):
@@ -420,9 +370,7 @@ class RunScreen(Screen[None]):
         if name.value and name.value != self._auto_name:
             return
         condition = self._form_condition() or self.condition
-        self._auto_name = unique_name(
-            default_run_name(condition, self._form_backend()), self._taken_names()
-        )
+        self._auto_name = runs.run_name(condition, self._form_backend(), taken=self._taken_names())
         name.value = self._auto_name
 
     def _refresh_resumable(self) -> None:
@@ -513,7 +461,7 @@ class RunScreen(Screen[None]):
             return
         m = summary.manifest
         try:
-            positions = selection_positions(app.dataset, m.selection)
+            positions = runs.planned_positions(app.dataset, m.selection)
         except Exception as exc:
             report_error(self, exc)
             positions = None
@@ -623,32 +571,36 @@ class RunScreen(Screen[None]):
             self._set_resume(self._resumable[name])
             resume = self._resume
         if resume is not None:
+            # A resumed run keeps its template, policy and record of what it asks.
             m = resume.manifest
             template, policy = m.template, m.policy
             positions = list(self._resume_positions or self.positions)
-            selection = dict(m.selection)
-            selection.pop("planned", None)
+            selection = {k: v for k, v in m.selection.items() if k != "planned"}
         else:
             template, policy = app.template, app.policy
             positions = list(self.positions)
             selection = {"via": "tui", "ids": [app.dataset.ids[p] for p in positions]}
-        if not positions:
+        try:
+            return runs.plan_run(
+                app.dataset,
+                positions,
+                condition=condition,
+                backend_name=backend_name,
+                template=template,
+                policy=policy,
+                name=name,
+                selection=selection,
+                concurrency=concurrency,
+                max_retries=max_retries,
+                max_off_option=max_off_option(app),
+            )
+        except runs.NothingToRunError:
             self.notify(
-                "No question is selected: widen the filter on the browse screen first.",
+                "No question that can be asked is selected: widen the filter on the browse "
+                "screen first.",
                 severity="error",
             )
             return None
-        return RunPlan(
-            name=name,
-            backend_name=backend_name,
-            condition=condition,
-            template=template,
-            policy=policy,
-            positions=tuple(positions),
-            selection=selection,
-            concurrency=concurrency,
-            max_retries=max_retries,
-        )
 
     def _begin(self, plan: RunPlan) -> None:
         app: Any = self.app
@@ -701,22 +653,8 @@ class RunScreen(Screen[None]):
                 probs[: len(answer.probs)] = answer.probs
                 self._inbox.append((dataset.key_index[question.key], probs))
 
-        outcome = await runner.run(
-            name=plan.name,
-            dataset=dataset,
-            positions=list(plan.positions),
-            backend=backend,
-            backend_name=plan.backend_name,
-            condition=plan.condition,
-            template=plan.template,
-            store=app.store,
-            policy=plan.policy,
-            concurrency=plan.concurrency,
-            max_retries=plan.max_retries,
-            selection=plan.selection,
-            on_progress=on_progress,
-            on_answer=on_answer,
-            max_off_option=max_off_option(app),
+        outcome = await runs.execute(
+            plan, dataset, backend, app.store, on_progress=on_progress, on_answer=on_answer
         )
         self.post_message(self.RunFinished(outcome))
         return outcome
@@ -766,13 +704,12 @@ class RunScreen(Screen[None]):
             return
         positions = np.fromiter(self._probs, dtype=np.int64, count=len(self._probs))
         probs = np.stack([self._probs[int(p)] for p in positions])
-        policy: metrics.Policy = "drop" if self._plan.policy == "drop" else "keep"
         try:
-            scores = metrics.score(app.dataset, positions, probs, policy)
-            baseline = metrics.uniform_baseline(app.dataset, positions, policy)
+            scored = runs.score_distributions(app.dataset, positions, probs, self._plan.policy)
         except Exception as exc:
             report_error(self, exc)
             return
+        scores = scored.scores
         top = scores.countries[0] if scores.countries else None
         caption = f"{self._plan.name}: {len(positions)} of {len(self._plan.positions)} scored"
         suspect = self._earlier_suspect + (self._progress.suspect if self._progress else 0)
@@ -781,7 +718,7 @@ class RunScreen(Screen[None]):
         if top is not None:
             caption += f" · most similar: {top.display} ({top.similarity:.3f})"
         caption += " · ┆ uniform-answer score"
-        board.set_rows(rows_from_scores(scores, baseline), caption=caption)
+        board.set_rows(rows_from_scores(scores, scored.uniform), caption=caption)
 
     # ------------------------------------------------------------------ the end
 

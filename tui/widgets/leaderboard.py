@@ -77,9 +77,9 @@ def rows_from_scores(scores: Scores, baseline: Scores | None = None) -> list[Lea
     """Leaderboard rows for model scores, with each country's uniform baseline if given.
 
     Args:
-        scores: per-country scores (from :func:`core.metrics.score` or ``run_scores``).
-        baseline: scores of the uniform answerer on the same questions; adds a ``uniform``
-            extra value and the baseline marker.
+        scores: per-country scores (a :class:`core.runs.LoadedRun`'s, say).
+        baseline: scores of the uniform answerer on the same questions (a loaded run's
+            ``uniform``); adds a ``uniform`` extra value and the baseline marker.
     """
     rows = []
     for c in scores.countries:
