@@ -38,7 +38,8 @@ class CliError(Exception):
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # emoji=False: ":smile:" in a run name or a question is text, not an emoji code.
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, emoji=False)
 
 
 def escape(text: str) -> str:

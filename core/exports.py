@@ -87,6 +87,18 @@ def check_output(out: Path, protected: Sequence[Protected], force: bool = False)
             )
     if out.is_dir():
         raise ExportError(f"Cannot write {str(out)!r}: it is a directory.", "Give a file name.")
+    # The atomic write renames a new file over the path: over a link, a pipe or a device that
+    # would replace the link or the device node itself, so those are refused, even with --force.
+    if out.is_symlink():
+        raise ExportError(
+            f"Cannot write {str(out)!r}: it is a symbolic link (to {os.readlink(out)}).",
+            "Give the path of the file itself.",
+        )
+    if out.exists() and not out.is_file():
+        raise ExportError(
+            f"Cannot write {str(out)!r}: it is not a regular file (a pipe, a socket or a device).",
+            "Give a file name; exports are written to files.",
+        )
     if out.exists() and not force:
         raise ExportError(
             f"Cannot write {str(out)!r}: the file exists.",

@@ -118,7 +118,13 @@ def read_predictions(path: Path, dataset: Dataset) -> Predictions:
             got = f" (found {odd!r})" if odd is not None else ""
             problems.append(PredictionProblem(n, f"probs must be a list of numbers{got}"))
             continue
-        arr = np.asarray(probs, dtype=np.float64)
+        try:
+            arr = np.asarray(probs, dtype=np.float64)
+        except OverflowError:  # an integer too large for a float
+            problems.append(PredictionProblem(n, "a probability is too large a number"))
+            continue
+        with np.errstate(over="ignore"):
+            total = float(arr.sum())
         if arr.shape != (k,):
             problems.append(
                 PredictionProblem(
@@ -127,8 +133,14 @@ def read_predictions(path: Path, dataset: Dataset) -> Predictions:
             )
         elif not np.all(np.isfinite(arr)) or np.any(arr < 0):
             problems.append(PredictionProblem(n, "probabilities must be finite and non-negative"))
-        elif arr.sum() <= 0:
+        elif total <= 0:
             problems.append(PredictionProblem(n, "probabilities are all zero"))
+        elif not np.isfinite(total):
+            problems.append(
+                PredictionProblem(
+                    n, "probabilities are too large to add up; scale them to sum to 1"
+                )
+            )
         elif pos in found:
             problems.append(
                 PredictionProblem(

@@ -125,3 +125,35 @@ def test_scoring_refuses_model_rows_that_overflow(sample: dataset.Dataset) -> No
     probs[0, : sample.n_options[0]] = 1e308  # finite cells, infinite sum
     with pytest.raises(ValueError, match="positive, finite sum"):
         metrics.score(sample, np.array([0]), probs)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_an_export_never_replaces_a_pipe_or_a_link(tmp_path: Path, kind: str) -> None:
+    from core.exports import ExportError, check_output
+
+    target = tmp_path / "out.csv"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        (tmp_path / "real.csv").write_text("keep")
+        target.symlink_to(tmp_path / "real.csv")
+    with pytest.raises(ExportError, match="pipe|symbolic link"):
+        check_output(target, [], force=True)
+
+
+def test_a_prediction_too_large_for_a_float_is_a_bad_line(
+    tmp_path: Path, sample: dataset.Dataset
+) -> None:
+    from core.predictions import read_predictions
+
+    path = tmp_path / "p.jsonl"
+    big = "1" + "0" * 400
+    k0, k1 = int(sample.n_options[0]), int(sample.n_options[1])
+    path.write_text(
+        f'{{"question_id": {sample.ids[0]}, "probs": [{big}{", 1" * (k0 - 1)}]}}\n'
+        f'{{"question_id": {sample.ids[1]}, "probs": [{", ".join(["1e308"] * k1)}]}}\n'
+    )
+    read = read_predictions(path, sample)
+    messages = [str(p) for p in read.problems]
+    assert any("too large a number" in m for m in messages)
+    assert any("too large to add up" in m for m in messages)
