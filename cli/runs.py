@@ -620,6 +620,12 @@ def _print_listing(args: argparse.Namespace, store: Store) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.compare and not args.html:
+        raise CliError(
+            "--compare adds a comparison to the HTML report (--html OUT.html). In the terminal, "
+            f"compare two runs with 'goqa compare {args.compare} {args.name}'.",
+            EXIT_USAGE,
+        )
     with Store(read_only=True) as store:
         return _report(args, store)
 
@@ -761,7 +767,7 @@ def _translate(args: argparse.Namespace, ds: Any, store: Store, tr: Any) -> int:
             console(stderr=True).print(
                 f"[yellow]{escape(args.import_file)}:[/] {escape(p)}", soft_wrap=True
             )
-        if problems and not n:
+        if not n:
             raise CliError(
                 f"No translation imported from {args.import_file}. Each line must be a JSON "
                 'object {"key": QUESTION_KEY, "language": "ru", "question": "...", "options": '
@@ -769,8 +775,8 @@ def _translate(args: argparse.Namespace, ds: Any, store: Store, tr: Any) -> int:
             )
         console().print(f"Imported {n} human translations.")
         return EXIT_OK
-    if not args.language:
-        raise CliError("Give --language CODE (e.g. ru, zh, tr) or --import FILE.jsonl.")
+    if not (args.language or "").strip():
+        raise CliError("Give --language CODE (e.g. ru, zh, tr) or --import FILE.jsonl.", EXIT_USAGE)
     cfg = load_config(args)
     positions = ds.filter(args.search, args.source, None)
     if args.limit:

@@ -123,3 +123,10 @@ def test_bad_numbers_are_refused_at_the_edge(
         cli.main(argv)
     assert exit_info.value.code == 2
     assert needle in capsys.readouterr().err
+
+
+def test_usage_mistakes_exit_2_with_the_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["translate"]) == 2
+    assert "--language CODE" in capsys.readouterr().err
+    assert cli.main(["report", "a", "--compare", "b"]) == 2
+    assert "goqa compare b a" in capsys.readouterr().err
