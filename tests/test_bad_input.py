@@ -24,8 +24,8 @@ import pytest
 from conftest import HEADER, csv_bytes
 from fakeserver import FakeServer
 
-from core import dataset
 from cli.main import main
+from core import dataset
 
 SAMPLE = dataset.parse_csv(dataset.sample_path().read_bytes(), name="sample")
 Q0 = SAMPLE.find(0)

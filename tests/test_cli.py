@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
 
+from cli.main import main
 from core import dataset, metrics
 from core.download import REPO_FILE, REPO_ID
-from cli.main import main
 
 SAMPLE_BYTES = dataset.sample_path().read_bytes()
 

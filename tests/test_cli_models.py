@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from fakeserver import FakeServer
 
+from cli.main import main
 from core import dataset, metrics
 from core.prompts import Condition, render
 from core.store import Store
-from cli.main import main
 
 CANARY = "sk-canary-123"
 RUN_KEYS = ("run", "total", "answered", "failed", "already_done", "from_cache", "seconds")

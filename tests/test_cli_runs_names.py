@@ -14,8 +14,8 @@ from fakeserver import FakeServer
 from test_cli_models import run_cli, run_json, write_config
 from test_store_claims import start_holder
 
-from core.store import Store
 from cli.main import main
+from core.store import Store
 
 
 @pytest.fixture(autouse=True)

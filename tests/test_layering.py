@@ -1,4 +1,5 @@
-"""The headless core never imports the terminal UI libraries (textual, rich)."""
+"""Layering: the headless core never imports the terminal UI libraries (textual, rich), and
+the import-linter contracts in pyproject.toml hold (core, cli, the app and its widgets)."""
 
 from __future__ import annotations
 
@@ -134,3 +135,63 @@ def test_probe_detects_a_ui_import(tmp_path: Path) -> None:
     assert plain["errors"] == {}
     assert plain["loaded"] != plain["baseline"]
     assert "textual" in plain["loaded"]
+
+
+# --------------------------------------------------------------------------- import-linter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lint_imports(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the venv's ``lint-imports`` (the contracts in pyproject.toml) from the repo root."""
+    tool = Path(sys.executable).with_name("lint-imports")
+    assert tool.exists(), "lint-imports is missing: pip install -e '.[test]'"
+    return subprocess.run(
+        [str(tool), "--no-cache", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_import_linter_contracts_are_kept() -> None:
+    """core imports no UI nor front end; cli imports textual only to launch the app; the
+    app does not import cli; widgets import neither screens nor the app."""
+    result = lint_imports()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 kept, 0 broken" in result.stdout
+    # The launch of the app from cli is a lazy import; the contract sees it and lets it be.
+    assert "(2 ignored imports)" in result.stdout
+
+
+def test_import_linter_sees_lazy_imports_and_fails(tmp_path: Path) -> None:
+    # The contracts are only worth something if they can fail: without the launch exception,
+    # the imports of tui.app inside cli's functions break a cli -> tui contract.
+    config = tmp_path / "importlinter.toml"
+    config.write_text(
+        '[tool.importlinter]\nroot_packages = ["cli", "tui"]\n\n'
+        "[[tool.importlinter.contracts]]\n"
+        'name = "cli without tui"\ntype = "forbidden"\n'
+        'source_modules = ["cli"]\nforbidden_modules = ["tui"]\n',
+        encoding="utf-8",
+    )
+    result = lint_imports("--config", str(config))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "BROKEN" in result.stdout and "-> tui.app" in result.stdout
+
+
+def test_no_import_circles_between_goqa_modules() -> None:
+    """No module of goqa reaches itself through its imports (lazy ones included)."""
+    import grimp  # installed with import-linter
+
+    graph = grimp.build_graph("core", "cli", "tui", "themes", cache_dir=None)
+    assert {"tui.app", "tui.commands", "cli.main", "core.store"} <= graph.modules
+    circles = sorted(
+        (importer, imported)
+        for importer in graph.modules
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if graph.chain_exists(importer=imported, imported=importer)
+    )
+    assert circles == []

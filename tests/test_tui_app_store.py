@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
 from tui_support import SIZE, FixedBackend, chart_data, descending, make_app, ready, settle
 
@@ -37,9 +38,11 @@ def catch_notes(app: GoqaApp) -> Notes:
     notes: Notes = []
     real = app.notify
 
-    def notify(message: str, *, title: str = "", severity: str = "information", **kw: Any) -> None:
+    def notify(
+        message: str, *, title: str = "", severity: SeverityLevel = "information", **kw: Any
+    ) -> None:
         notes.append((title, message, severity))
-        real(message, title=title, severity=severity, **kw)  # type: ignore[arg-type]
+        real(message, title=title, severity=severity, **kw)
 
     app.notify = notify  # type: ignore[method-assign]
     return notes

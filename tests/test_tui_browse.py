@@ -11,7 +11,9 @@ from tui_support import SIZE, chart_data, make_app, ready, settle
 from core import countries
 from core.dataset import Dataset
 from core.prompts import Condition
+from core.store import BusyCallback
 from tui import comparison
+from tui.screens.run import RunScreen
 from tui.widgets.chart import DistributionChart
 from tui.widgets.country_picker import CountryPicker
 from tui.widgets.question_list import QuestionList, list_label
@@ -287,16 +289,22 @@ async def test_number_keys_switch_views_and_views_come_back(tmp_path: Path) -> N
         await pilot.pause()
         await pilot.press("2")
         await settle(pilot)
-        assert app.screen.positions == app.filtered_positions  # type: ignore[attr-defined]
+        assert isinstance(app.screen, RunScreen)
+        assert app.screen.positions == app.filtered_positions
         assert len(app.filtered_positions) == 31
 
 
-async def test_a_missing_view_is_reported_not_raised(
+async def test_a_view_that_cannot_be_built_is_reported_not_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from textual.screen import Screen
+
     from tui import app as app_module
 
-    broken = app_module.View("results", "Results", "3", "tui.screens.no_such_view", "X")
+    def cannot_build(args: app_module.ViewArguments) -> Screen[None]:
+        raise OSError(13, "Permission denied", "/x/results")
+
+    broken = app_module.View("results", "Results", "3", cannot_build, needs_store="read")
     monkeypatch.setitem(app_module.VIEW_BY_NAME, "results", broken)
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -305,9 +313,10 @@ async def test_a_missing_view_is_reported_not_raised(
         app.notify = lambda message, *, title="", **_: notes.append((title, message))  # type: ignore[method-assign]
         await pilot.press("3")
         await pilot.pause()
-        assert app.current_mode == "browse"
-        assert notes and notes[0][0] == "View not available"
-        assert "no_such_view" in notes[0][1]
+        assert app.current_mode == "browse" and app.is_running
+        assert notes == [
+            ("File problem", "Permission denied (/x/results). Check the path and permissions.")
+        ]
 
 
 async def test_a_dataset_that_cannot_load_opens_an_error(tmp_path: Path) -> None:
@@ -406,10 +415,12 @@ async def test_a_store_that_opens_late_still_shows_cached_answers(
     # The store now opens only after the dataset (and the first question) are on screen.
     opened = threading.Event()
 
-    class LateStore(app_module.Store):  # type: ignore[misc]
-        def __init__(self, *args: object, **kwargs: object) -> None:
+    class LateStore(app_module.Store):
+        def __init__(
+            self, path: Path | None = None, *, on_busy: BusyCallback | None = None
+        ) -> None:
             opened.wait(10)
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            super().__init__(path, on_busy=on_busy)
 
     monkeypatch.setattr(app_module, "Store", LateStore)
     fresh = FixedBackend()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_tui_run import SIZE, HarnessApp, wait_for
 from textual.widgets import DataTable, OptionList
+from tui_support import SIZE, HarnessApp, wait_for
 
 from core import countries, metrics
 from core import dataset as datasetmod

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tui_run import SIZE, FakeBackend, HarnessApp, wait_for
 from textual.app import App
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Select, Static
+from tui_support import SIZE, FakeBackend, HarnessApp, wait_for
 
 from core import dataset as datasetmod
 from core import runner
@@ -68,7 +68,7 @@ async def _make_runs(sample: datasetmod.Dataset, store: Store, names: tuple[str,
             name=name,
             dataset=sample,
             positions=POSITIONS,
-            backend=FakeBackend(),  # type: ignore[arg-type]
+            backend=FakeBackend(),
             backend_name="fake",
             condition=Condition("default") if i % 2 == 0 else Condition("country", "Russia"),
             template="paper",

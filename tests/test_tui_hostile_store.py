@@ -7,18 +7,28 @@ checked on what it shows and on what it did not do (no request sent, nothing wri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tui_run import SIZE, FakeBackend, HarnessApp, wait_for
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
-from tui_support import FixedBackend, chart_data, make_app, ready, settle
+from tui_support import (
+    SIZE,
+    FakeBackend,
+    FixedBackend,
+    HarnessApp,
+    chart_data,
+    make_app,
+    ready,
+    settle,
+    wait_for,
+)
 
 from core import dataset as datasetmod
 from core import runner
+from core.backends.base import Backend
 from core.prompts import Condition
 from core.store import Store, StoreError
 from tui.app import GoqaApp
@@ -32,23 +42,20 @@ PROBLEM = "The results store /x/goqa.sqlite3 is damaged (database disk image is 
 
 
 class NoStoreApp(HarnessApp):
-    """A harness whose ``store`` raises, as the shell's does when no store could be opened."""
+    """A harness whose ``store`` raises this reason, as the app's does when no store could be
+    opened."""
 
     def __init__(
         self,
         dataset: datasetmod.Dataset,
-        screen: Callable[[], Screen[Any]] | None,
-        backends: dict[str, Any] | None = None,
+        screen: Callable[[], Screen[None]] | None,
+        backends: Mapping[str, Backend] | None = None,
     ) -> None:
-        super().__init__(dataset, None, backends, screen)  # type: ignore[arg-type]
+        super().__init__(dataset, None, backends, screen)
 
-    @property  # type: ignore[override]
+    @property
     def store(self) -> Store:
         raise StoreError(PROBLEM)
-
-    @store.setter
-    def store(self, value: object) -> None:
-        pass
 
 
 @pytest.fixture
@@ -69,7 +76,7 @@ async def test_results_without_a_store_say_so_in_place(
         app: HarnessApp = NoStoreApp(sample, ResultsScreen)
         reason = PROBLEM
     else:
-        app = HarnessApp(sample, None, None, ResultsScreen)  # type: ignore[arg-type]
+        app = HarnessApp(sample, None, None, ResultsScreen)
         reason = "it is not open."
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -96,7 +103,7 @@ async def test_results_on_a_read_only_store_read_but_do_not_delete(
             name="kept",
             dataset=sample,
             positions=list(range(10)),
-            backend=FakeBackend(),  # type: ignore[arg-type]
+            backend=FakeBackend(),
             backend_name="fake",
             condition=Condition("default"),
             template="paper",

@@ -596,7 +596,8 @@ async def test_run_view_of_the_real_app_shell(tmp_path: Path) -> None:
         )
         app = create_app(config_path=config, store_path=tmp_path / "store.sqlite3")
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.dataset_ready)
+            # The run view records into the store: it opens once the store has.
+            await wait_for(pilot, lambda: app.dataset_ready and app.store_ready)
             app.filtered_positions = list(range(12))
             app.action_view("run")
             await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, Static
 from tui_support import SIZE, FixedBackend, make_app, ready, settle
 
@@ -31,7 +32,7 @@ def config_file(tmp_path: Path) -> Path:
     return tmp_path / "config" / "config.toml"
 
 
-async def open_settings(pilot) -> SettingsScreen:  # type: ignore[no-untyped-def]
+async def open_settings(pilot: Pilot[None]) -> SettingsScreen:
     await pilot.press("6")
     await pilot.pause()
     screen = pilot.app.screen
@@ -39,7 +40,7 @@ async def open_settings(pilot) -> SettingsScreen:  # type: ignore[no-untyped-def
     return screen
 
 
-async def choose(pilot, select_id: str, steps: int) -> None:  # type: ignore[no-untyped-def]
+async def choose(pilot: Pilot[None], select_id: str, steps: int) -> None:
     """Open a Select with the keyboard and move ``steps`` options down."""
     pilot.app.screen.query_one(select_id, Select).focus()
     await pilot.press("enter", *(["down"] * steps), "enter")
@@ -140,7 +141,7 @@ async def test_use_as_default_writes_default_backend_and_keeps_comments(tmp_path
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         notes: list[str] = []
-        app.notify = lambda message, **_: notes.append(message)  # type: ignore[method-assign,assignment]
+        app.notify = lambda message, **_: notes.append(message)  # type: ignore[method-assign]
         screen = await open_settings(pilot)
         table = screen.query_one("#backends", DataTable)
         table.focus()
@@ -261,7 +262,7 @@ async def test_fake_backends_are_listed_but_never_saved(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         notes: list[tuple[str, str]] = []
-        app.notify = lambda message, *, severity="information", **_: notes.append(  # type: ignore[method-assign,assignment]
+        app.notify = lambda message, *, severity="information", **_: notes.append(  # type: ignore[method-assign]
             (message, severity)
         )
         app.backend_name = "fake"

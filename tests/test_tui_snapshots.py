@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from tui_support import FixedBackend, make_app, ready, settle
 
 from core import dataset
+from tui.app import GoqaApp
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -34,7 +35,8 @@ async def _select(pilot: Pilot[Any], ask: bool) -> None:
     screen = await ready(pilot)
     screen.jump_to(_question_with_dk())
     if ask:
-        pilot.app.backend_name = "fake"  # type: ignore[attr-defined]
+        assert isinstance(pilot.app, GoqaApp)
+        pilot.app.backend_name = "fake"
         await pilot.press("a")
     await settle(pilot)
 
@@ -95,7 +97,7 @@ def test_results_with_world_map_at_160x48(
                 name="default-fake",
                 dataset=dataset.load(),
                 positions=list(range(60)),
-                backend=FixedBackend(),  # type: ignore[arg-type]
+                backend=FixedBackend(),
                 backend_name="fake",
                 condition=Condition("default"),
                 template="paper",

@@ -5,84 +5,37 @@ switched with the keys 1-6 (or F1-F6): ``browse``, ``run``, ``results``, ``count
 ``demo``, ``settings``; ``?`` opens the help, ``ctrl+p`` the command palette, ``e`` the
 experiments dialog (:mod:`tui.screens.experiments`, over the browse filter's questions).
 
-Contract for screens
-====================
+Screens reach the app through :class:`tui.contract.GoqaContract` (the dataset, config, store,
+session choices, backends, error reporting), which :class:`GoqaApp` implements; they ask for
+navigation with the messages of :mod:`tui.contract` (open a view, a question, a country, a
+comparison of runs), handled here in one place.
 
-Every screen reaches shared state through ``self.app`` (a :class:`GoqaApp`):
+The dataset loads in a worker at start-up; every view except browse and settings opens only
+once it is loaded. The results store opens in its own worker, independently of the dataset;
+when it cannot be opened the app keeps browsing (with a session-only store when one can be
+made) and says why once; the run, results and experiments views check
+``store_unavailable()`` and say so instead of opening. A theme change is saved at once as the
+config's ``theme`` (a preference); choosing a backend, condition, template or policy is the
+session's, and "use as default" (Settings, the command palette) writes them to the file.
 
-``app.dataset: Dataset``
-    The loaded dataset. It loads in a worker at start-up; every view except browse and
-    settings opens only once ``app.dataset_ready`` (reactive ``bool``) is True.
-``app.config: Config``
-    Reactive: the configuration as the file holds it (defaults, backends, theme). Choosing a
-    backend, condition, template or policy never changes it: those choices are the
-    session's (the reactives below). ``app.save_settings(**settings)`` writes top-level
-    settings to the file through ``core.config.set_values`` (only those keys; the user's
-    comments and layout are kept) and then updates ``app.config``; it refuses, with a
-    notification, when the file could not be read at start.
-``app.store: Store``
-    The results store: the same SQLite file, runs and response cache as the CLI. It opens in
-    its own worker, independently of the dataset: ``app.store_ready`` (reactive ``bool``) is
-    True once it is open. ``app.store_problem`` (reactive ``str``) says why it is read-only
-    (``store.read_only``: runs can be read, not recorded) or could not be opened at all
-    (busy, damaged, not a goqa store…); the user is told once. In the second case
-    ``app.store`` is a session-only store in a temporary directory (answers asked in Browse
-    are kept until the app exits). ``app.store_unavailable(write=…)`` is "" or the reason a
-    view cannot use the store; the run, results and experiments views check it and say so
-    instead of opening. While the store is still opening, ``app.store`` raises
-    ``StoreError``.
-``app.condition: Condition``
-    Reactive: the active prompting condition (``Condition("default")`` at start).
-``app.backend_name: str``
-    Reactive: the session's backend (starts as the config's ``default_backend``).
-``app.template: str``
-    Reactive: the session's prompt template, ``paper`` or ``v2`` (starts as the config's).
-``app.policy: str``
-    Reactive: the session's non-substantive policy, ``keep`` or ``drop`` (starts as the
-    config's).
-``app.theme``
-    The theme; a change is saved at once as the config's ``theme`` (a preference).
-``app.use_as_default(*what: "backend" | "template" | "policy", backend: str | None = None)``
-    The explicit "use as default": writes the session's choices named in ``what`` to the
-    file (``"backend"`` makes ``backend``, default the session's, active and writes it as
-    ``default_backend``). A backend given to :func:`create_app` (not in the config) cannot
-    be a default; the user is told. The command palette offers both.
-``app.filtered_positions: list[int]``
-    The dataset positions the browse filter currently shows (all of them at start).
-``app.get_backend(name: str | None = None) -> Backend``
-    The backend called ``name`` (default: ``app.backend_name``), created once and cached;
-    HTTP backends share one ``httpx.AsyncClient``, closed when the app exits. Raises
-    ``ConfigError`` for an unknown name.
-``app.show_error(exc: BaseException) -> None``
-    A notification (or a modal with ``modal=True``) that names the problem and the fix.
-    Never a traceback.
-``app.report_worker(event: Worker.StateChanged) -> None``
-    Call it from a screen's ``@on(Worker.StateChanged)``: a failed worker goes to
-    ``show_error``.
-
-React to shared state with ``self.watch(self.app, "condition", callback)``.
-
-Views are built by these constructors, imported lazily (a missing module is reported, not
-raised): ``RunScreen(positions: list[int], condition: Condition)``, ``ResultsScreen()``,
-``CountriesScreen(country: str | None = None)``,
-``DemoScreen(positions: list[int], condition: Condition, interval: float = 8.0)``. The run
-and demo views are rebuilt from the current filter and condition when those changed, unless
-one of their workers is still running.
+Views are modes whose screens are built from the :data:`VIEWS` table:
+``RunScreen(positions, condition)``, ``ResultsScreen()``, ``CountriesScreen(country)``,
+``DemoScreen(positions, condition)``. The run and demo views are rebuilt from the current
+filter and condition when those changed, unless one of their workers is still running.
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import sqlite3
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import httpx
 from textual import on, work
@@ -92,6 +45,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
+from textual.theme import Theme
 from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
 
@@ -104,10 +58,24 @@ from core.dataset import Dataset
 from core.prompts import Condition
 from core.store import Store, StoreError
 from themes import DEFAULT_THEME, STYLESHEET, THEMES
-from tui.commands import GoqaCommands
-from tui.errors import ViewUnavailableError, describe
+from tui.commands import GoqaCommands, PaletteHost
+from tui.contract import (
+    CountryOpenRequested,
+    Default,
+    GoqaContract,
+    QuestionOpenRequested,
+    RunsCompareRequested,
+    ViewName,
+    ViewRequested,
+)
+from tui.errors import describe
 from tui.screens.browse import BrowseScreen
+from tui.screens.countries import CountriesScreen
+from tui.screens.demo import DemoScreen
+from tui.screens.experiments import CompareChoice, ExperimentScreen
 from tui.screens.help import HelpScreen
+from tui.screens.results import ResultsScreen
+from tui.screens.run import RunScreen
 from tui.screens.settings import SettingsScreen
 from tui.widgets.country_picker import CountryPicker
 from tui.widgets.pickers import Picker, TextPrompt
@@ -115,14 +83,26 @@ from tui.widgets.status import condition_label
 
 
 @dataclass(frozen=True)
-class View:
-    """A top-level view: a mode with its key and, for other modules, where its screen is."""
+class ViewArguments:
+    """What a view's screen is built from; when they change, the view is built again."""
 
-    name: str
+    positions: tuple[int, ...] = ()
+    """The questions the browse filter showed (run, demo)."""
+    condition: Condition = Condition("default")
+    """The session's condition (run, demo)."""
+    country: str | None = None
+    """The country to open on (countries)."""
+
+
+@dataclass(frozen=True)
+class View:
+    """A top-level view: a mode with its key and, for a view built on demand, its screen."""
+
+    name: ViewName
     title: str
     key: str
-    module: str = ""
-    cls: str = ""
+    screen: Callable[[ViewArguments], Screen[None]] | None = None
+    """Builds the view's screen (None: a mode of the app itself, built once)."""
     needs_store: Literal["", "read", "write"] = ""
     """The view reads runs (``read``) or records them (``write``): it opens only when the
     results store can do that."""
@@ -130,16 +110,20 @@ class View:
 
 VIEWS: tuple[View, ...] = (
     View("browse", "Browse", "1"),
-    View("run", "Run", "2", "tui.screens.run", "RunScreen", needs_store="write"),
-    View("results", "Results", "3", "tui.screens.results", "ResultsScreen", needs_store="read"),
-    View("countries", "Countries", "4", "tui.screens.countries", "CountriesScreen"),
-    View("demo", "Demo", "5", "tui.screens.demo", "DemoScreen"),
+    View(
+        "run",
+        "Run",
+        "2",
+        lambda a: RunScreen(list(a.positions), a.condition),
+        needs_store="write",
+    ),
+    View("results", "Results", "3", lambda a: ResultsScreen(), needs_store="read"),
+    View("countries", "Countries", "4", lambda a: CountriesScreen(a.country)),
+    View("demo", "Demo", "5", lambda a: DemoScreen(list(a.positions), a.condition)),
     View("settings", "Settings", "6"),
 )
-VIEW_BY_NAME = {v.name: v for v in VIEWS}
+VIEW_BY_NAME: dict[str, View] = {v.name: v for v in VIEWS}
 _VIEWS_GROUP = Binding.Group("Views", compact=True)
-Default = Literal["backend", "template", "policy"]
-"""A session choice that :meth:`GoqaApp.use_as_default` can write as the config's default."""
 _LANGUAGE_CODE = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$"
 
 
@@ -193,14 +177,20 @@ class ErrorScreen(ModalScreen[None]):
 
 
 class ViewHost(Screen[None]):
-    """The base of another module's view mode: it shows the view's screen on top of itself.
+    """The base of a view built on demand: it shows the view's screen on top of itself.
 
     Views written to be pushed (they ``dismiss()`` to leave) then work as modes too: when
     the view's screen is dismissed, the host returns to Browse and the view is rebuilt the
     next time it is opened.
     """
 
-    def __init__(self, view: View, screen: Screen[Any]) -> None:
+    @dataclass
+    class ViewLeft(Message):
+        """The view's screen was dismissed: the app forgets the view."""
+
+        view: ViewName
+
+    def __init__(self, view: View, screen: Screen[None]) -> None:
         super().__init__()
         self.view = view
         self.view_screen = screen
@@ -211,11 +201,11 @@ class ViewHost(Screen[None]):
             self._shown = True
             self.app.push_screen(self.view_screen)
         elif self.view_screen not in self.app.screen_stack and self.app.screen is self:
-            self.app.call_later(self.app.close_view, self.view.name)  # type: ignore[attr-defined]
+            self.post_message(self.ViewLeft(self.view.name))
 
 
 class GoqaApp(App[None]):
-    """goqa's terminal workbench. See the module docstring for what screens may use."""
+    """goqa's terminal workbench; it implements :class:`tui.contract.GoqaContract`."""
 
     @dataclass
     class StoreBusyReported(Message):
@@ -229,7 +219,7 @@ class GoqaApp(App[None]):
     CSS_PATH = [STYLESHEET]
     TITLE = "goqa"
     COMMANDS = App.COMMANDS | {GoqaCommands}
-    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+    MODES = {
         "browse": BrowseScreen,
         "settings": SettingsScreen,
     }
@@ -299,8 +289,8 @@ class GoqaApp(App[None]):
         self._client: httpx.AsyncClient | None = None
         self._backends: dict[str, Backend] = dict(backends or {})
         self._injected = frozenset(self._backends)
-        self._view_args: dict[str, tuple[Any, ...]] = {}
-        self._view_screens: dict[str, Screen[Any]] = {}
+        self._view_args: dict[str, ViewArguments] = {}
+        self._view_screens: dict[str, Screen[None]] = {}
         self._config_lock = threading.Lock()
         self.filtered_positions: list[int] = []
         for theme in THEMES:
@@ -352,6 +342,11 @@ class GoqaApp(App[None]):
         return "The results store is still opening; try again in a moment."
 
     @property
+    def views(self) -> tuple[View, ...]:
+        """The top-level views, in key order (the command palette lists them)."""
+        return VIEWS
+
+    @property
     def backend_names(self) -> list[str]:
         """Configured backends, then any given to :func:`create_app`."""
         return list(self.config.backends) + [
@@ -391,7 +386,8 @@ class GoqaApp(App[None]):
         self._save(settings, announce=False)
 
     def _save(self, settings: Mapping[str, str | float], *, announce: bool) -> None:
-        changes = {k: v for k, v in settings.items() if getattr(self.config, k, None) != v}
+        current = vars(self.config)
+        changes = {k: v for k, v in settings.items() if current.get(k) != v}
         if not changes:
             return
         if self._config_problem is not None:
@@ -408,10 +404,14 @@ class GoqaApp(App[None]):
     def _write_settings(self, changes: dict[str, str | float], announce: bool) -> None:
         with self._config_lock:  # one writer at a time; app.config follows in write order
             core_config.set_values(self.config_path, changes)
-            self.call_from_thread(self._settings_written, changes, announce)
+            # The file as written (set_values checked that it loads) is the new config.
+            config = core_config.load(self.config_path)
+            self.call_from_thread(self._settings_written, config, changes, announce)
 
-    def _settings_written(self, changes: dict[str, Any], announce: bool) -> None:
-        self.config = replace(self.config, **changes)
+    def _settings_written(
+        self, config: Config, changes: dict[str, str | float], announce: bool
+    ) -> None:
+        self.config = config
         if announce:
             shown = ", ".join(f"{k} = {v}" for k, v in changes.items())
             self.notify(
@@ -449,7 +449,8 @@ class GoqaApp(App[None]):
             settings["template"] = self.template
         if "policy" in what:
             settings["policy"] = self.policy
-        if all(getattr(self.config, k) == v for k, v in settings.items()):
+        current = vars(self.config)
+        if all(current.get(k) == v for k, v in settings.items()):
             shown = ", ".join(f"{k} = {v}" for k, v in settings.items())
             self.notify(f"Already the default: {shown}.", title="Defaults", timeout=3, markup=False)
             return
@@ -459,7 +460,7 @@ class GoqaApp(App[None]):
         """Write the session's ``what`` (backend, template, policy) as the defaults."""
         self.use_as_default(*what)
 
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand(
             f"Use as default: backend {self.backend_name}",
@@ -472,10 +473,8 @@ class GoqaApp(App[None]):
             partial(self.use_as_default, "template", "policy"),
         )
 
-    def _theme_changed(self, theme: object) -> None:
-        name = getattr(theme, "name", "")
-        if name:
-            self.save_settings(theme=name)
+    def _theme_changed(self, theme: Theme) -> None:
+        self.save_settings(theme=theme.name)
 
     # ------------------------------------------------------------------ errors
 
@@ -644,7 +643,7 @@ class GoqaApp(App[None]):
         view = VIEW_BY_NAME.get(name)
         if view is None:
             return
-        if view.module:
+        if view.screen is not None:
             if not self.dataset_ready:
                 wait = "No dataset is loaded" if self.dataset_problem else "The dataset is loading"
                 self.notify(f"{wait}; this view needs one.", title=view.title, markup=False)
@@ -665,12 +664,13 @@ class GoqaApp(App[None]):
                 return
         self.switch_mode(name)
 
-    def _view_arguments(self, view: View) -> tuple[Any, ...]:
+    def _view_arguments(self, view: View) -> ViewArguments:
         if view.name in ("run", "demo"):
-            return (list(self.filtered_positions), self.condition)
+            return ViewArguments(tuple(self.filtered_positions), self.condition)
         if view.name == "countries":
-            return (self._view_args.get("countries", (None,))[0],)
-        return ()
+            earlier = self._view_args.get("countries")
+            return ViewArguments(country=earlier.country if earlier else None)
+        return ViewArguments()
 
     def _busy(self, mode: str) -> bool:
         screen = self._view_screens.get(mode)
@@ -679,10 +679,12 @@ class GoqaApp(App[None]):
             for worker in self.workers
         )
 
-    def _prepare_view(self, view: View, args: tuple[Any, ...] | None = None) -> bool:
+    def _prepare_view(self, view: View, args: ViewArguments | None = None) -> bool:
         """Make sure ``view``'s mode exists with up-to-date arguments; False to stay put."""
+        if view.screen is None:  # the app's own modes always exist
+            return True
         args = self._view_arguments(view) if args is None else args
-        if view.name in ("run", "demo") and not args[0]:
+        if view.name in ("run", "demo") and not args.positions:
             self.notify(
                 "No question is shown in Browse: clear the filter first.",
                 title=view.title,
@@ -703,8 +705,7 @@ class GoqaApp(App[None]):
                 return True
             self.remove_mode(view.name)
             del self._view_args[view.name]
-        screen_type = self._import_view(view)
-        screen = screen_type(*args)
+        screen = view.screen(args)
         self.add_mode(view.name, lambda: ViewHost(view, screen))
         self._view_args[view.name] = args
         self._view_screens[view.name] = screen
@@ -720,15 +721,9 @@ class GoqaApp(App[None]):
         self._view_screens.pop(name, None)
         self.remove_mode(name)
 
-    def _import_view(self, view: View) -> Callable[..., Screen[Any]]:
-        try:
-            module = importlib.import_module(view.module)
-            return getattr(module, view.cls)  # type: ignore[no-any-return]
-        except (ImportError, AttributeError) as exc:
-            raise ViewUnavailableError(
-                f"The {view.title.lower()} view could not be loaded ({exc}). "
-                "Reinstall goqa or update to a complete version."
-            ) from None
+    @on(ViewHost.ViewLeft)
+    def _view_left(self, event: ViewHost.ViewLeft) -> None:
+        self.close_view(event.view)
 
     def open_country(self, key: str | None) -> None:
         """Open the countries view on one country (a raw key)."""
@@ -738,7 +733,7 @@ class GoqaApp(App[None]):
         try:
             if self.current_mode == "countries":
                 self.switch_mode("browse")
-            if self._prepare_view(view, (key,)):
+            if self._prepare_view(view, ViewArguments(country=key)):
                 self.switch_mode("countries")
         except Exception as exc:
             self.show_error(exc)
@@ -757,14 +752,37 @@ class GoqaApp(App[None]):
         """Ask the question selected in Browse."""
         self._browse_screen().action_ask()
 
+    def compare_runs(self, reference: str, run: str) -> None:
+        """Show run ``run`` compared with run ``reference`` in the results view."""
+        self.action_view("results")
+        screen = self._view_screens.get("results")
+        if isinstance(screen, ResultsScreen):
+            screen.request_compare(reference, run)
+
+    # Navigation that screens ask for (tui.contract): one handler each.
+
+    @on(ViewRequested)
+    def _view_requested(self, event: ViewRequested) -> None:
+        self.action_view(event.view)
+
+    @on(QuestionOpenRequested)
+    def _question_open_requested(self, event: QuestionOpenRequested) -> None:
+        self.jump_to_question(event.position)
+
+    @on(CountryOpenRequested)
+    def _country_open_requested(self, event: CountryOpenRequested) -> None:
+        self.open_country(event.key)
+
+    @on(RunsCompareRequested)
+    def _runs_compare_requested(self, event: RunsCompareRequested) -> None:
+        self.compare_runs(event.reference, event.run)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_experiments(self) -> None:
         """Open the experiments dialog over the questions the browse filter shows."""
-        from tui.screens.experiments import ExperimentScreen
-
         if not self.dataset_ready:
             wait = "No dataset is loaded" if self.dataset_problem else "The dataset is loading"
             self.notify(f"{wait}; experiments need one.", title="Experiments", markup=False)
@@ -786,15 +804,10 @@ class GoqaApp(App[None]):
             return
         self.push_screen(ExperimentScreen(self.filtered_positions), self._experiment_closed)
 
-    def _experiment_closed(self, pick: tuple[str, str] | None) -> None:
+    def _experiment_closed(self, pick: CompareChoice | None) -> None:
         """Show a run the experiment made against its default run in the results view."""
-        if pick is None:
-            return
-        self.action_view("results")
-        screen = self._view_screens.get("results")
-        compare = getattr(screen, "request_compare", None)
-        if callable(compare):
-            compare(*pick)
+        if pick is not None:
+            self.post_message(RunsCompareRequested(*pick))
 
     # ------------------------------------------------------------------ choices
 
@@ -937,3 +950,10 @@ def run_app(
     )
     app.run()
     return app.return_code or 0
+
+
+if TYPE_CHECKING:
+    # mypy checks here that the app implements the contract its screens are written against,
+    # and what the command palette uses besides.
+    _implements_contract: type[GoqaContract] = GoqaApp
+    _implements_palette: type[PaletteHost] = GoqaApp

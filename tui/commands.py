@@ -2,33 +2,78 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.theme import Theme
 
 from core import countries
 from core.prompts import TEMPLATE_NAMES, Condition
-
-if TYPE_CHECKING:
-    from tui.app import GoqaApp
+from tui.contract import CountryOpenRequested, GoqaContract, QuestionOpenRequested
+from tui.widgets.question_list import list_label
 
 MAX_QUESTION_HITS = 30
 
 
-class GoqaCommands(Provider):
-    """goqa's commands; questions are matched by id or by words of their text."""
+class ViewEntry(Protocol):
+    """A view as the palette offers it."""
 
     @property
-    def goqa(self) -> GoqaApp:
-        return self.app  # type: ignore[return-value]
+    def name(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+
+class PaletteHost(GoqaContract, Protocol):
+    """What the palette uses of the app: the screens' contract and the app's own actions.
+
+    :class:`tui.app.GoqaApp` implements it (mypy checks that in ``tui/app.py``); this module
+    does not import the app, which imports it.
+    """
+
+    theme: str
+
+    @property
+    def available_themes(self) -> dict[str, Theme]: ...
+
+    @property
+    def views(self) -> Sequence[ViewEntry]:
+        """The top-level views, in key order."""
+        ...
+
+    def action_view(self, name: str) -> None: ...
+
+    def action_help(self) -> None: ...
+
+    def action_experiments(self) -> None: ...
+
+    def ask_current(self) -> None: ...
+
+    def choose_condition_country(self) -> None: ...
+
+    def choose_condition_language(self) -> None: ...
+
+
+class GoqaCommands(Provider):
+    """goqa's commands; questions are matched by id or by words of their text.
+
+    The palette belongs to the app (not to a screen): it uses :class:`PaletteHost`, and asks
+    for navigation with the same messages screens post.
+    """
+
+    @property
+    def goqa(self) -> PaletteHost:
+        return cast("PaletteHost", self.app)
 
     def _commands(self) -> Iterator[tuple[str, Callable[[], object], str]]:
-        from tui.app import VIEWS  # the app module imports this one
-
         app = self.goqa
-        for view in VIEWS:
+        for view in app.views:
             yield (
                 f"Open {view.title.lower()}",
                 partial(app.action_view, view.name),
@@ -73,7 +118,7 @@ class GoqaCommands(Provider):
                 )
             yield (
                 f"Country profile: {c.label}",
-                partial(app.open_country, key),
+                partial(self.app.post_message, CountryOpenRequested(key)),
                 f"Open {key} in the countries view",
             )
 
@@ -91,7 +136,7 @@ class GoqaCommands(Provider):
             yield Hit(
                 score,
                 text,
-                partial(self.goqa.jump_to_question, position),
+                partial(self.app.post_message, QuestionOpenRequested(position)),
                 help="Show this question in Browse",
             )
 
@@ -124,8 +169,6 @@ class GoqaCommands(Provider):
         return hits
 
     def _title(self, pos: int) -> str:
-        from tui.widgets.question_list import list_label
-
         data = self.goqa.dataset
         label = list_label(data.texts[pos])
         return f"Question {data.ids[pos]} · {data.sources[pos]} · {label[:70]}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, cast
 
 import numpy as np
 from rich.text import Text
@@ -34,16 +34,13 @@ from core.dataset import Question
 from core.prompts import Condition
 from core.translate import bundled_translations
 from tui import comparison
+from tui.contract import GoqaContract, available_store
 from tui.errors import describe
-from tui.screens.run import available_store, max_off_option
 from tui.widgets.chart import ChartData, DistributionChart, Series
 from tui.widgets.country_picker import ANY, CountryPicker
 from tui.widgets.pickers import Picker
 from tui.widgets.question_list import QuestionList
 from tui.widgets.status import StatusBar, condition_label
-
-if TYPE_CHECKING:
-    from tui.app import GoqaApp
 
 NARROW = 110
 """Below this many columns the list sits above the detail instead of beside it."""
@@ -238,8 +235,8 @@ class BrowseScreen(Screen[None]):
         """The countries the chart shows now."""
 
     @property
-    def goqa(self) -> GoqaApp:
-        return self.app  # type: ignore[return-value]
+    def goqa(self) -> GoqaContract:
+        return cast("GoqaContract", self.app)
 
     # ------------------------------------------------------------------ layout
 
@@ -277,8 +274,8 @@ class BrowseScreen(Screen[None]):
             self.watch(self.app, attribute, self._context_changed, init=False)
         self.watch(self.app, "dataset_ready", self._dataset_ready)
         self.watch(self.app, "dataset_problem", self._dataset_problem, init=False)
-        if hasattr(type(self.app), "store_ready"):  # the store opens in a worker of its own
-            self.watch(self.app, "store_ready", self._store_ready, init=False)
+        # The store opens in a worker of its own, perhaps after the first question is shown.
+        self.watch(self.app, "store_ready", self._store_ready, init=False)
         self._update_ask_bar()
         questions.focus()
 
@@ -546,7 +543,11 @@ class BrowseScreen(Screen[None]):
             self.post_message(self.PartialAnswerReceived(key, serial, answer))
 
         answer, cached = await runner.ask_cached(
-            backend, prompt, cache, on_partial=on_partial, max_off_option=max_off_option(app)
+            backend,
+            prompt,
+            cache,
+            on_partial=on_partial,
+            max_off_option=app.config.max_off_option,
         )
         self.post_message(self.AnswerReceived(key, serial, answer, cached))
 
@@ -573,20 +574,26 @@ class BrowseScreen(Screen[None]):
             WorkerState.CANCELLED,
             WorkerState.SUCCESS,
         ):
-            key, serial = self._ask_keys.pop(event.worker, (None, 0))
-            state = self.answers.get(key) if key else None
-            if state is not None and state.serial == serial and state.pending:
-                if event.state == WorkerState.SUCCESS:
-                    return  # the AnswerReceived message is on its way
-                state.pending = False
-                error = event.worker.error
-                if event.state == WorkerState.ERROR and error is not None:
-                    # The reason stays in the chart, in place of the bars, until asked again.
-                    state.answer, state.cached, state.error = None, False, describe(error)[1]
-                elif state.answer is None:
-                    del self.answers[key]  # type: ignore[arg-type]
-                self._refresh_chart(key)
+            asked = self._ask_keys.pop(event.worker, None)
+            if asked is not None:
+                self._ask_ended(event, *asked)
         self.goqa.report_worker(event)
+
+    def _ask_ended(self, event: Worker.StateChanged, key: AskKey, serial: int) -> None:
+        """An ask's worker failed or was cancelled: say why in the chart, or forget the ask."""
+        state = self.answers.get(key)
+        if state is None or state.serial != serial or not state.pending:
+            return
+        if event.state == WorkerState.SUCCESS:
+            return  # the AnswerReceived message is on its way
+        state.pending = False
+        error = event.worker.error
+        if event.state == WorkerState.ERROR and error is not None:
+            # The reason stays in the chart, in place of the bars, until asked again.
+            state.answer, state.cached, state.error = None, False, describe(error)[1]
+        elif state.answer is None:
+            del self.answers[key]
+        self._refresh_chart(key)
 
     def _look_up_cached(self) -> None:
         q = self.question
@@ -616,7 +623,7 @@ class BrowseScreen(Screen[None]):
             build = runner.prompt_builder(app.dataset, key.condition, key.template, store)
             # Checked as a fresh answer is: an unusable entry is no hit, a doubtful one suspect.
             key_hash = runner.cache_key(backend, build(q))
-            hit = runner.cached_answer(store, key_hash, max_off_option(app))
+            hit = runner.cached_answer(store, key_hash, app.config.max_off_option)
         except Exception:  # only a convenience: asking reports problems properly
             return
         if hit is not None and not get_current_worker().is_cancelled:

@@ -10,7 +10,7 @@ and Belarusians themselves agree to 0.93.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import cast
 
 import numpy as np
 from rich.text import Text
@@ -25,12 +25,14 @@ from textual.widgets.option_list import Option
 
 from core import countries, metrics
 from core.dataset import Dataset
+from core.prompts import Condition
+from tui.contract import GoqaContract, leave
+from tui.widgets.leaderboard import Leaderboard, LeaderboardRow
 
-from ..widgets.leaderboard import Leaderboard, LeaderboardRow
-from .run import leave_screen, report_error
 
-
-def pick_default_country(dataset: Dataset, wanted: str | None, condition: Any = None) -> str:
+def pick_default_country(
+    dataset: Dataset, wanted: str | None, condition: Condition | None = None
+) -> str:
     """The raw key to start with: ``wanted`` if it matches, else the condition's country,
     else the United States, else the first country.
 
@@ -39,7 +41,7 @@ def pick_default_country(dataset: Dataset, wanted: str | None, condition: Any = 
     """
     if wanted:
         return countries.match(wanted, dataset.countries).key
-    if getattr(condition, "kind", None) == "country":
+    if condition is not None and condition.kind == "country":
         try:
             return countries.match(condition.value, dataset.countries).key
         except countries.UnknownCountryError:
@@ -55,30 +57,6 @@ class CountriesScreen(Screen[None]):
 
     SUB_TITLE = "Countries"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-
-    DEFAULT_CSS = """
-    CountriesScreen #countries-picker {
-        width: 34;
-        border-right: solid $panel;
-    }
-    CountriesScreen.-narrow #countries-picker { width: 24; }
-    CountriesScreen #countries-search {
-        height: 1;
-        border: none;
-        padding: 0 1;
-    }
-    CountriesScreen #countries-list {
-        height: 1fr;
-        border: none;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
-    }
-    CountriesScreen #countries-status {
-        height: auto;
-        padding: 0 1;
-        background: $panel;
-    }
-    """
 
     BINDINGS = [
         Binding(
@@ -115,6 +93,10 @@ class CountriesScreen(Screen[None]):
         self._wanted = country
         self.scores: metrics.Scores | None = None
 
+    @property
+    def goqa(self) -> GoqaContract:
+        return cast("GoqaContract", self.app)
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
@@ -136,12 +118,12 @@ class CountriesScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        app: Any = self.app
+        app = self.goqa
         self._fill_list("")
         try:
-            start = pick_default_country(app.dataset, self._wanted, getattr(app, "condition", None))
+            start = pick_default_country(app.dataset, self._wanted, app.condition)
         except countries.UnknownCountryError as exc:
-            report_error(self, exc)
+            app.show_error(exc)
             start = pick_default_country(app.dataset, None, None)
         self.country = start
         self.query_one("#countries-board", Leaderboard).focus_table()
@@ -149,9 +131,8 @@ class CountriesScreen(Screen[None]):
     # ------------------------------------------------------------------ picker
 
     def _fill_list(self, needle: str) -> None:
-        app: Any = self.app
         needle = needle.strip().lower()
-        resolved = [countries.resolve(key) for key in app.dataset.countries]
+        resolved = [countries.resolve(key) for key in self.goqa.dataset.countries]
         seen = Counter(c.label for c in resolved)
         options = []
         for c in sorted(resolved, key=lambda c: (c.label.lower(), c.key)):
@@ -216,19 +197,19 @@ class CountriesScreen(Screen[None]):
         self._compute()
 
     def _compute(self) -> None:
-        app: Any = self.app
+        app = self.goqa
         key = self.country
         if key is None:
             return
-        dataset: Dataset = app.dataset
+        dataset = app.dataset
         positions = None
         if self.selected_only:
-            positions = np.asarray(getattr(app, "filtered_positions", []), dtype=np.int64)
-        policy: metrics.Policy = "drop" if getattr(app, "policy", "keep") == "drop" else "keep"
+            positions = np.asarray(app.filtered_positions, dtype=np.int64)
+        policy: metrics.Policy = "drop" if app.policy == "drop" else "keep"
         try:
             scores = metrics.human_similarity(dataset, key, policy, positions)
         except Exception as exc:
-            report_error(self, exc)
+            app.show_error(exc)
             return
         self.scores = scores
         label = countries.resolve(key).label
@@ -284,4 +265,4 @@ class CountriesScreen(Screen[None]):
         if not board.query_one("DataTable").has_focus:
             board.focus_table()
             return
-        leave_screen(self)
+        leave(self)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from rich.text import Text
 from textual import on, work
@@ -32,11 +32,10 @@ from core import runner
 from core.backends.base import Answer
 from core.metrics import Policy
 from core.prompts import Condition
-
-from .. import comparison
-from ..errors import describe
-from ..widgets.chart import ChartData, DistributionChart, Series
-from .run import available_store, leave_screen, max_off_option, report_error
+from tui import comparison
+from tui.contract import GoqaContract, available_store, leave
+from tui.errors import describe
+from tui.widgets.chart import ChartData, DistributionChart, Series
 
 MAX_RECENT = 6
 """How many recently used ``country:`` and ``language:`` conditions join the cycle (each)."""
@@ -72,34 +71,6 @@ class DemoScreen(Screen[None]):
     """Step through questions, asking the model live; made to be shown to an audience."""
 
     SUB_TITLE = "Demo"
-
-    DEFAULT_CSS = """
-    DemoScreen #demo-status {
-        height: 1;
-        padding: 0 2;
-        background: $panel;
-        color: $text-muted;
-    }
-    DemoScreen #demo-question {
-        height: auto;
-        max-height: 8;
-        padding: 1 2 0 2;
-        text-style: bold;
-    }
-    DemoScreen #demo-chart-scroll {
-        height: 1fr;
-        padding: 0 2;
-        align-vertical: middle;
-    }
-    DemoScreen #demo-chart-scroll DistributionChart {
-        padding: 0 1;
-    }
-    DemoScreen #demo-closest {
-        height: auto;
-        padding: 0 2;
-        color: $text-muted;
-    }
-    """
 
     BINDINGS = [
         Binding(
@@ -181,6 +152,10 @@ class DemoScreen(Screen[None]):
         self._timer: Timer | None = None
 
     @property
+    def goqa(self) -> GoqaContract:
+        return cast("GoqaContract", self.app)
+
+    @property
     def position(self) -> int | None:
         """The dataset position of the question on screen (None with an empty list)."""
         return self.positions[self.index] if self.positions else None
@@ -194,14 +169,12 @@ class DemoScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        app: Any = self.app
-        store, _ = available_store(app, session=True)
+        store, _ = available_store(self.goqa, session=True)
         try:
             recent = [r.manifest.condition for r in reversed(store.runs())] if store else []
         except Exception:  # the cycle still has the start and default conditions
             recent = []
-        extra = [app.condition] if isinstance(getattr(app, "condition", None), Condition) else []
-        self.conditions = condition_cycle(self._start_condition, extra, recent)
+        self.conditions = condition_cycle(self._start_condition, [self.goqa.condition], recent)
         self._timer = self.set_interval(self.interval, self._tick, pause=self.paused)
         if not self.positions:
             self.query_one("#demo-question", Static).update(
@@ -241,7 +214,7 @@ class DemoScreen(Screen[None]):
     def action_leave(self) -> None:
         self.workers.cancel_group(self, "demo")
         self.paused = True
-        leave_screen(self)
+        leave(self)
 
     def watch_index(self) -> None:
         self._show_question()
@@ -270,8 +243,7 @@ class DemoScreen(Screen[None]):
         position = self.position
         if position is None:
             return
-        app: Any = self.app
-        question = app.dataset.at(position)
+        question = self.goqa.dataset.at(position)
         self.answer = None
         self.cached = False
         self.error = ""
@@ -292,7 +264,7 @@ class DemoScreen(Screen[None]):
 
     @work(exclusive=True, group="demo", exit_on_error=False, description="goqa demo ask")
     async def _ask(self, ticket: int, position: int, condition: Condition) -> None:
-        app: Any = self.app
+        app = self.goqa
         question = app.dataset.at(position)
         # Without a store only the bundled translations; without a writable one no cache.
         store, _ = available_store(app, session=True)
@@ -308,7 +280,7 @@ class DemoScreen(Screen[None]):
             build(question),
             cache,
             on_partial=on_partial,
-            max_off_option=max_off_option(app),
+            max_off_option=app.config.max_off_option,
         )
         self.post_message(self.Answered(ticket, answer, cached))
 
@@ -348,14 +320,13 @@ class DemoScreen(Screen[None]):
                     style="bold",
                 )
             )
-            report_error(self, error)
+            self.goqa.show_error(error)
 
     # ------------------------------------------------------------------ drawing
 
-    def _chart_countries(self) -> int:
+    def _chart_countries(self, position: int) -> int:
         """How many countries fit beside the model at this height (at most 3)."""
-        app: Any = self.app
-        n_options = int(app.dataset.n_options[self.position])
+        n_options = int(self.goqa.dataset.n_options[position])
         height = self.query_one("#demo-chart-scroll").size.height or 24
         for n in (3, 2, 1):
             series = n + 2  # the model, n closest and the conditioned country
@@ -367,13 +338,13 @@ class DemoScreen(Screen[None]):
     def _draw(self, answer: Answer | None, partial: bool = False) -> None:
         if not self.is_attached or self.position is None:
             return
-        app: Any = self.app
+        app = self.goqa
         question = app.dataset.at(self.position)
         probs = answer.probs if answer is not None else None
         cond_country = self.condition.value if self.condition.kind == "country" else None
         policy: Policy = "drop" if app.policy == "drop" else "keep"
         compared = comparison.choose(
-            question, probs, policy, cond_country, n=self._chart_countries()
+            question, probs, policy, cond_country, n=self._chart_countries(self.position)
         )
         model_label = "Model"
         series = [
@@ -427,14 +398,10 @@ class DemoScreen(Screen[None]):
     def _update_status(self) -> None:
         if not self.is_attached:
             return
-        app: Any = self.app
         total = len(self.positions)
         step = f"{self.index + 1}/{total}" if total else "0/0"
         timer = "⏸ paused" if self.paused else f"⏵ every {self.interval:g}s"
-        try:
-            model = f"{app.backend_name}"
-        except AttributeError:
-            model = ""
+        model = self.goqa.backend_name
         state = "asking…" if self._loading else ("cached" if self.cached else "live")
         if self.error:
             state = "not answered"

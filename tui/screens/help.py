@@ -135,20 +135,6 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close", id="help.close", tooltip="Close"),
     ]
 
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; background: $background 60%; }
-    HelpScreen > VerticalScroll {
-        width: 100;
-        max-width: 96%;
-        height: 90%;
-        border: round $primary;
-        border-title-color: $text-primary;
-        background: $panel;
-        padding: 0 1;
-    }
-    HelpScreen Markdown { background: $panel; }
-    """
-
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
             body.border_title = "Help · Esc closes"

@@ -9,7 +9,7 @@ once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,11 +22,9 @@ from textual.worker import Worker, WorkerState
 from core.config import redact_url
 from core.connection import ConnectionVerdict, check_connection
 from core.prompts import TEMPLATE_NAMES
+from tui.contract import GoqaContract
 from tui.errors import describe
 from tui.widgets.status import StatusBar
-
-if TYPE_CHECKING:
-    from tui.app import GoqaApp
 
 TEMPLATE_HELP = {
     "paper": "paper — the paper's prompt, verbatim (typo included)",
@@ -92,8 +90,8 @@ class SettingsScreen(Screen[None]):
         self._tests: dict[Worker[ConnectionVerdict], str] = {}
 
     @property
-    def goqa(self) -> GoqaApp:
-        return self.app  # type: ignore[return-value]
+    def goqa(self) -> GoqaContract:
+        return cast("GoqaContract", self.app)
 
     def compose(self) -> ComposeResult:
         app = self.goqa
@@ -124,7 +122,7 @@ class SettingsScreen(Screen[None]):
                 yield Label("Theme", classes="settings-label")
                 yield Select(
                     [(name, name) for name in self._themes()],
-                    value=app.theme,
+                    value=self.app.theme,
                     allow_blank=False,
                     id="theme",
                     compact=True,
@@ -192,7 +190,7 @@ class SettingsScreen(Screen[None]):
         for select_id, value in (
             ("#template", app.template),
             ("#policy", app.policy),
-            ("#theme", app.theme),
+            ("#theme", self.app.theme),
         ):
             select = self.query_one(select_id, Select)
             if select.value != value:

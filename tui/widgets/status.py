@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import cast
 
 from textual.markup import escape
 from textual.widgets import Static
 
-if TYPE_CHECKING:
-    from tui.app import GoqaApp
+from core.prompts import Condition
+from tui.contract import GoqaContract
 
 
-def condition_label(condition: object) -> str:
+def condition_label(condition: Condition) -> str:
     """``Default``, ``Country: Russia`` or ``Language: ru`` for a Condition."""
-    kind = getattr(condition, "kind", "default")
-    value = getattr(condition, "value", "")
-    return "Default" if kind == "default" else f"{kind.capitalize()}: {value}"
+    if condition.kind == "default":
+        return "Default"
+    return f"{condition.kind.capitalize()}: {condition.value}"
 
 
 class StatusBar(Static):
@@ -35,8 +35,8 @@ class StatusBar(Static):
     _WATCHED = ("condition", "backend_name", "template", "policy", "dataset_ready")
 
     @property
-    def goqa(self) -> GoqaApp:
-        return self.app  # type: ignore[return-value]
+    def goqa(self) -> GoqaContract:
+        return cast("GoqaContract", self.app)
 
     def on_mount(self) -> None:
         for attribute in self._WATCHED:
