@@ -157,3 +157,14 @@ def test_a_prediction_too_large_for_a_float_is_a_bad_line(
     messages = [str(p) for p in read.problems]
     assert any("too large a number" in m for m in messages)
     assert any("too large to add up" in m for m in messages)
+
+
+def test_the_app_asks_with_the_backends_own_retry_count() -> None:
+    from core.backends.retry import RetryPolicy, policy_for
+
+    cfg = config.parse(
+        '[backends.s]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'model = "m"\nmax_retries = 0\n'
+    ).backend("s")
+    assert policy_for(cfg).max_retries == 0
+    assert policy_for(None).max_retries == RetryPolicy().max_retries

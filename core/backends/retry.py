@@ -24,6 +24,7 @@ from core.backends.base import (
     PartialCallback,
     validate_answer,
 )
+from core.config import BackendConfig
 from core.prompts import Prompt
 
 
@@ -65,6 +66,12 @@ class RetryPolicy:
             f"tries (at most {self.max_retry_after:g} s), so it did not try again — try later "
             "(a resumed run asks only what is missing), or lower concurrency"
         )
+
+
+def policy_for(cfg: BackendConfig | None) -> RetryPolicy:
+    """The retry policy a configured backend asks for (``max_retries``); the default policy
+    for a backend that has no configuration (one a test or a script built itself)."""
+    return RetryPolicy() if cfg is None else RetryPolicy(max_retries=cfg.max_retries)
 
 
 def _duration(seconds: float) -> str:

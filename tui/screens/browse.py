@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from core import countries, runner
 from core.backends.base import Answer, Backend
+from core.backends.retry import policy_for
 from core.dataset import Question
 from core.prompts import Condition
 from core.translate import bundled_translations
@@ -546,6 +547,8 @@ class BrowseScreen(Screen[None]):
             backend,
             prompt,
             cache,
+            # The backend's own retry count: a hanging server is not asked five times.
+            policy_for(app.config.backends.get(key.backend or app.backend_name)),
             on_partial=on_partial,
             max_off_option=app.config.max_off_option,
         )

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from core import runner
 from core.backends.base import Answer
+from core.backends.retry import policy_for
 from core.metrics import Policy
 from core.prompts import Condition
 from tui import comparison
@@ -279,6 +280,8 @@ class DemoScreen(Screen[None]):
             backend,
             build(question),
             cache,
+            # The backend's own retry count: a hanging server is not asked five times.
+            policy_for(app.config.backends.get(app.backend_name)),
             on_partial=on_partial,
             max_off_option=app.config.max_off_option,
         )
