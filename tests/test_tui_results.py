@@ -17,6 +17,7 @@ from core import countries, metrics, runner, stats
 from core import dataset as datasetmod
 from core.prompts import Condition
 from core.store import Store
+from tui.screens.experiments import ExperimentScreen
 from tui.screens.results import ResultsScreen, format_p
 from tui.widgets.leaderboard import (
     Leaderboard,
@@ -173,12 +174,33 @@ async def test_compare_two_runs_country_by_country(
         await pilot.press("escape")
         await pilot.pause()
         assert screen.view == "compare"
+        # h asks the app for the countries view on the country under the cursor.
+        await pilot.press("h")
+        await pilot.pause()
+        assert app.countries_opened == [russia]
 
         # Visiting another screen and coming back keeps the comparison on show.
         await app.push_screen(Screen())
         await app.pop_screen()
         await pilot.pause(0.2)
         assert screen.view == "compare" and screen.comparison is comp
+        assert not app.errors
+
+
+async def test_experiments_start_from_the_browse_filter(
+    sample: datasetmod.Dataset, two_runs: Store
+) -> None:
+    app = HarnessApp(sample, two_runs, None, ResultsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: screen.loaded is not None)
+        app.filtered_positions = [4, 8, 15]
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExperimentScreen))
+        dialog = app.screen
+        assert isinstance(dialog, ExperimentScreen)
+        assert list(dialog.positions) == [4, 8, 15]
         assert not app.errors
 
 

@@ -1,9 +1,8 @@
 """The run and demo screens, driven with Pilot against a fake in-test backend.
 
-A minimal harness app provides what the screens need of the real app (the agreed contract:
-``dataset``, ``config``, ``store``, ``condition``, ``backend_name``, ``template``, ``policy``,
-``filtered_positions``, ``get_backend()``, ``show_error()``), so the screens are tested on
-their own; ``tests/test_tui_results.py`` and ``tests/test_tui_countries.py`` reuse it.
+The harness app of ``tests/tui_support.py`` implements :class:`tui.contract.GoqaContract`,
+what the screens may use of the real app, so the screens are tested on their own;
+``tests/test_tui_results.py`` reuses this file's harness and fakes.
 """
 
 from __future__ import annotations
@@ -17,9 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from textual.app import App, ComposeResult
+import tui_support
 from textual.pilot import Pilot
-from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input, ProgressBar, Select, Static
 
@@ -30,6 +28,7 @@ from core.config import LOCAL_DEFAULT, BackendConfig, Config
 from core.prompts import Condition, Prompt
 from core.runs import planned_positions, run_name
 from core.store import Store
+from themes import STYLESHEET
 from tui.screens.demo import DemoScreen
 from tui.screens.run import RunScreen
 from tui.widgets.chart import DistributionChart
@@ -130,54 +129,27 @@ FAKE_CONFIG = BackendConfig(
 )
 
 
-class HarnessApp(App[None]):
-    """The app-shell contract, minimal: attributes the screens read and two methods."""
+class HarnessApp(tui_support.HarnessApp):
+    """The contract harness of ``tests/tui_support.py``, with this file's :class:`FakeBackend`
+    (called ``fake``) unless other backends are given, styled by the app's stylesheet."""
 
-    condition: reactive[Condition] = reactive(Condition("default"))
-    """The condition the shell offers by default."""
+    CSS_PATH = [STYLESHEET]
 
     def __init__(
         self,
         dataset: datasetmod.Dataset,
-        store: Store,
+        store: Store | None,
         backends: dict[str, Any] | None = None,
-        screen: Callable[[], Screen[Any]] | None = None,
+        screen: Callable[[], Screen[None]] | None = None,
         config: Config | None = None,
     ) -> None:
-        super().__init__()
-        self.dataset = dataset
-        self.store = store
-        self.backends = backends if backends is not None else {"fake": FakeBackend()}
-        self.config = config or Config(
-            backends={"local": LOCAL_DEFAULT, "fake": FAKE_CONFIG}, default_backend="fake"
+        super().__init__(
+            dataset,
+            store,
+            backends if backends is not None else {"fake": FakeBackend()},
+            screen,
+            config,
         )
-        self.backend_name = "fake"
-        self.template = "paper"
-        self.policy = "keep"
-        self.filtered_positions = list(range(len(dataset)))
-        self.errors: list[BaseException] = []
-        self.opened: list[int] = []
-        self._screen_factory = screen
-
-    def compose(self) -> ComposeResult:
-        yield Static("home")
-
-    def on_mount(self) -> None:
-        if self._screen_factory is not None:
-            self.push_screen(self._screen_factory())
-
-    def get_backend(self, name: str | None = None) -> Any:
-        name = name or self.backend_name
-        if name not in self.backends:
-            raise KeyError(f"no backend {name!r}")
-        return self.backends[name]
-
-    def show_error(self, exc: BaseException) -> None:
-        self.errors.append(exc)
-        self.notify(str(exc), severity="error", markup=False)  # messages quote run names
-
-    def open_question(self, position: int) -> None:
-        self.opened.append(position)
 
 
 async def wait_for(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float = 10.0) -> None:

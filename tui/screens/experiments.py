@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -38,8 +38,7 @@ from core import experiments, runner
 from core.config import BackendConfig
 from core.experiments import ExperimentPlan, ExperimentSummary, Movement
 from core.prompts import Condition
-
-from .run import report_error
+from tui.contract import GoqaContract
 
 KIND_OPTIONS: tuple[tuple[str, str], ...] = (
     ("Default prompting", "default"),
@@ -140,9 +139,13 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
 
     # ------------------------------------------------------------------ layout
 
+    @property
+    def goqa(self) -> GoqaContract:
+        return cast("GoqaContract", self.app)
+
     def compose(self) -> ComposeResult:
-        app: Any = self.app
-        backends = list(getattr(app, "backend_names", None) or sorted(app.config.backends))
+        app = self.goqa
+        backends = app.backend_names
         backend = app.backend_name if app.backend_name in backends else backends[0]
         self._auto_prefix = experiments.default_prefix(backend)
         with Vertical(id="exp-dialog") as dialog:
@@ -208,7 +211,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
 
     def _backend(self) -> str:
         value = self.query_one("#exp-backend", Select).value
-        return str(value) if value is not Select.NULL else str(self.app.backend_name)  # type: ignore[attr-defined]
+        return str(value) if value is not Select.NULL else self.goqa.backend_name
 
     def _targets(self) -> list[str]:
         text = self.query_one("#exp-targets", Input).value
@@ -220,7 +223,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         Raises:
             ValueError: no question, an unknown kind or a blank prefix.
         """
-        app: Any = self.app
+        app = self.goqa
         backend_name = self._backend()
         if backend_name in app.config.backends:
             bcfg = app.config.backend(backend_name)
@@ -240,10 +243,11 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
             concurrency=concurrency,
             max_retries=max_retries,
             selection={"via": "tui", "ids": [app.dataset.ids[p] for p in self.positions]},
+            max_off_option=app.config.max_off_option,
         )
 
     def _update_info(self) -> None:
-        app: Any = self.app
+        app = self.goqa
         try:
             plan = self.make_plan()
         except ValueError as exc:
@@ -314,7 +318,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         """Check the plan (no request yet), then make or resume its runs in a worker."""
         if self.running:
             return
-        app: Any = self.app
+        app = self.goqa
         try:
             plan = self.make_plan()
         except ValueError as exc:
@@ -330,12 +334,12 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
             return
         except Exception as exc:  # an unknown country, the store: worded by the app
             self._status(str(exc), problem=True)
-            report_error(self, exc)
+            self.goqa.show_error(exc)
             return
         await self._begin(plan)
 
     async def _begin(self, plan: ExperimentPlan) -> None:
-        app: Any = self.app
+        app = self.goqa
         self.plan = plan
         self.summary = None
         self.outcomes = ()
@@ -366,7 +370,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
 
     @work(exclusive=True, group="experiment", exit_on_error=False, description="goqa experiment")
     async def _experiment_worker(self, plan: ExperimentPlan) -> tuple[runner.RunOutcome, ...]:
-        app: Any = self.app
+        app = self.goqa
         backend = app.get_backend(plan.backend_name)
 
         def started(index: int, name: str, condition: Condition) -> None:
@@ -448,7 +452,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         if group == "experiment-summary":
             if state == WorkerState.ERROR and event.worker.error is not None:
                 self._status(f"Could not summarise: {event.worker.error}", problem=True)
-                report_error(self, event.worker.error)
+                self.goqa.show_error(event.worker.error)
             return
         if group != "experiment" or state in (WorkerState.PENDING, WorkerState.RUNNING):
             return
@@ -469,11 +473,11 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
             )
         elif state == WorkerState.ERROR and event.worker.error is not None:
             self._status(f"Stopped by an error: {event.worker.error}", problem=True)
-            report_error(self, event.worker.error)
+            self.goqa.show_error(event.worker.error)
 
     @work(thread=True, exclusive=True, group="experiment-summary", exit_on_error=False)
     def _summary_worker(self, plan: ExperimentPlan) -> None:
-        app: Any = self.app
+        app = self.goqa
         summary = experiments.summarise_runs(
             app.dataset, app.store, plan.prefix, plan.conditions, plan.policy
         )

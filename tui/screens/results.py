@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from rich.text import Text
@@ -49,11 +49,17 @@ from core.dataset import Dataset
 from core.prompts import LETTERS
 from core.runs import LoadedRun, RunComparison, RunStatistics
 from core.store import RunSummary, Store
+from tui.contract import (
+    CountryOpenRequested,
+    GoqaContract,
+    QuestionOpenRequested,
+    available_store,
+    leave,
+)
 
 from ..widgets.leaderboard import Leaderboard, LeaderboardRow, rows_from_scores
 from ..widgets.worldmap import WorldMap
 from .experiments import ExperimentScreen
-from .run import available_store, leave_screen, report_error, suspect_count
 
 SIDE_BY_SIDE_WIDTH = 150
 """From this screen width the map sits beside the leaderboard (and shows by default)."""
@@ -140,29 +146,6 @@ def suspect_note(run: LoadedRun) -> str:
 
 class ConfirmDeleteScreen(ModalScreen[bool]):
     """Asks before a run and its answers are deleted; dismisses with True to delete."""
-
-    DEFAULT_CSS = """
-    ConfirmDeleteScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-    ConfirmDeleteScreen #delete-dialog {
-        width: 72;
-        max-width: 90%;
-        height: auto;
-        padding: 1 2;
-        border: thick $error;
-        background: $surface;
-    }
-    ConfirmDeleteScreen #delete-buttons {
-        height: auto;
-        margin-top: 1;
-        align-horizontal: right;
-    }
-    ConfirmDeleteScreen #delete-buttons Button {
-        margin-left: 2;
-    }
-    """
 
     AUTO_FOCUS = "#delete-cancel"  # Enter straight away keeps the run
 
@@ -340,6 +323,10 @@ class ResultsScreen(Screen[None]):
         self._question_rows: list[int] = []
         self._shown_run: str | None = None
 
+    @property
+    def goqa(self) -> GoqaContract:
+        return cast("GoqaContract", self.app)
+
     def compose(self) -> ComposeResult:
         yield Header()
         run_table: DataTable[Any] = DataTable(
@@ -410,13 +397,13 @@ class ResultsScreen(Screen[None]):
         table = self.query_one("#results-runs", DataTable)
         current = self._highlighted_name()
         before = {r.manifest.name: (r.n_ok, r.n_failed) for r in self._runs}
-        store, problem = available_store(self.app)
+        store, problem = available_store(self.goqa)
         self._runs = []
         if store is not None:
             try:
                 self._runs = store.runs()
             except Exception as exc:
-                report_error(self, exc)
+                self.goqa.show_error(exc)
         names = [r.manifest.name for r in reversed(self._runs)]  # newest first
         row = names.index(current) if current in names else 0
         with table.prevent(DataTable.RowHighlighted):
@@ -429,7 +416,7 @@ class ResultsScreen(Screen[None]):
                     Text(m.name, no_wrap=True, overflow="ellipsis"),
                     Text(m.condition, no_wrap=True, overflow="ellipsis"),
                     Text(f"{m.backend} ({m.model})" if m.model else m.backend),
-                    Text(run_status(r, suspect_count(r, store))),
+                    Text(run_status(r, r.n_suspect)),
                     _created(m.created_at),
                     key=m.name,
                 )
@@ -493,7 +480,7 @@ class ResultsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="results-load", exit_on_error=False)
     def _load_worker(self, name: str) -> None:
-        app: Any = self.app
+        app = self.goqa
         loaded = runs.load_run(app.store, app.dataset, name, include_suspect=self.include_suspect)
         if not get_current_worker().is_cancelled:
             self.post_message(self.RunLoaded(loaded))
@@ -533,7 +520,7 @@ class ResultsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="results-stats", exit_on_error=False)
     def _statistics_worker(self, run: LoadedRun) -> None:
-        app: Any = self.app
+        app = self.goqa
         # Runs over the same questions (an experiment's) share their baselines.
         key = (run.scored_positions.tobytes(), run.policy)
         done = runs.with_statistics(app.dataset, run, baselines=self._baselines.get(key))
@@ -691,8 +678,7 @@ class ResultsScreen(Screen[None]):
 
     def action_experiments(self) -> None:
         """Open the experiments dialog over the browse filter's questions."""
-        app: Any = self.app
-        positions = list(getattr(app, "filtered_positions", []) or [])
+        positions = list(self.goqa.filtered_positions)
         self.app.push_screen(ExperimentScreen(positions), self._experiment_closed)
 
     def _experiment_closed(self, pick: tuple[str, str] | None) -> None:
@@ -755,7 +741,7 @@ class ResultsScreen(Screen[None]):
 
     def compare(self, a: str, b: str) -> None:
         """Show run ``b`` against the reference run ``a``."""
-        store, problem = available_store(self.app)
+        store, problem = available_store(self.goqa)
         if store is None:
             self._status(problem)
             return
@@ -766,7 +752,7 @@ class ResultsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="results-load", exit_on_error=False)
     def _compare_worker(self, a: str, b: str) -> None:
-        app: Any = self.app
+        app = self.goqa
         comparison = runs.compare_runs(
             app.store, app.dataset, a, b, include_suspect=self.include_suspect
         )
@@ -851,7 +837,7 @@ class ResultsScreen(Screen[None]):
     def _delete_confirmed(self, name: str, confirmed: bool) -> None:
         if not confirmed:
             return
-        store, problem = available_store(self.app, write=True)
+        store, problem = available_store(self.goqa, write=True)
         if store is None:
             self._status(problem)
             return
@@ -889,7 +875,7 @@ class ResultsScreen(Screen[None]):
 
     def show_questions(self, country: str) -> None:
         """List ``country``'s per-question similarities for the run (or both compared runs)."""
-        app: Any = self.app
+        app = self.goqa
         dataset: Dataset = app.dataset
         if country not in dataset.country_index:
             return
@@ -973,30 +959,17 @@ class ResultsScreen(Screen[None]):
     def _question_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is None:
             return
-        position = int(event.row_key.value)
-        opener = getattr(self.app, "open_question", None) or getattr(
-            self.app, "jump_to_question", None
-        )
-        if callable(opener):
-            opener(position)
-        else:
-            dataset: Dataset = self.app.dataset  # type: ignore[attr-defined]
-            self.notify(
-                f"Question #{dataset.ids[position]}: {dataset.texts[position]}", markup=False
-            )
+        self.post_message(QuestionOpenRequested(int(event.row_key.value)))
 
     def action_human_baseline(self) -> None:
         """Open the countries view on the country under the board's cursor."""
         board = "#results-compare" if self._board_view == "compare" else "#results-scores"
         key = self.question_country if self.view == "questions" else None
         key = key or self.query_one(board, Leaderboard).highlighted_key
-        opener = getattr(self.app, "open_country", None)
         if key is None:
             self.notify("Highlight a country first.", severity="warning")
-        elif callable(opener):
-            opener(key)
         else:
-            self.notify("The countries view is not available here.", severity="warning")
+            self.post_message(CountryOpenRequested(key))
 
     # ------------------------------------------------------------------ navigation
 
@@ -1021,7 +994,7 @@ class ResultsScreen(Screen[None]):
         if not runs.has_focus:
             runs.focus()
             return
-        leave_screen(self)
+        leave(self)
 
     def _status(self, text: str | Text) -> None:
         """Show ``text`` on the status line, as plain text (run names in it are not markup)."""
@@ -1038,7 +1011,7 @@ class ResultsScreen(Screen[None]):
                     "results-delete": "delete the run",
                 }.get(event.worker.group, "compute the run")
                 self._status(f"Could not {what}: {event.worker.error}")
-                report_error(self, event.worker.error)
+                self.goqa.show_error(event.worker.error)
 
 
 def run_level_line(paired: stats.Comparison) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from rich.text import Text
@@ -37,96 +37,20 @@ from textual.widgets import Button, Footer, Header, Input, ProgressBar, Select, 
 from textual.worker import Worker, WorkerState
 
 from core import countries, runner, runs
-from core.backends.base import DEFAULT_MAX_OFF_OPTION
 from core.config import BackendConfig
 from core.prompts import Condition
 from core.runs import RunPlan
-from core.store import RunSummary, Store
+from core.store import RunSummary
+from tui.contract import GoqaContract, available_store, leave
 
 from ..widgets.leaderboard import Leaderboard, rows_from_scores
 
 if TYPE_CHECKING:
-    from core.dataset import Dataset
+    from core.backends.base import Answer
+    from core.dataset import Dataset, Question
 
 RESCORE_SECONDS = 0.5
 """Least time between two re-rankings of the live leaderboard."""
-
-
-def report_error(screen: Screen[Any], exc: BaseException) -> None:
-    """Hand an exception to the app's error reporter (a notification with a fix).
-
-    The shell's ``app.show_error`` is the one place errors are worded; a bare notification
-    is the fallback for an app without it.
-    """
-    show = getattr(screen.app, "show_error", None)
-    if callable(show):
-        show(exc)
-    else:
-        screen.notify(str(exc) or type(exc).__name__, severity="error", timeout=10, markup=False)
-
-
-UNAVAILABLE = "The results store is unavailable: "
-
-
-def available_store(
-    app: object, *, write: bool = False, session: bool = False
-) -> tuple[Store | None, str]:
-    """The app's results store, or None and the sentence saying why it cannot be used.
-
-    The shell opens the dataset even when the store cannot be opened (busy, damaged, not a
-    goqa store…): it then says why in ``store_unavailable()`` and may hand out a session-only
-    store; its ``store`` raises while none is open. A read-only store can be read, not
-    written.
-
-    Args:
-        app: the app (the shell, or a test harness with a ``store`` attribute).
-        write: the caller records answers (a read-only store will not do).
-        session: a session-only store will do (asking from Browse or the demo, where the
-            store is just the response cache); else only the real store does.
-
-    Returns:
-        (store, "") or (None, e.g. "The results store is unavailable: <reason>").
-    """
-    if not session:
-        check = getattr(app, "store_unavailable", None)
-        if callable(check):
-            problem = str(check(write=write))
-            if problem:
-                return None, problem
-    try:
-        store = app.store  # type: ignore[attr-defined]
-    except Exception as exc:  # the shell's property raises while no store is open
-        return None, UNAVAILABLE + (str(exc) or type(exc).__name__)
-    if store is None:
-        return None, UNAVAILABLE + str(getattr(app, "store_problem", "") or "it is not open.")
-    if write and getattr(store, "read_only", False):
-        why = getattr(store, "read_only_reason", "") or "it was opened for reading only."
-        return None, f"The results store is read-only: {why}"
-    return store, ""
-
-
-def max_off_option(app: object) -> float:
-    """The off-option mass above which an answer is suspect (config ``max_off_option``)."""
-    config = getattr(app, "config", None)
-    return float(getattr(config, "max_off_option", DEFAULT_MAX_OFF_OPTION))
-
-
-def suspect_count(summary: RunSummary, store: Store | None) -> int:
-    """A run's stored suspect answers.
-
-    From the summary's ``n_suspect`` when the store gives one (one query for every run),
-    else counted in the run's stored answers; 0 without a store.
-    """
-    n = getattr(summary, "n_suspect", None)
-    if isinstance(n, int):
-        return n
-    if store is None:
-        return 0
-    try:
-        stored = store.answers(summary.manifest.name, "ok")
-    except Exception:  # a count is a detail: the list still shows the run
-        return 0
-    return sum(1 for a in stored if a.answer is not None and a.answer.suspect)
 
 
 def answer_counts(done: int, total: int, suspect: int, failed: int) -> str:
@@ -145,16 +69,6 @@ def outcome_summary(name: str, answered: int, total: int, suspect: int, failed: 
     return text + "."
 
 
-def leave_screen(screen: Screen[Any]) -> None:
-    """Close a pushed screen, or go back to the browse view when the screen is a mode."""
-    if len(screen.app.screen_stack) > 1:
-        screen.dismiss()
-        return
-    view = getattr(screen.app, "action_view", None)
-    if callable(view):
-        view("browse")
-
-
 def format_seconds(seconds: float | None) -> str:
     """``1:05`` or ``1:02:03``; an em dash when unknown."""
     if seconds is None or not math.isfinite(seconds):
@@ -171,32 +85,6 @@ class RunScreen(Screen[None]):
     SUB_TITLE = "Run"
     AUTO_FOCUS = "#run-name"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-
-    DEFAULT_CSS = """
-    RunScreen #run-form, RunScreen #run-form-2 {
-        height: auto;
-        padding: 0 1;
-    }
-    RunScreen #run-form > *, RunScreen #run-form-2 > * {
-        margin: 0 1 0 0;
-    }
-    RunScreen #run-name { width: 1fr; }
-    RunScreen #run-backend { width: 22; }
-    RunScreen #run-condition { width: 26; }
-    RunScreen #run-resume { width: 1fr; }
-    RunScreen.-narrow #run-backend { width: 14; }
-    RunScreen.-narrow #run-condition { width: 20; }
-    RunScreen #run-info, RunScreen #run-stats, RunScreen #run-last-error {
-        height: auto;
-        padding: 0 1;
-    }
-    RunScreen #run-info { color: $text-muted; }
-    RunScreen #run-last-error { color: $error; }
-    RunScreen #run-progress-row { height: 1; padding: 0 1; }
-    RunScreen #run-progress { width: 1fr; }
-    RunScreen #run-progress Bar { width: 1fr; }
-    RunScreen Leaderboard { border-top: solid $panel; }
-    """
 
     BINDINGS = [
         Binding(
@@ -272,9 +160,13 @@ class RunScreen(Screen[None]):
 
     # ------------------------------------------------------------------ layout
 
+    @property
+    def goqa(self) -> GoqaContract:
+        return cast("GoqaContract", self.app)
+
     def compose(self) -> ComposeResult:
-        app: Any = self.app
-        backends = list(getattr(app, "backend_names", None) or sorted(app.config.backends))
+        app = self.goqa
+        backends = app.backend_names
         backend = app.backend_name if app.backend_name in backends else backends[0]
         displays = sorted({countries.resolve(c).display for c in app.dataset.countries})
         yield Header()
@@ -329,7 +221,7 @@ class RunScreen(Screen[None]):
         self.query_one("#run-board", Leaderboard).set_caption(
             "Country scores appear here as answers arrive (┆ marks the uniform-answer score)."
         )
-        store, problem = available_store(self.app, write=True)
+        store, problem = available_store(self.goqa, write=True)
         if store is None:
             self.query_one("#run-stats", Static).update(Text(problem))
         self.set_interval(RESCORE_SECONDS, self._rescore_if_dirty)
@@ -348,7 +240,7 @@ class RunScreen(Screen[None]):
         return self.query_one("#run-name", Input)
 
     def _taken_names(self) -> set[str]:
-        store, _ = available_store(self.app)
+        store, _ = available_store(self.goqa)
         try:
             return {r.manifest.name for r in store.runs()} if store is not None else set()
         except Exception:  # the store is reported on start; a name is still useful
@@ -362,7 +254,7 @@ class RunScreen(Screen[None]):
 
     def _form_backend(self) -> str:
         value = self.query_one("#run-backend", Select).value
-        return str(value) if value is not Select.NULL else str(self.app.backend_name)  # type: ignore[attr-defined]
+        return str(value) if value is not Select.NULL else self.goqa.backend_name
 
     def _update_default_name(self) -> None:
         """Fill in a fresh default name unless the user typed their own."""
@@ -375,13 +267,13 @@ class RunScreen(Screen[None]):
 
     def _refresh_resumable(self) -> None:
         select = self.query_one("#run-resume", Select)
-        store, problem = available_store(self.app)
+        store, problem = available_store(self.goqa)
         runs: list[RunSummary] = []
         if store is not None:
             try:
                 runs = [r for r in store.runs() if not r.finished]
             except Exception as exc:
-                report_error(self, exc)
+                self.goqa.show_error(exc)
         runs.reverse()  # newest first
         self._resumable = {r.manifest.name: r for r in runs}
         select.set_options(
@@ -391,7 +283,7 @@ class RunScreen(Screen[None]):
                     f"{r.manifest.name} · {r.manifest.condition} · {r.manifest.backend} · "
                     f"{r.n_ok}/{r.planned} done"
                     + (f", {r.n_failed} failed" if r.n_failed else "")
-                    + (f", {n} suspect" if (n := suspect_count(r, store)) else "")
+                    + (f", {r.n_suspect} suspect" if r.n_suspect else "")
                 ),
                 r.manifest.name,
             )
@@ -404,12 +296,12 @@ class RunScreen(Screen[None]):
             select.prompt = "Resume an unfinished run…" if runs else "No unfinished run to resume"
 
     def _update_info(self) -> None:
-        app: Any = self.app
+        app = self.goqa
         if self._resume is not None:
             r = self._resume
             total = len(self._resume_positions or [])
             left = max(total - r.n_ok, 0)
-            suspect = getattr(r, "n_suspect", 0)
+            suspect = r.n_suspect
             text = (
                 f"Resuming {r.manifest.name}: {r.n_ok} of {total} answered"
                 + (f" ({suspect} suspect)" if suspect else "")
@@ -450,7 +342,7 @@ class RunScreen(Screen[None]):
 
     def _set_resume(self, summary: RunSummary | None) -> None:
         """Fill the form from a stored unfinished run (or leave resume mode with None)."""
-        app: Any = self.app
+        app = self.goqa
         self._resume = summary
         self._resume_positions = None
         if summary is None:
@@ -463,7 +355,7 @@ class RunScreen(Screen[None]):
         try:
             positions = runs.planned_positions(app.dataset, m.selection)
         except Exception as exc:
-            report_error(self, exc)
+            self.goqa.show_error(exc)
             positions = None
         if positions is None:
             positions = self.positions
@@ -487,7 +379,7 @@ class RunScreen(Screen[None]):
         if self.running:
             self.notify("A run is in progress; cancel it first (ctrl+x).", severity="warning")
             return
-        store, problem = available_store(self.app, write=True)
+        store, problem = available_store(self.goqa, write=True)
         if store is None:
             self.query_one("#run-stats", Static).update(Text(problem))
             self.notify(
@@ -499,7 +391,7 @@ class RunScreen(Screen[None]):
         try:
             plan = self._make_plan()
         except Exception as exc:
-            report_error(self, exc)
+            self.goqa.show_error(exc)
             return
         if plan is None:
             return
@@ -523,7 +415,7 @@ class RunScreen(Screen[None]):
                 severity="warning",
                 markup=False,
             )
-        leave_screen(self)
+        leave(self)
 
     @on(Button.Pressed, "#run-start")
     def _start_pressed(self) -> None:
@@ -553,7 +445,7 @@ class RunScreen(Screen[None]):
 
     def _make_plan(self) -> RunPlan | None:
         """Settle the run from the form; None (after telling the user) if it cannot start."""
-        app: Any = self.app
+        app = self.goqa
         name = self._name_input.value.strip()
         if not name:
             self.notify("Give the run a name.", severity="error")
@@ -592,7 +484,7 @@ class RunScreen(Screen[None]):
                 selection=selection,
                 concurrency=concurrency,
                 max_retries=max_retries,
-                max_off_option=max_off_option(app),
+                max_off_option=app.config.max_off_option,
             )
         except runs.NothingToRunError:
             self.notify(
@@ -603,7 +495,7 @@ class RunScreen(Screen[None]):
             return None
 
     def _begin(self, plan: RunPlan) -> None:
-        app: Any = self.app
+        app = self.goqa
         self._plan = plan
         self._outcome = None
         self._progress = None
@@ -638,14 +530,14 @@ class RunScreen(Screen[None]):
 
     @work(exclusive=True, group="run", exit_on_error=False, description="goqa run")
     async def _run_worker(self, plan: RunPlan) -> runner.RunOutcome:
-        app: Any = self.app
+        app = self.goqa
         backend = app.get_backend(plan.backend_name)
         dataset: Dataset = app.dataset
 
         def on_progress(progress: runner.Progress, fresh: int) -> None:
             self.post_message(self.ProgressUpdated(progress, fresh))
 
-        def on_answer(question: Any, answer: Any, error: str | None) -> None:
+        def on_answer(question: Question, answer: Answer | None, error: str | None) -> None:
             # Suspect answers are stored and counted (Progress.suspect) but, as in every
             # score, left off the board.
             if answer is not None and not answer.suspect:
@@ -697,7 +589,7 @@ class RunScreen(Screen[None]):
         if not self._dirty or self._plan is None:
             return
         self._dirty = False
-        app: Any = self.app
+        app = self.goqa
         board = self.query_one("#run-board", Leaderboard)
         if not self._probs:
             board.clear("No answer yet.")
@@ -707,7 +599,7 @@ class RunScreen(Screen[None]):
         try:
             scored = runs.score_distributions(app.dataset, positions, probs, self._plan.policy)
         except Exception as exc:
-            report_error(self, exc)
+            self.goqa.show_error(exc)
             return
         scores = scored.scores
         top = scores.countries[0] if scores.countries else None
@@ -785,7 +677,7 @@ class RunScreen(Screen[None]):
             self.query_one("#run-stats", Static).update(
                 Text(f"Stopped by an error: {event.worker.error}")
             )
-            report_error(self, event.worker.error)
+            self.goqa.show_error(event.worker.error)
         self._refresh_resumable()
         if plan is not None:
             # Stay on this run: the next start resumes it.
