@@ -7,8 +7,6 @@ what the screens may use of the real app, so the screens are tested on their own
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,9 +21,8 @@ from textual.widgets import Input, ProgressBar, Select, Static
 
 from core import dataset as datasetmod
 from core import runner
-from core.backends.base import Answer, BackendError, PartialCallback
 from core.config import LOCAL_DEFAULT, BackendConfig, Config
-from core.prompts import Condition, Prompt
+from core.prompts import Condition
 from core.runs import planned_positions, run_name
 from core.store import Store
 from themes import STYLESHEET
@@ -40,93 +37,9 @@ SIZE = (120, 36)
 # --------------------------------------------------------------------------- fakes
 
 
-class FakeBackend:
-    """Deterministic distributions from a hash of the prompt; optionally slow or sampling.
-
-    With ``hold_after=k`` the first k calls answer and later ones wait for ``release``: a run
-    that is cancelled then has exactly k answers stored, whatever the machine's speed. With
-    ``suspect_every=k`` every k-th call puts 80% of its mass off the option letters (a
-    suspect answer); with ``fail_every=k`` every k-th call fails.
-
-    Attributes:
-        calls: ``ask`` calls started; ``completed``: calls that returned an answer.
-    """
-
-    kind = "fake"
-    mode = "logits"
-    base_url = ""
-
-    def __init__(
-        self,
-        name: str = "fake",
-        model: str = "fake-1",
-        delay: float = 0.0,
-        samples: int = 0,
-        fail_every: int = 0,
-        hold_after: int | None = None,
-        suspect_every: int = 0,
-    ) -> None:
-        self.name = name
-        self.model = model
-        self.delay = delay
-        self.samples = samples
-        self.fail_every = fail_every
-        self.hold_after = hold_after
-        self.suspect_every = suspect_every
-        self.release = asyncio.Event()
-        self.calls = 0
-        self.completed = 0
-        self.asked: list[str] = []
-
-    def request_params(self) -> dict[str, Any]:
-        return {"samples": self.samples}
-
-    @staticmethod
-    def distribution(prompt: Prompt) -> np.ndarray:
-        digest = hashlib.sha256(prompt.text.encode("utf-8")).digest()
-        weights = np.array([digest[i] + 1.0 for i in range(len(prompt.letters))])
-        return weights / weights.sum()
-
-    async def ask(self, prompt: Prompt, on_partial: PartialCallback | None = None) -> Answer:
-        self.calls += 1
-        call = self.calls
-        if self.fail_every and call % self.fail_every == 0:
-            raise BackendError("fake failure", retryable=False)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.hold_after is not None and call > self.hold_after:
-            await self.release.wait()
-        probs = self.distribution(prompt)
-        if self.samples and on_partial is not None:
-            for i in range(1, self.samples):
-                on_partial(
-                    Answer(
-                        probs=probs * i / self.samples, off_option_mass=0.0, estimator="sampling"
-                    )
-                )
-                await asyncio.sleep(0)
-        self.completed += 1
-        self.asked.append(prompt.text)
-        suspect = bool(self.suspect_every) and call % self.suspect_every == 0
-        return Answer(
-            probs=probs,
-            off_option_mass=0.8 if suspect else 0.0,
-            estimator="sampling" if self.samples else "logits",
-            samples=self.samples,
-        )
-
-    async def aclose(self) -> None:
-        return None
-
-
-FAKE_CONFIG = BackendConfig(
-    name="fake",
-    kind="openai",
-    base_url="http://fake.invalid/v1",
-    model="fake-1",
-    concurrency=4,
-    max_retries=0,
-)
+# The shared fakes (tests/tui_support.py), under the names this file and its importers use.
+FakeBackend = tui_support.FakeBackend
+FAKE_CONFIG = tui_support.FAKE_CONFIG
 
 
 class HarnessApp(tui_support.HarnessApp):
