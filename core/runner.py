@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from core import countries, diagnostics, metrics
+from core import countries, diagnostics
 from core.backends.base import (
     DEFAULT_MAX_OFF_OPTION,
     Answer,
@@ -455,19 +455,3 @@ def run_answers(
         answers.append(s.answer)
     probs = np.array(rows) if rows else np.zeros((0, dataset.kmax))
     return RunAnswers(np.array(pos, dtype=np.int64), probs, tuple(answers), unknown, suspect)
-
-
-def run_scores(
-    store: Store,
-    dataset: Dataset,
-    name: str,
-    policy: str | None = None,
-    min_questions: int = 1,
-    include_suspect: bool = False,
-) -> metrics.Scores:
-    """Per-country scores of a stored run (policy defaults to the run's own; suspect answers
-    are left out unless ``include_suspect``)."""
-    manifest = store.manifest(name)
-    ra = run_answers(store, dataset, name, include_suspect)
-    pol = policy or manifest.policy
-    return metrics.score(dataset, ra.positions, ra.probs, pol, min_questions)  # type: ignore[arg-type]

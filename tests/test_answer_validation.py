@@ -30,7 +30,8 @@ from core.backends.openai import OpenAIBackend, ignored_prefill
 from core.config import BackendConfig
 from core.connection import check_connection
 from core.prompts import Condition, render
-from core.runner import ask_cached, cache_key, run, run_answers, run_scores
+from core.runner import ask_cached, cache_key, run, run_answers
+from core.runs import load_run
 from core.store import Store
 
 LETTERS = ("A", "B", "C")
@@ -370,8 +371,8 @@ async def test_suspect_answers_are_stored_counted_and_left_out_of_scores(
     default = run_answers(store, tiny, "r")
     assert (len(default.positions), default.suspect_excluded) == (3, 1)
     assert len(run_answers(store, tiny, "r", include_suspect=True).positions) == 4
-    assert run_scores(store, tiny, "r").n_questions_scored == 3
-    assert run_scores(store, tiny, "r", include_suspect=True).n_questions_scored == 4
+    assert load_run(store, tiny, "r").scores.n_questions_scored == 3
+    assert load_run(store, tiny, "r", include_suspect=True).scores.n_questions_scored == 4
 
 
 async def test_an_invalid_cache_entry_from_an_older_goqa_is_asked_again(

@@ -200,8 +200,8 @@ async def test_run_experiment_then_summarise_runs(sample, tmp_path) -> None:
         assert backend.calls == 20
 
         summary = experiments.summarise_runs(sample, store, plan.prefix, plan.conditions, "keep")
-        default = runner.run_scores(store, sample, "exp-hash-default")
-        conditioned = runner.run_scores(store, sample, "exp-hash-country-Russia")
+        default = runs.load_run(store, sample, "exp-hash-default").scores
+        conditioned = runs.load_run(store, sample, "exp-hash-country-Russia").scores
         assert summary.default_run == "exp-hash-default"
         assert summary.default_top == default.countries[:5]
         (result,) = summary.conditions

@@ -16,7 +16,8 @@ from core.backends.retry import RetryPolicy
 from core.config import BackendConfig
 from core.countries import UnknownCountryError
 from core.prompts import Condition, render
-from core.runner import MissingTranslationsError, run, run_scores
+from core.runner import MissingTranslationsError, run
+from core.runs import load_run
 from core.store import Store, StoreError
 
 FAST_RETRY = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05)
@@ -66,7 +67,7 @@ async def test_run_answers_every_question_with_the_servers_distribution(store):
             assert stored.answer is not None
             np.testing.assert_allclose(stored.answer.probs, expected, atol=1e-9)
             assert stored.answer.off_option_mass == pytest.approx(off, abs=1e-9)
-    assert len(run_scores(store, ds, "r").countries) > 10
+    assert len(load_run(store, ds, "r").scores.countries) > 10
 
 
 async def test_faults_end_answered_or_failed_and_resume_finishes(store):

@@ -8,11 +8,11 @@ import pytest
 from textual.widgets import Button, OptionList
 from tui_support import SIZE, chart_data, make_app, ready, settle
 
+from core import compared as comparison
 from core import countries
 from core.dataset import Dataset
 from core.prompts import Condition
 from core.store import BusyCallback
-from tui import comparison
 from tui.screens.run import RunScreen
 from tui.widgets.chart import DistributionChart
 from tui.widgets.country_picker import CountryPicker

@@ -11,8 +11,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, ProgressBar, Select, Static
 from tui_support import SIZE, make_app, ready, settle
 
-from core import experiments, runner
+from core import experiments
 from core.prompts import Condition
+from core.runs import load_run
 from tui.app import GoqaApp
 from tui.screens.experiments import ExperimentScreen
 from tui.screens.results import ResultsScreen
@@ -67,8 +68,8 @@ async def test_cross_national_experiment_makes_the_runs_and_summarises_them(
         assert [(b.progress, b.total) for b in bars] == [(10, 10), (10, 10)]
 
         # The Russia target line: scores and ranks default -> conditioned, as stored.
-        default = runner.run_scores(store, app.dataset, "exp-fake-default")
-        conditioned = runner.run_scores(store, app.dataset, "exp-fake-country-Russia")
+        default = load_run(store, app.dataset, "exp-fake-default").scores
+        conditioned = load_run(store, app.dataset, "exp-fake-country-Russia").scores
         ranks = {
             name: next(i + 1 for i, c in enumerate(s.countries) if c.country == "Russia")
             for name, s in (("d", default), ("c", conditioned))

@@ -13,7 +13,7 @@ from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from core import countries, metrics, runner, stats
+from core import countries, metrics, runner, runs, stats
 from core import dataset as datasetmod
 from core.prompts import Condition
 from core.store import Store
@@ -81,7 +81,7 @@ async def test_lists_runs_and_shows_the_right_leaderboard(
         assert [c.plain for c in table.get_row_at(1)[1:3]] == ["base", "default"]
 
         board = screen.query_one("#results-scores", Leaderboard)
-        expected = runner.run_scores(two_runs, sample, "ru")
+        expected = runs.load_run(two_runs, sample, "ru").scores
         top = expected.countries[0]
         await wait_for(pilot, lambda: board.displayed_keys[:1] == [top.country])
         assert board.rows[0].value == pytest.approx(top.similarity)
@@ -95,7 +95,7 @@ async def test_lists_runs_and_shows_the_right_leaderboard(
         table.focus()
         await pilot.press("down")
         await wait_for(pilot, lambda: screen.loaded is not None and screen.loaded.name == "base")
-        base_top = runner.run_scores(two_runs, sample, "base").countries[0]
+        base_top = runs.load_run(two_runs, sample, "base").scores.countries[0]
         await wait_for(pilot, lambda: board.displayed_keys[:1] == [base_top.country])
         assert board.rows[0].value == pytest.approx(base_top.similarity)
         assert not app.errors
@@ -119,7 +119,7 @@ async def test_compare_two_runs_country_by_country(
         assert (comp.a.name, comp.b.name) == ("base", "ru")
         assert screen.marked == "base"
 
-        ru, base = (runner.run_scores(two_runs, sample, n) for n in ("ru", "base"))
+        ru, base = (runs.load_run(two_runs, sample, n).scores for n in ("ru", "base"))
         russia = _russia(sample)
         ru_r, base_r = ru.get(russia), base.get(russia)
         assert ru_r is not None and base_r is not None
@@ -374,7 +374,7 @@ async def test_leaderboard_shows_bootstrap_intervals_and_baselines(
         await pilot.pause()
         board = screen.query_one("#results-scores", Leaderboard)
 
-        scores = runner.run_scores(two_runs, sample, "ru")
+        scores = runs.load_run(two_runs, sample, "ru").scores
         expected = stats.bootstrap(sample, scores.pairs, n_resamples=1000, seed=0)
         top = scores.countries[0]
         interval = expected.get(top.country)
@@ -416,11 +416,11 @@ async def test_world_map_shows_the_run_and_follows_the_board(
         assert pane.display and not board.display and world.has_focus
 
         russia = sample.countries.index(_russia(sample))
-        ru_score = runner.run_scores(two_runs, sample, "ru").get(sample.countries[russia])
+        ru_score = runs.load_run(two_runs, sample, "ru").scores.get(sample.countries[russia])
         assert ru_score is not None
         assert world.values["RU"] == (pytest.approx(ru_score.similarity), ru_score.n_questions)
         assert len(world.values) == len(
-            {c.iso2 for c in runner.run_scores(two_runs, sample, "ru").countries if c.iso2}
+            {c.iso2 for c in runs.load_run(two_runs, sample, "ru").scores.countries if c.iso2}
         )
         # The crosshair sits on the board's country; its interval shows under the map.
         top = board.highlighted_key
@@ -566,7 +566,7 @@ async def test_suspect_answers_are_left_out_until_included(
         assert table.get_row_at(0)[4].plain == "24/30 · 6 failed · 8 suspect"
         board = screen.query_one("#results-scores", Leaderboard)
         caption = board.query_one(".lb-caption", Static)
-        left_out = runner.run_scores(store, sample, "mixed")
+        left_out = runs.load_run(store, sample, "mixed").scores
         await wait_for(pilot, lambda: bool(board.rows))
         assert _shown(board) == _expected(left_out)
         assert str(caption.render()).startswith(
@@ -577,7 +577,7 @@ async def test_suspect_answers_are_left_out_until_included(
         await pilot.press("i")
         await wait_for(pilot, lambda: screen.loaded is not None and screen.loaded.include_suspect)
         await pilot.pause()
-        included = runner.run_scores(store, sample, "mixed", include_suspect=True)
+        included = runs.load_run(store, sample, "mixed", include_suspect=True).scores
         assert _expected(included) != _expected(left_out)
         assert _shown(board) == _expected(included)
         assert str(caption.render()).startswith(

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Input, ProgressBar, Select, Static
 
 from core import dataset as datasetmod
-from core import runner
+from core import runner, runs
 from core.config import LOCAL_DEFAULT, BackendConfig, Config
 from core.prompts import Condition
 from core.runs import planned_positions, run_name
@@ -109,7 +109,7 @@ def test_selection_positions_from_ids_and_cli_filters(sample: datasetmod.Dataset
 # --------------------------------------------------------------------------- run screen
 
 
-async def test_run_reaches_total_and_board_matches_run_scores(
+async def test_run_reaches_total_and_board_matches_the_stored_scores(
     sample: datasetmod.Dataset, store: Store
 ) -> None:
     positions = list(range(30))
@@ -134,7 +134,7 @@ async def test_run_reaches_total_and_board_matches_run_scores(
         assert len(stored) == 30 and all(a.status == "ok" for a in stored)
         assert backend.completed == 30
 
-        expected = runner.run_scores(store, sample, "t-run")
+        expected = runs.load_run(store, sample, "t-run").scores
         board = screen.query_one("#run-board", Leaderboard)
         assert board.displayed_keys[0] == expected.countries[0].country
         assert board.rows[0].value == pytest.approx(expected.countries[0].similarity)
@@ -270,13 +270,13 @@ async def test_suspect_and_failed_answers_are_counted_live_and_in_the_summary(
             "Run mixed finished: 9 of 12 answered; 3 suspect (left out of scores); 3 failed "
             "(asked again when the run resumes).",
         ) in notes
-        # The board leaves the suspect answers out, as run_scores does.
+        # The board leaves the suspect answers out, as load_run does.
         board = screen.query_one("#run-board", Leaderboard)
-        expected = runner.run_scores(store, sample, "mixed")
+        expected = runs.load_run(store, sample, "mixed").scores
         assert board.rows[0].value == pytest.approx(expected.countries[0].similarity)
         shown = sorted((r.key, r.n) for r in board.rows)
         assert shown == sorted((c.country, c.n_questions) for c in expected.countries)
-        with_suspect = runner.run_scores(store, sample, "mixed", include_suspect=True)
+        with_suspect = runs.load_run(store, sample, "mixed", include_suspect=True).scores
         assert shown != sorted((c.country, c.n_questions) for c in with_suspect.countries)
         caption = str(board.query_one(".lb-caption", Static).render())
         assert caption.startswith("mixed: 6 of 12 scored · 3 suspect left out")
@@ -457,7 +457,7 @@ async def test_run_through_the_openai_backend_against_a_local_server(
                     "m",
                     server.base_url,
                 )
-                top = runner.run_scores(store, sample, "http").countries[0]
+                top = runs.load_run(store, sample, "http").scores.countries[0]
                 board = screen.query_one("#run-board", Leaderboard)
                 assert board.displayed_keys[0] == top.country
                 assert not app.errors

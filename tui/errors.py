@@ -28,10 +28,6 @@ _STORE_TITLES: dict[type[StoreError], str] = {
 }
 
 
-class ViewUnavailableError(Exception):
-    """A view whose module could not be imported or built."""
-
-
 def describe(exc: BaseException) -> tuple[str, str]:
     """A short title and a message with the fix for ``exc``.
 
@@ -68,8 +64,6 @@ def describe(exc: BaseException) -> tuple[str, str]:
             f"{text or type(exc).__name__}. Check the backend's base_url and that the server "
             "is running."
         )
-    if isinstance(exc, ViewUnavailableError):
-        return "View not available", text
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return "File problem", f"{exc.strerror or text}{where}. Check the path and permissions."

@@ -28,13 +28,13 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from core import compared as comparison
 from core import countries, runner
 from core.backends.base import Answer, Backend
 from core.backends.retry import policy_for
 from core.dataset import Question
 from core.prompts import Condition
 from core.translate import bundled_translations
-from tui import comparison
 from tui.contract import GoqaContract, available_store
 from tui.errors import describe
 from tui.widgets.chart import ChartData, DistributionChart, Series

@@ -28,12 +28,12 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from core import compared as comparison
 from core import runner
 from core.backends.base import Answer
 from core.backends.retry import policy_for
 from core.metrics import Policy
 from core.prompts import Condition
-from tui import comparison
 from tui.contract import GoqaContract, available_store, leave
 from tui.errors import describe
 from tui.widgets.chart import ChartData, DistributionChart, Series
