@@ -21,17 +21,21 @@ import numpy as np
 from core import config as configmod
 from core import dataset, metrics
 from core.backends.base import Backend
+from core.errors import GoqaError
 from core.prompts import TEMPLATE_NAMES
 from core.runs import DatasetMatch
+from core.textbars import eighths_bar
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_BUG = 70
+"""A bug in goqa (``EX_SOFTWARE``): the message names the log with the traceback."""
 
 
-class CliError(Exception):
-    """A message for the user and an exit code."""
+class CliError(GoqaError):
+    """A failure of a command's own (bad usage, nothing to do), with its exit code."""
 
-    def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, code: int = EXIT_FAIL, fix: str = "") -> None:
+        super().__init__(message, fix)
         self.code = code
 
 
@@ -72,11 +76,8 @@ def load_dataset(args: argparse.Namespace) -> dataset.Dataset:
 
 
 def bar(fraction: float, width: int = 24) -> str:
-    """A horizontal bar of eighth-blocks for a fraction in [0, 1]."""
-    fraction = min(max(float(fraction), 0.0), 1.0)
-    eighths = round(fraction * width * 8)
-    full, part = divmod(eighths, 8)
-    return "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
+    """The CLI's bar for a fraction in [0, 1]: :func:`core.textbars.eighths_bar`, 24 cells."""
+    return eighths_bar(fraction, width)
 
 
 def distribution_rows(

@@ -1,8 +1,9 @@
 """The ``goqa`` command line: the parser, with every command module listed here, and the
 entry point. With no command, ``goqa`` opens the terminal app.
 
-Every known failure becomes one clear message on stderr and a non-zero exit code, never a
-traceback.
+Every failure goqa can explain (a :class:`core.errors.GoqaError`) becomes one clear message
+on stderr and a non-zero exit code, never a traceback; anything else is reported as a bug in
+goqa, with the path of the log that holds its traceback (exit code 70).
 """
 
 from __future__ import annotations
@@ -11,9 +12,17 @@ import argparse
 from collections.abc import Sequence
 
 from cli import data, runs, study
-from cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, CliError, Parser, console, escape
-from core import config as configmod
-from core import countries, dataset
+from cli.common import (
+    EXIT_BUG,
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    Parser,
+    console,
+    escape,
+)
+from core.errors import GoqaError, bug_message, record_bug
 
 COMMAND_MODULES = (data, runs, study)
 """Each module's ``register(sub)`` adds its commands, in this order."""
@@ -54,38 +63,29 @@ def cmd_help(parser: argparse.ArgumentParser, topic: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from core.backends.base import BackendError
-    from core.store import StoreError
+def _report(exc: BaseException, command: str) -> int:
+    """Print ``exc`` for the user and give the exit code.
 
-    errors: list[type[BaseException]] = [
-        CliError,
-        dataset.DatasetError,
-        configmod.ConfigError,
-        countries.UnknownCountryError,
-        StoreError,
-        BackendError,
-        KeyError,
-        ValueError,
-    ]
-    try:
-        from core.download import DownloadError
-
-        errors.append(DownloadError)
-    except ImportError:  # pragma: no cover
-        pass
-    from core.runner import MissingTranslationsError
-    from core.translate import TranslationError
-    from core.usecase_errors import UseCaseError
-
-    errors += [MissingTranslationsError, TranslationError, UseCaseError]
-    return tuple(errors)
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
-    return str(exc)
+    A :class:`GoqaError` explains itself (message and fix); a file system error is named with
+    its path. Anything else is a bug in goqa: one line naming it and the log that holds its
+    traceback, never a friendlier guess.
+    """
+    err = console(stderr=True)
+    if isinstance(exc, GoqaError):
+        # escape: messages quote user input and TOML tables ("[backends.x]"), not markup.
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return int(getattr(exc, "code", EXIT_FAIL))
+    if isinstance(exc, OSError) and (exc.filename or exc.strerror):
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(
+            f"[red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}. "
+            "Check the path and its permissions.",
+            soft_wrap=True,
+        )
+        return EXIT_FAIL
+    log = record_bug(exc, f"goqa {command}")
+    err.print(f"[red]error:[/] {escape(bug_message(exc, log))}", soft_wrap=True)
+    return EXIT_BUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,7 +104,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(same --name) to resume."
         )
         return 130
-    except _known_errors() as exc:
-        # escape: messages quote user input and TOML tables ("[backends.x]"), not markup.
-        console(stderr=True).print(f"[red]error:[/] {escape(_message(exc))}", soft_wrap=True)
-        return getattr(exc, "code", EXIT_FAIL)
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, a bug as a bug
+        return _report(exc, args.command)

@@ -47,7 +47,7 @@ from core.backends.base import Answer, Backend
 from core.backends.retry import RetryPolicy
 from core.prompts import Condition
 from core.runner import ask_cached, prompt_builder
-from core.store import Store, StoredAnswer
+from core.store import QuestionFilter, Selection, Store, StoredAnswer
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -158,11 +158,24 @@ async def _check_backends(cfg: configmod.Config, only: str | None) -> list[dict[
 # --------------------------------------------------------------------------- ask
 
 
+def parse_condition(text: str) -> Condition:
+    """``--condition`` as a :class:`Condition`.
+
+    Raises:
+        CliError: not ``default``, ``country:NAME`` or ``language:CODE`` (the message names
+            the value and the accepted forms).
+    """
+    try:
+        return Condition.parse(text)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     ds = load_dataset(args)
     cfg = load_config(args)
     q = ds.find(args.id)
-    condition = Condition.parse(args.condition)
+    condition = parse_condition(args.condition)
     template = args.template or cfg.template
     policy = args.policy or cfg.policy
     store = Store(on_busy=busy_printer(console(stderr=True)))
@@ -261,7 +274,7 @@ def _ask_one(
 def cmd_run(args: argparse.Namespace) -> int:
     ds = load_dataset(args)
     cfg = load_config(args)
-    condition = Condition.parse(args.condition)
+    condition = parse_condition(args.condition)
     bcfg = cfg.backend(args.backend)
     country_key = countries.match(args.country, ds.countries).key if args.country else None
     err = console(stderr=True)
@@ -278,12 +291,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             name=args.name or "",
             taken=() if args.name else {r.manifest.name for r in store.runs()},
             limit=args.limit,
-            selection={
-                "search": args.search,
-                "source": args.source,
-                "country": args.country,
-                "limit": args.limit,
-            },
+            selection=Selection(
+                filters=QuestionFilter(
+                    search=args.search or None,
+                    source=args.source,
+                    country=args.country or None,
+                    limit=args.limit,
+                )
+            ),
             concurrency=args.concurrency or bcfg.concurrency,
             max_retries=bcfg.max_retries,
             max_off_option=cfg.max_off_option,

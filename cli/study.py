@@ -32,7 +32,7 @@ from core import experiments, metrics, runs
 from core.dataset import skipped_note
 from core.prompts import Condition
 from core.runner import RunOutcome
-from core.store import Store
+from core.store import QuestionFilter, Selection, Store
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -141,7 +141,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         prefix=args.prefix or None,
         concurrency=args.concurrency or bcfg.concurrency,
         max_retries=bcfg.max_retries,
-        selection={"search": args.search, "source": args.source, "limit": args.limit},
+        selection=Selection(
+            filters=QuestionFilter(search=args.search or None, source=args.source, limit=args.limit)
+        ),
         max_off_option=cfg.max_off_option,
     )
     try:  # typos and missing translations stop here, before the backend is even built

@@ -33,7 +33,6 @@ _BY_POPULATION = (
     "AR", "UG", "UA", "CA", "PL", "MA", "PE", "MY", "AU", "GH", "VE", "CL",
 )  # fmt: skip
 _RANK = {iso: i for i, iso in enumerate(_BY_POPULATION)}
-_SAMPLE_RANK = {"national": 0, "current national": 1, "old national": 2, "non-national": 3}
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ def conditioned_key(question: Question, country_name: str | None) -> str | None:
 def _populous_order(keys: Sequence[str]) -> list[str]:
     def rank(key: str) -> tuple[int, int, str]:
         c = countries.resolve(key)
-        return (_RANK.get(c.iso2 or "", len(_RANK)), _SAMPLE_RANK.get(c.sample, 9), key)
+        return (_RANK.get(c.iso2 or "", len(_RANK)), countries.sample_rank(c.sample), key)
 
     return sorted(keys, key=rank)
 

@@ -45,6 +45,9 @@ import tomlkit.exceptions
 import tomlkit.items
 
 from core import paths
+from core.errors import GoqaError
+from core.metrics import POLICIES, Policy
+from core.prompts import TEMPLATE_NAMES, TemplateName
 
 if sys.version_info >= (3, 11):  # noqa: UP036  tomli keeps older Pythons possible
     import tomllib
@@ -56,8 +59,10 @@ MODES = {"local": ("logits", "chat"), "openai": ("completions", "chat"), "anthro
 BOM = "\ufeff"
 
 
-class ConfigError(Exception):
+class ConfigError(GoqaError):
     """A configuration problem; the message names the file, the place and the fix."""
+
+    title = "Configuration problem"
 
 
 # ---------------------------------------------------------------------------- secrets in URLs
@@ -154,8 +159,8 @@ class Config:
 
     backends: dict[str, BackendConfig] = field(default_factory=lambda: {"local": LOCAL_DEFAULT})
     default_backend: str = "local"
-    template: str = "paper"
-    policy: str = "keep"
+    template: TemplateName = "paper"
+    policy: Policy = "keep"
     theme: str = "goqa-dark"
     max_off_option: float = 0.5
     """An answer whose probability mass off the option letters exceeds this is suspect."""
@@ -369,8 +374,8 @@ def parse(text: str, where: str = "config.toml") -> Config:
     cfg = Config(
         backends=backends,
         default_backend=str(data.get("default_backend", "local")),
-        template=str(data.get("template", "paper")),
-        policy=str(data.get("policy", "keep")),
+        template=_template(where, str(data.get("template", "paper"))),
+        policy=_policy(where, str(data.get("policy", "keep"))),
         theme=str(data.get("theme", "goqa-dark")),
         path=where,
         **numbers,
@@ -381,11 +386,28 @@ def parse(text: str, where: str = "config.toml") -> Config:
             f"{cfg.default_backend}] table exists. Add that table, or set default_backend to "
             f"one of: {', '.join(sorted(backends))}."
         )
-    if cfg.template not in ("paper", "v2"):
-        raise ConfigError(f'{where}: template = {cfg.template!r}; use "paper" or "v2".')
-    if cfg.policy not in ("keep", "drop"):
-        raise ConfigError(f'{where}: policy = {cfg.policy!r}; use "keep" or "drop".')
     return cfg
+
+
+def _template(where: str, value: str) -> TemplateName:
+    """The ``template`` setting, checked; a ConfigError names the value and the choices."""
+    for name in TEMPLATE_NAMES:
+        if value == name:
+            return name
+    raise ConfigError(f"{where}: template = {value!r}; use {_either(TEMPLATE_NAMES)}.")
+
+
+def _policy(where: str, value: str) -> Policy:
+    """The ``policy`` setting, checked; a ConfigError names the value and the choices."""
+    for name in POLICIES:
+        if value == name:
+            return name
+    raise ConfigError(f"{where}: policy = {value!r}; use {_either(POLICIES)}.")
+
+
+def _either(names: tuple[str, ...]) -> str:
+    """``"paper" or "v2"``: the accepted values as a config file spells them."""
+    return " or ".join(f'"{n}"' for n in names)
 
 
 def _read_text(path: Path, *, required: bool) -> str | None:
@@ -454,14 +476,17 @@ def load(path: Path | None = None, *, required: bool = False) -> Config:
 
 def _toml_item(value: object, old: object, newline: str) -> tomlkit.items.Item:
     """``value`` as a TOML item, in the old item's quoting style and with its trivia."""
-    literal = (
-        isinstance(old, tomlkit.items.String)
+    item: tomlkit.items.Item
+    if (
+        isinstance(value, str)
+        and isinstance(old, tomlkit.items.String)
         and old.type == tomlkit.items.StringType.SLL
-        and isinstance(value, str)
         and "'" not in value
         and "\n" not in value
-    )
-    item = tomlkit.string(value, literal=True) if literal else tomlkit.item(value)  # type: ignore[arg-type]
+    ):
+        item = tomlkit.string(value, literal=True)
+    else:
+        item = tomlkit.item(value)
     if isinstance(old, tomlkit.items.Item):
         item.trivia.indent = old.trivia.indent
         item.trivia.comment_ws = old.trivia.comment_ws

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Literal
 
-from core.backends.base import DEFAULT_MAX_OFF_OPTION, Answer, Backend, BackendError
+from core.backends.base import DEFAULT_MAX_OFF_OPTION, Answer, Backend, BackendError, Estimator
 from core.backends.retry import RetryPolicy, ask_with_retries
 from core.config import ConfigError
 from core.prompts import Condition, render
@@ -36,7 +37,7 @@ class ConnectionVerdict:
     """
 
     ok: bool
-    estimator: str
+    estimator: Estimator | Literal[""]
     message: str
     answer: Answer | None
     seconds: float

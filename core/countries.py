@@ -16,8 +16,12 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal, cast
+
+from core.errors import GoqaError
 
 # Base name as it appears in the dataset (qualifier removed) -> (display name, ISO code).
 # Several spellings may share one code; Northern Ireland is deliberately its own entry.
@@ -249,7 +253,20 @@ _OTHER_NAMES: dict[str, str] = {
     "Pilipinas": "PH",
 }
 
-_QUALIFIERS = {
+Sample = Literal["national", "current national", "old national", "non-national"]
+"""What kind of sample a country key stands for (the qualifier in brackets after its name)."""
+
+SAMPLE_PREFERENCE: tuple[Sample, ...] = (
+    "national",
+    "current national",
+    "old national",
+    "non-national",
+)
+"""The order in which one country's samples stand in for it: the plain national sample,
+then the current national one, then the old national one; a non-national sample last, and
+only where a caller allows it (:func:`preferred`)."""
+
+_QUALIFIERS: dict[str, Sample] = {
     "non-national sample": "non-national",
     "current national sample": "current national",
     "old national sample": "old national",
@@ -272,7 +289,7 @@ class Country:
     key: str
     display: str
     iso2: str | None
-    sample: str
+    sample: Sample
 
     @property
     def label(self) -> str:
@@ -283,12 +300,38 @@ class Country:
 @lru_cache(maxsize=4096)
 def resolve(key: str) -> Country:
     """Resolve a raw dataset key to a :class:`Country` (never fails)."""
-    base, sample = key.strip(), "national"
+    base, sample = key.strip(), cast(Sample, "national")
     match = _QUALIFIER_RE.match(base)
     if match and match["qual"].strip().lower() in _QUALIFIERS:
         base, sample = match["base"].strip(), _QUALIFIERS[match["qual"].strip().lower()]
     display, iso2 = _ALIASES.get(base, (base, None))
     return Country(key=key, display=display, iso2=iso2, sample=sample)
+
+
+def sample_rank(sample: str) -> int:
+    """Where ``sample`` stands in :data:`SAMPLE_PREFERENCE` (0 is preferred; anything
+    unknown after every known kind): a sort key for choosing among one country's samples."""
+    try:
+        return SAMPLE_PREFERENCE.index(cast(Sample, sample))
+    except ValueError:
+        return len(SAMPLE_PREFERENCE)
+
+
+def preferred(samples: Iterable[Country], *, non_national: bool = False) -> Country | None:
+    """The sample that stands for a country: national, else current national, else old
+    national (ties by key).
+
+    Args:
+        samples: keys of one country (already resolved).
+        non_national: a non-national sample may be chosen when it is all there is. Off by
+            default: a non-national sample does not represent the country, so choosing it
+            must be the caller's deliberate decision.
+
+    Returns:
+        The preferred sample, or None when there is none to choose.
+    """
+    allowed = [c for c in samples if non_national or c.sample != "non-national"]
+    return min(allowed, key=lambda c: (sample_rank(c.sample), c.key), default=None)
 
 
 def known_base_names() -> tuple[str, ...]:
@@ -322,8 +365,10 @@ def _codes_by_name() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in table.items()}
 
 
-class UnknownCountryError(ValueError):
+class UnknownCountryError(GoqaError, ValueError):
     """A country name that matches no key; carries close matches for the message."""
+
+    title = "Unknown country"
 
     def __init__(self, name: str, suggestions: list[str], message: str | None = None) -> None:
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
@@ -398,10 +443,9 @@ def match(name: str, keys: list[str] | tuple[str, ...]) -> Country:
         if _norm(c.display) == wanted
         or (c.iso2 is not None and (_norm(c.iso2) == wanted or c.iso2 in codes))
     ]
-    national = [c for c in candidates if c.sample != "non-national"]
-    if national:
-        rank = {"national": 0, "current national": 1, "old national": 2}
-        return sorted(national, key=lambda c: (rank.get(c.sample, 9), c.key))[0]
+    chosen = preferred(candidates)
+    if chosen is not None:
+        return chosen
     if candidates:
         raise NonNationalOnlyError(name, sorted(c.key for c in candidates))
     raise UnknownCountryError(name, _suggestions(wanted, resolved))

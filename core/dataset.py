@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from core import paths
+from core.errors import GoqaError
 
 SOURCES = ("GAS", "WVS")
 COLUMNS = ("question", "selections", "options", "source")
@@ -74,13 +75,15 @@ def is_non_substantive(option: str) -> bool:
     return bool(_NON_SUBSTANTIVE.search(option.strip()))
 
 
-class DatasetError(Exception):
+class DatasetError(GoqaError):
     """A dataset that cannot be used at all; the message says what to do.
 
     Attributes:
         problems: the bad rows, when the file was read but no row was usable.
         rows_read: data rows read before giving up (0 if the file could not be read as a CSV).
     """
+
+    title = "Dataset problem"
 
     def __init__(
         self, message: str, problems: Sequence[RowProblem] = (), rows_read: int = 0
@@ -90,9 +93,17 @@ class DatasetError(Exception):
         self.rows_read = rows_read
 
 
+class UnknownQuestionError(DatasetError, KeyError):
+    """No question has the id or key asked for; the message says where to find them."""
+
+    title = "No such question"
+
+
 class NotAskableError(DatasetError):
     """A question that loads and can be browsed but cannot be put to a model (no text, more
     options than letters, two options that read the same): see :meth:`Dataset.askable`."""
+
+    title = "Question cannot be asked"
 
 
 @dataclass(frozen=True)
@@ -372,22 +383,24 @@ class Dataset:
         return kept, skipped
 
     def question(self, qid: int) -> Question:
-        """The question with id ``qid``; KeyError if the file has no such (valid) row."""
+        """The question with id ``qid``; :class:`UnknownQuestionError` (a KeyError) if the
+        file has no such (valid) row."""
         if qid not in self.id_index:
-            raise KeyError(
+            raise UnknownQuestionError(
                 f"No question id {qid} in dataset {self.name!r} (ids run from {self.ids[0]} "
                 f"to {self.ids[-1]}; see 'goqa questions')."
             )
         return self.at(self.id_index[qid])
 
     def find(self, ref: str | int) -> Question:
-        """A question by id (``12``) or key (``3fa2c0d19b7e``); KeyError with a hint if absent."""
+        """A question by id (``12``) or key (``3fa2c0d19b7e``); :class:`UnknownQuestionError`
+        (a KeyError) with a hint if absent."""
         text = str(ref).strip()
         if text in self.key_index:
             return self.at(self.key_index[text])
         if text.isdigit():
             return self.question(int(text))
-        raise KeyError(
+        raise UnknownQuestionError(
             f"No question {text!r} in dataset {self.name!r}: give an id or a question key "
             "(see 'goqa questions')."
         )

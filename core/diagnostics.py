@@ -57,17 +57,6 @@ def _normalise(rows: np.ndarray) -> np.ndarray:
         return np.where(total > 0, rows / total, 0.0)
 
 
-def _padded(dataset: Dataset, positions: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Model rows zero padded (or cut) to the dataset's widest question."""
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[0] != positions.shape[0]:
-        raise ValueError("probs must be (len(positions), K)")
-    out = np.zeros((positions.shape[0], dataset.kmax))
-    width = min(dataset.kmax, probs.shape[1])
-    out[:, :width] = probs[:, :width]
-    return out
-
-
 def _human_rows(
     dataset: Dataset, positions: np.ndarray, policy: Policy
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,7 +166,9 @@ def overconfidence(
         :class:`Overconfidence` over the questions with a usable model answer and human data.
     """
     pos = np.asarray(positions, dtype=np.int64)
-    model = metrics.apply_policy(_padded(dataset, pos, probs), dataset.nonsubstantive[pos], policy)
+    model = metrics.apply_policy(
+        metrics.pad_probs(dataset, probs, pos), dataset.nonsubstantive[pos], policy
+    )
     model_ok = model.sum(axis=1) > 0
     model = _normalise(model)
     local, _, human = _human_rows(dataset, pos, policy)
@@ -331,8 +322,10 @@ def overshoot(
     pos_c = np.asarray(conditioned_positions, dtype=np.int64)
     shared, i_d, i_c = np.intersect1d(pos_d, pos_c, assume_unique=True, return_indices=True)
     mask = dataset.nonsubstantive[shared]
-    p_d = metrics.apply_policy(_padded(dataset, pos_d, default_probs)[i_d], mask, policy)
-    p_c = metrics.apply_policy(_padded(dataset, pos_c, conditioned_probs)[i_c], mask, policy)
+    p_d = metrics.apply_policy(metrics.pad_probs(dataset, default_probs, pos_d)[i_d], mask, policy)
+    p_c = metrics.apply_policy(
+        metrics.pad_probs(dataset, conditioned_probs, pos_c)[i_c], mask, policy
+    )
 
     local, country, human = _human_rows(dataset, shared, policy)
     n = shared.shape[0]
@@ -430,7 +423,7 @@ def unshuffle_rows(
     seed must be the one the run was asked with. Returns (M, Kmax).
     """
     pos = np.asarray(positions, dtype=np.int64)
-    rows = _padded(dataset, pos, probs)
+    rows = metrics.pad_probs(dataset, probs, pos)
     perms = np.tile(np.arange(dataset.kmax), (pos.shape[0], 1))
     for r, p in enumerate(pos):  # one hash per question: cheap, and not per (q, country) pair
         k = int(dataset.n_options[p])
@@ -611,8 +604,8 @@ def answer_shift(
     pos_b = np.asarray(variant_positions, dtype=np.int64)
     shared, ia, ib = np.intersect1d(pos_a, pos_b, assume_unique=True, return_indices=True)
     mask = dataset.nonsubstantive[shared]
-    a = metrics.apply_policy(_padded(dataset, pos_a, base_probs)[ia], mask, policy)
-    b = metrics.apply_policy(_padded(dataset, pos_b, variant_probs)[ib], mask, policy)
+    a = metrics.apply_policy(metrics.pad_probs(dataset, base_probs, pos_a)[ia], mask, policy)
+    b = metrics.apply_policy(metrics.pad_probs(dataset, variant_probs, pos_b)[ib], mask, policy)
     ok = (a.sum(axis=1) > 0) & (b.sum(axis=1) > 0)
     a, b = a[ok], b[ok]
     return AnswerShift(

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from core import dataset
+from core.errors import GoqaError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ENDPOINT_ENV = "GOQA_HF_ENDPOINT"
@@ -45,8 +46,10 @@ starts again from 0 when a server ignores a ``Range`` request.
 """
 
 
-class DownloadError(Exception):
+class DownloadError(GoqaError):
     """The download failed; the message says what happened and what to do about it."""
+
+    title = "Download failed"
 
 
 class _BadContent(DownloadError):

@@ -16,18 +16,22 @@ The CLI (``goqa experiment``) and the app run an experiment the same way:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
 from core import countries, diagnostics, languages, metrics, runner, runs, stats
 from core.backends.base import DEFAULT_MAX_OFF_OPTION, Backend
 from core.dataset import Dataset
-from core.prompts import Condition
-from core.store import Store
+from core.errors import GoqaError, InvalidValueError
+from core.prompts import Condition, TemplateName, parse_template
+from core.store import Selection, Store
 
-KINDS = ("default", "cross-national", "linguistic")
+ExperimentKind = Literal["default", "cross-national", "linguistic"]
+"""The paper's experiments: default, cross-national and linguistic prompting."""
+KINDS: tuple[ExperimentKind, ...] = ("default", "cross-national", "linguistic")
 PAPER_COUNTRIES = ("China", "Russia", "Turkey")
 PAPER_LANGUAGES = ("ru", "zh", "tr")
 PREFIX = "exp"
@@ -39,6 +43,18 @@ experiment again resumes its runs."""
 def default_prefix(backend_name: str) -> str:
     """The run-name prefix of an experiment on ``backend_name``: ``exp-local``."""
     return f"{PREFIX}-{backend_name}"
+
+
+def parse_kind(text: str) -> ExperimentKind:
+    """``text`` as an experiment kind (from a command line, a picker, a manifest).
+
+    Raises:
+        ValueError: ``text`` is not an experiment kind, naming it and the accepted ones.
+    """
+    for known in KINDS:
+        if text == known:
+            return known
+    raise InvalidValueError(f"Unknown experiment {text!r}: choose one of {', '.join(KINDS)}.")
 
 
 def default_targets(kind: str) -> tuple[str, ...]:
@@ -53,8 +69,7 @@ def conditions(kind: str, targets: Sequence[str] = ()) -> list[Condition]:
     Raises:
         ValueError: unknown experiment kind.
     """
-    if kind not in KINDS:
-        raise ValueError(f"Unknown experiment {kind!r}: choose one of {', '.join(KINDS)}.")
+    parse_kind(kind)
     out = [Condition("default")]
     if kind == "cross-national":
         out += [Condition("country", t) for t in (targets or PAPER_COUNTRIES)]
@@ -111,12 +126,13 @@ def target_keys(dataset: Dataset, condition: Condition) -> list[str]:
     if condition.kind == "language":
         codes = set(languages.speaker_countries(condition.value))
         found: dict[str, countries.Country] = {}
-        rank = {"national": 0, "current national": 1, "old national": 2, "non-national": 3}
         for key in dataset.countries:
             c = countries.resolve(key)
             if c.iso2 in codes:
                 best = found.get(c.iso2)
-                if best is None or rank.get(c.sample, 9) < rank.get(best.sample, 9):
+                if best is None or countries.sample_rank(c.sample) < countries.sample_rank(
+                    best.sample
+                ):
                     found[c.iso2] = c
         return sorted(c.key for c in found.values())
     return []
@@ -150,9 +166,10 @@ def summarise(
 
 
 def _policy(name: str) -> metrics.Policy:
-    if name not in metrics.POLICIES:
-        raise ValueError(f"Unknown non-substantive policy {name!r}: use 'keep' or 'drop'.")
-    return "drop" if name == "drop" else "keep"
+    for known in metrics.POLICIES:
+        if name == known:
+            return known
+    raise InvalidValueError(f"Unknown non-substantive policy {name!r}: use 'keep' or 'drop'.")
 
 
 # --------------------------------------------------------------------------- running
@@ -170,20 +187,20 @@ class ExperimentPlan:
         positions: dataset positions of the questions every run asks.
         backend_name, template, policy: as for :func:`core.runner.run`.
         concurrency, max_retries: the backend's settings.
-        selection: recorded in every run's manifest (with ``experiment: kind``).
+        selection: recorded in every run's manifest (with the experiment's kind).
         max_off_option: off-option mass above which an answer is suspect (config).
     """
 
-    kind: str
+    kind: ExperimentKind
     conditions: tuple[Condition, ...]
     prefix: str
     positions: tuple[int, ...]
     backend_name: str
-    template: str
-    policy: str
+    template: TemplateName
+    policy: metrics.Policy
     concurrency: int = 8
     max_retries: int = 4
-    selection: Mapping[str, object] = field(default_factory=dict)
+    selection: Selection = field(default_factory=Selection)
     max_off_option: float = DEFAULT_MAX_OFF_OPTION
 
     @property
@@ -203,7 +220,7 @@ def plan(
     prefix: str | None = None,
     concurrency: int = 8,
     max_retries: int = 4,
-    selection: Mapping[str, object] | None = None,
+    selection: Selection | None = None,
     max_off_option: float = DEFAULT_MAX_OFF_OPTION,
 ) -> ExperimentPlan:
     """Settle an experiment: its conditions (see :func:`conditions`) and run names.
@@ -215,36 +232,39 @@ def plan(
         prefix: run-name prefix (default :func:`default_prefix` of the backend).
 
     Raises:
-        ValueError: unknown kind or policy, no question, or a blank prefix.
+        ValueError: unknown kind, template or policy, no question, or a blank prefix.
     """
-    conds = conditions(kind, [t.strip() for t in targets if t.strip()])
+    checked_kind = parse_kind(kind)
+    conds = conditions(checked_kind, [t.strip() for t in targets if t.strip()])
     if not positions:
-        raise ValueError("No question is selected; nothing to run.")
+        raise runs.NothingToRunError("No question is selected; nothing to run.")
     prefix = default_prefix(backend_name) if prefix is None else prefix.strip()
     if not prefix:
-        raise ValueError("Give the experiment's runs a name prefix, e.g. exp-local.")
-    _policy(policy)
+        raise InvalidValueError("Give the experiment's runs a name prefix, e.g. exp-local.")
+    checked_policy = _policy(policy)
     return ExperimentPlan(
-        kind=kind,
+        kind=checked_kind,
         conditions=tuple(conds),
         prefix=prefix,
         positions=tuple(int(p) for p in positions),
         backend_name=backend_name,
-        template=template,
-        policy=policy,
+        template=parse_template(template),
+        policy=checked_policy,
         concurrency=concurrency,
         max_retries=max_retries,
-        selection={"experiment": kind, **(selection or {})},
+        selection=replace(selection or Selection(), experiment=checked_kind),
         max_off_option=max_off_option,
     )
 
 
-class ExperimentTranslationsError(Exception):
+class ExperimentTranslationsError(GoqaError):
     """Some of an experiment's ``language:`` conditions lack translations.
 
     Attributes:
         gaps: one :class:`core.runner.MissingTranslationsError` per language.
     """
+
+    title = "Translations missing"
 
     def __init__(self, gaps: Sequence[runner.MissingTranslationsError]) -> None:
         self.gaps = tuple(gaps)
@@ -327,7 +347,7 @@ async def run_experiment(
             policy=experiment.policy,
             concurrency=experiment.concurrency,
             max_retries=experiment.max_retries,
-            selection=dict(experiment.selection),
+            selection=experiment.selection,
             on_progress=progress,
             max_off_option=experiment.max_off_option,
         )
@@ -504,17 +524,22 @@ class SensitivityVariant:
 
     name: str
     description: str
-    template: str
+    template: TemplateName
     shuffle_seed: int | None
 
 
 def sensitivity_variants(base: str, template: str, seed: int = 0) -> list[SensitivityVariant]:
     """The prompt variants of the paper-faithful base run: options shuffled (mapped back to the
-    original order) and the other template (``v2`` fixes the paper's "If had" typo)."""
-    other = "v2" if template == "paper" else "paper"
+    original order) and the other template (``v2`` fixes the paper's "If had" typo).
+
+    Raises:
+        ValueError: ``template`` (a stored manifest's) is not a template's name.
+    """
+    same = parse_template(template)
+    other: TemplateName = "v2" if same == "paper" else "paper"
     return [
         SensitivityVariant(
-            f"{base}-shuffled-{seed}", f"options shuffled (seed {seed})", template, seed
+            f"{base}-shuffled-{seed}", f"options shuffled (seed {seed})", same, seed
         ),
         SensitivityVariant(f"{base}-{other}", f"template {other}", other, None),
     ]
@@ -548,10 +573,10 @@ async def run_sensitivity(
                 condition=Condition.parse(manifest.condition),
                 template=variant.template,
                 store=store,
-                policy=manifest.policy,
+                policy=_policy(manifest.policy),
                 concurrency=concurrency,
                 max_retries=max_retries,
-                selection={"sensitivity_of": base},
+                selection=Selection(sensitivity_of=base),
                 on_progress=on_progress,
                 shuffle_seed=variant.shuffle_seed,
                 max_off_option=max_off_option,

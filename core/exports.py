@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from core.dataset import Dataset
+from core.errors import InvalidValueError
 from core.runs import DatasetMatch, LoadedRun, load_run
 from core.store import Store
 from core.usecase_errors import UseCaseError
@@ -312,7 +313,7 @@ def write_run(
             make_parents=True,
         )
     else:
-        raise ValueError(f"Unknown export format {fmt!r}: use one of {', '.join(FORMATS)}.")
+        raise InvalidValueError(f"Unknown export format {fmt!r}: use one of {', '.join(FORMATS)}.")
     return ExportResult(
         path=out,
         format=fmt,

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import GoqaError
 
-class JSONLinesError(Exception):
+
+class JSONLinesError(GoqaError):
     """The file cannot be read at all; the message names the problem and the fix."""
+
+    title = "Cannot read the file"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ flat arrays of (question, country) pairs, never in a Python loop per pair.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -112,6 +113,50 @@ class Scores:
         return next((c for c in self.countries if c.country == country), None)
 
 
+def pad_probs(
+    dataset: Dataset,
+    rows: np.ndarray | Sequence[np.ndarray],
+    positions: np.ndarray | Sequence[int] | None = None,
+) -> np.ndarray:
+    """Model distributions as one array as wide as the dataset's widest question.
+
+    Every function that takes ``probs`` for several questions wants them this way: row ``i``
+    holds question ``i``'s probabilities first, then zeros.
+
+    Args:
+        dataset: its widest question (``dataset.kmax`` options) sets the width.
+        rows: an (M, K) array (K narrower or wider than the dataset's), or M one-dimensional
+            arrays of any lengths, one per question.
+        positions: the M dataset positions the rows answer; when given, there must be one
+            row per position.
+
+    Returns:
+        (M, dataset.kmax) float64: each row's values, zero padded (values beyond
+        ``dataset.kmax`` are cut).
+
+    Raises:
+        ValueError: ``rows`` is neither shape, or its number of rows is not ``len(positions)``.
+    """
+    kmax = dataset.kmax
+    if isinstance(rows, np.ndarray):
+        if rows.ndim != 2:
+            raise ValueError("probs must be (len(positions), K)")
+        out = np.zeros((rows.shape[0], kmax))
+        width = min(kmax, rows.shape[1])
+        out[:, :width] = rows[:, :width]
+    else:
+        out = np.zeros((len(rows), kmax))
+        for i, row in enumerate(rows):
+            values = np.asarray(row, dtype=np.float64)
+            if values.ndim != 1:
+                raise ValueError("each row of probs must be one distribution")
+            width = min(kmax, values.shape[0])
+            out[i, :width] = values[:width]
+    if positions is not None and out.shape[0] != len(positions):
+        raise ValueError("probs must be (len(positions), K)")
+    return out
+
+
 def pair_similarities(
     dataset: Dataset,
     positions: np.ndarray,
@@ -144,10 +189,7 @@ def pair_similarities(
         )
     row_of = np.full(len(dataset), -1, dtype=np.int64)
     row_of[positions] = np.arange(positions.shape[0])
-    kmax = dataset.kmax
-    padded = np.zeros((positions.shape[0], kmax))
-    width = min(kmax, probs.shape[1])
-    padded[:, :width] = probs[:, :width]
+    padded = pad_probs(dataset, probs)
 
     rows = row_of[dataset.pair_question]
     if positions.shape[0] == len(dataset):

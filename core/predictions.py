@@ -17,7 +17,7 @@ import numpy as np
 
 from core import jsonlines
 from core.dataset import Dataset
-from core.metrics import Policy
+from core.metrics import Policy, pad_probs
 from core.runs import ScoredDistributions, score_distributions
 from core.usecase_errors import UseCaseError
 
@@ -153,9 +153,7 @@ def read_predictions(path: Path, dataset: Dataset) -> Predictions:
             found[pos] = arr
     problems.sort(key=lambda p: p.line)
     positions = np.array(sorted(found), dtype=np.int64)
-    rows = np.zeros((len(positions), dataset.kmax))
-    for i, p in enumerate(positions):
-        rows[i, : len(found[int(p)])] = found[int(p)]
+    rows = pad_probs(dataset, [found[int(p)] for p in positions])
     return Predictions(path, positions, rows, tuple(problems))
 
 

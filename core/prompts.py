@@ -33,8 +33,10 @@ import hashlib
 import re
 import string
 from dataclasses import dataclass
+from typing import Literal
 
 from core.dataset import MAX_OPTIONS, Question
+from core.errors import InvalidValueError
 
 LETTERS = string.ascii_uppercase[:MAX_OPTIONS]
 
@@ -57,24 +59,59 @@ _CROSS = (
 )
 _FIX = ("If had to select", "If I had to select")
 
-TEMPLATES: dict[str, dict[str, str]] = {
+TemplateName = Literal["paper", "v2"]
+"""A prompt template's name: ``paper`` (the paper's text verbatim) or ``v2`` (typo fixed)."""
+TEMPLATE_NAMES: tuple[TemplateName, ...] = ("paper", "v2")
+
+ConditionKind = Literal["default", "country", "language"]
+"""How a model is asked: plainly, as someone from a country, or in a language."""
+CONDITION_KINDS: tuple[ConditionKind, ...] = ("default", "country", "language")
+
+TEMPLATES: dict[TemplateName, dict[str, str]] = {
     "paper": {"default": _DEFAULT, "cross": _CROSS},
     "v2": {"default": _DEFAULT.replace(*_FIX), "cross": _CROSS.replace(*_FIX)},
 }
-TEMPLATE_NAMES = tuple(TEMPLATES)
 
 CHAT_INSTRUCTION = "Answer with the letter of one option only, for example (A)."
-ANSWER_PREFIX = {
+ANSWER_PREFIX: dict[TemplateName, str] = {
     "paper": "If had to select one of the options, my answer would be (",
     "v2": "If I had to select one of the options, my answer would be (",
 }
+
+
+def parse_template(name: str) -> TemplateName:
+    """``name`` as a template name (for values from a config, a command line, a store).
+
+    Raises:
+        ValueError: ``name`` is not a template, naming it and the accepted ones.
+    """
+    for known in TEMPLATE_NAMES:
+        if name == known:
+            return known
+    raise InvalidValueError(
+        f"Unknown template {name!r}: choose one of {', '.join(TEMPLATE_NAMES)}."
+    )
+
+
+def parse_condition_kind(text: str) -> ConditionKind:
+    """``text`` as a condition kind (``default``, ``country`` or ``language``).
+
+    Raises:
+        ValueError: ``text`` is not a condition kind, naming it and the accepted ones.
+    """
+    for known in CONDITION_KINDS:
+        if text == known:
+            return known
+    raise InvalidValueError(
+        f"Unknown condition kind {text!r}: choose one of {', '.join(CONDITION_KINDS)}."
+    )
 
 
 @dataclass(frozen=True)
 class Condition:
     """How the model is asked: ``default``, ``country:NAME`` or ``language:CODE``."""
 
-    kind: str  # "default" | "country" | "language"
+    kind: ConditionKind
     value: str = ""
 
     def __str__(self) -> str:
@@ -94,10 +131,10 @@ class Condition:
         kind = kind.strip().lower()
         if kind == "language" and value.strip():
             # Language codes are case-insensitive (BCP 47); translations are kept lower-case.
-            return cls(kind, value.strip().lower())
+            return cls("language", value.strip().lower())
         if kind == "country" and value.strip():
-            return cls(kind, value.strip())
-        raise ValueError(
+            return cls("country", value.strip())
+        raise InvalidValueError(
             f"Unknown condition {text!r}: use 'default', 'country:NAME' (e.g. country:Russia) "
             "or 'language:CODE' (e.g. language:ru)."
         )
@@ -118,7 +155,7 @@ class Prompt:
     text: str
     user: str
     answer_prefix: str
-    template: str
+    template: TemplateName
     template_hash: str
     letters: tuple[str, ...]
 
@@ -128,10 +165,13 @@ class Prompt:
 
 
 def template_hash(name: str) -> str:
-    """A short hash of a template's full text (every scaffold of that version)."""
-    if name not in TEMPLATES:
-        raise ValueError(f"Unknown template {name!r}: choose one of {', '.join(TEMPLATE_NAMES)}.")
-    blob = "\x1e".join(TEMPLATES[name][k] for k in sorted(TEMPLATES[name]))
+    """A short hash of a template's full text (every scaffold of that version).
+
+    Raises:
+        ValueError: ``name`` is not a template (:func:`parse_template`).
+    """
+    scaffolds = TEMPLATES[parse_template(name)]
+    blob = "\x1e".join(scaffolds[k] for k in sorted(scaffolds))
     blob += "\x1e" + CHAT_INSTRUCTION
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
 
@@ -188,7 +228,8 @@ def render(
     Args:
         question: the question (its text and options are used unless overridden).
         condition: ``default``, ``country:…`` or ``language:…``; default is ``default``.
-        template: ``paper`` (verbatim) or ``v2``.
+        template: ``paper`` (verbatim) or ``v2``; any other name raises ``ValueError``
+            (scripts and tests pass plain strings, so the name is checked here).
         text, options: override the question's text/options (a translation, or a shuffle).
         country_display: the name written into the cross-national prompt (defaults to the
             condition's value as given).
@@ -196,16 +237,13 @@ def render(
             linguistic prompting; must keep the ``{question}`` and ``{options}`` fields.
     """
     condition = condition or Condition("default")
-    if template not in TEMPLATES:
-        raise ValueError(
-            f"Unknown template {template!r}: choose one of {', '.join(TEMPLATE_NAMES)}."
-        )
+    name = parse_template(template)
     q_text = question_text(text if text is not None else (question.text if question else ""))
     q_opts = tuple(options if options is not None else (question.options if question else ()))
     opts = format_options(q_opts)
-    prefix = ANSWER_PREFIX[template]
+    prefix = ANSWER_PREFIX[name]
     if condition.kind == "country":
-        body = TEMPLATES[template]["cross"]
+        body = TEMPLATES[name]["cross"]
         country = " ".join((country_display or condition.value).split())
         full = body.format(country=country, question=q_text, options=opts)
         user = (
@@ -213,7 +251,7 @@ def render(
             f"Here are the options:\n{opts}"
         )
     else:
-        body = (scaffold or {}).get("default") or TEMPLATES[template]["default"]
+        body = (scaffold or {}).get("default") or TEMPLATES[name]["default"]
         if scaffold and scaffold.get("answer_prefix"):
             prefix = scaffold["answer_prefix"]
         full = body.format(question=q_text, options=opts)
@@ -222,7 +260,7 @@ def render(
         text=full,
         user=user,
         answer_prefix=prefix,
-        template=template,
-        template_hash=template_hash(template),
+        template=name,
+        template_hash=template_hash(name),
         letters=tuple(LETTERS[: len(q_opts)]),
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from core import countries, diagnostics
+from core import countries, diagnostics, metrics
 from core.backends.base import (
     DEFAULT_MAX_OFF_OPTION,
     Answer,
@@ -31,13 +31,17 @@ from core.backends.base import (
 from core.backends.retry import RetryPolicy, ask_with_retries
 from core.config import redact_url
 from core.dataset import FULL_REVISION, Dataset, NotAskableError, Question
-from core.prompts import Condition, Prompt, render, template_hash
-from core.store import RunManifest, Store
-from core.translate import bundled_translations
+from core.errors import GoqaError
+from core.metrics import Policy
+from core.prompts import Condition, Prompt, TemplateName, parse_template, render, template_hash
+from core.store import RunManifest, Selection, Store
+from core.translate import translation_table
 
 
-class MissingTranslationsError(Exception):
+class MissingTranslationsError(GoqaError):
     """A ``language:`` condition with questions that have no translation yet."""
+
+    title = "Translations missing"
 
     def __init__(self, language: str, missing: int, total: int) -> None:
         super().__init__(
@@ -58,7 +62,7 @@ class PromptBuilder:
     """
 
     condition: Condition
-    template: str
+    template: TemplateName
     country_display: str | None = None
     translations: dict[str, tuple[str, tuple[str, ...]]] | None = None
     shuffle_seed: int | None = None
@@ -70,17 +74,23 @@ class PromptBuilder:
         return diagnostics.shuffled_order(question.key, len(question.options), self.shuffle_seed)
 
     def __call__(self, question: Question) -> Prompt:
-        kw: dict[str, object] = {}
+        text: str | None = None
+        options: tuple[str, ...] | None = None
         if self.condition.kind == "language":
             assert self.translations is not None
             text, options = self.translations[question.key]
-            kw = {"text": text, "options": options}
-        else:
-            kw = {"country_display": self.country_display}
         perm = self.permutation(question)
         if perm is not None:
-            return diagnostics.shuffled_render(question, self.condition, self.template, perm, **kw)
-        return render(question, self.condition, self.template, **kw)  # type: ignore[arg-type]
+            if options is not None:
+                return diagnostics.shuffled_render(
+                    question, self.condition, self.template, perm, text=text, options=options
+                )
+            return diagnostics.shuffled_render(
+                question, self.condition, self.template, perm, country_display=self.country_display
+            )
+        if options is not None:
+            return render(question, self.condition, self.template, text=text, options=options)
+        return render(question, self.condition, self.template, country_display=self.country_display)
 
     def original_order(self, question: Question, answer: Answer) -> Answer:
         """An answer to a shuffled prompt with its probabilities in the original order."""
@@ -101,11 +111,12 @@ def prompt_builder(
     """Resolve what a condition needs before any request is sent.
 
     Raises:
+        ValueError: ``template`` is not a template's name.
         NotAskableError: one of ``questions`` cannot be asked (no text, too many options).
         core.countries.UnknownCountryError: ``country:NAME`` matches no country (with hints).
         MissingTranslationsError: ``language:CODE`` lacks translations for some questions.
     """
-    template_hash(template)  # validates the name
+    name = parse_template(template)
     for q in questions:
         if not q.is_askable:
             raise NotAskableError(
@@ -115,21 +126,17 @@ def prompt_builder(
     if condition.kind == "country":
         country = countries.match(condition.value, dataset.countries)
         return PromptBuilder(
-            condition, template, country_display=country.display, shuffle_seed=shuffle_seed
+            condition, name, country_display=country.display, shuffle_seed=shuffle_seed
         )
     if condition.kind == "language":
-        stored = store.translations(condition.value) if store else {}
-        table = {
-            **bundled_translations(condition.value),
-            **{k: (t.question, t.options) for k, t in stored.items()},
-        }
+        table = translation_table(condition.value, store)
         missing = sum(
             1 for q in questions if q.key not in table or len(table[q.key][1]) != len(q.options)
         )
         if missing:
             raise MissingTranslationsError(condition.value, missing, len(questions))
-        return PromptBuilder(condition, template, translations=table, shuffle_seed=shuffle_seed)
-    return PromptBuilder(condition, template, shuffle_seed=shuffle_seed)
+        return PromptBuilder(condition, name, translations=table, shuffle_seed=shuffle_seed)
+    return PromptBuilder(condition, name, shuffle_seed=shuffle_seed)
 
 
 def cache_key(backend: Backend, prompt: Prompt) -> str:
@@ -197,10 +204,10 @@ def manifest_for(
     backend: Backend,
     backend_name: str,
     condition: Condition,
-    template: str,
+    template: TemplateName,
     dataset: Dataset,
-    policy: str,
-    selection: dict[str, object],
+    policy: Policy,
+    selection: Selection,
     variant: str = "",
 ) -> RunManifest:
     return RunManifest(
@@ -218,7 +225,7 @@ def manifest_for(
         dataset_revision=FULL_REVISION if dataset.name == "full" else "",
         policy=policy,
         params=backend.request_params(),
-        selection=dict(selection),
+        selection=selection,
         variant=variant,
     )
 
@@ -284,10 +291,10 @@ async def run(
     condition: Condition,
     template: str,
     store: Store,
-    policy: str = "keep",
+    policy: Policy = "keep",
     concurrency: int = 8,
     max_retries: int = 4,
-    selection: dict[str, object] | None = None,
+    selection: Selection | None = None,
     on_progress: ProgressCallback | None = None,
     on_answer: AnswerCallback | None = None,
     retry: RetryPolicy | None = None,
@@ -316,14 +323,22 @@ async def run(
     kept, skipped = dataset.askable(positions)
     questions = [dataset.at(p) for p in kept]
     build = prompt_builder(dataset, condition, template, store, questions, shuffle_seed)
-    sel = {**(selection or {}), "planned": len(questions)}
+    sel = replace(selection or Selection(), planned=len(questions))
     variant = "" if shuffle_seed is None else f"shuffle:{shuffle_seed}"
     # One process at a time asks a run name, so that no question is sent twice; the
     # claim also writes answers kept while the store was busy before it is released.
     with store.claim_run(name):
         manifest = store.open_run(
             manifest_for(
-                name, backend, backend_name, condition, template, dataset, policy, sel, variant
+                name,
+                backend,
+                backend_name,
+                condition,
+                build.template,
+                dataset,
+                policy,
+                sel,
+                variant,
             )
         )
         done_keys = store.answered_keys(name)
@@ -449,9 +464,7 @@ def run_answers(
             suspect += 1
             continue
         pos.append(p)
-        row = np.zeros(dataset.kmax)
-        row[: len(s.answer.probs)] = s.answer.probs
-        rows.append(row)
+        rows.append(s.answer.probs)
         answers.append(s.answer)
-    probs = np.array(rows) if rows else np.zeros((0, dataset.kmax))
+    probs = metrics.pad_probs(dataset, rows)
     return RunAnswers(np.array(pos, dtype=np.int64), probs, tuple(answers), unknown, suspect)

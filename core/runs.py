@@ -32,7 +32,7 @@ how many were left out.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -43,8 +43,8 @@ from core import countries, diagnostics, metrics, runner, stats
 from core.backends.base import DEFAULT_MAX_OFF_OPTION, Backend
 from core.dataset import Dataset, skipped_note
 from core.metrics import Policy
-from core.prompts import Condition, template_hash
-from core.store import RunManifest, RunSummary, Store
+from core.prompts import Condition, TemplateName, parse_template
+from core.store import RunManifest, RunSummary, Selection, Store
 from core.usecase_errors import UseCaseError
 
 DEFAULT_RESAMPLES = stats.DEFAULT_RESAMPLES
@@ -97,15 +97,14 @@ class NothingToRunError(RunsError):
 
 
 def as_policy(name: str) -> Policy:
-    """``name`` as a non-substantive policy.
+    """``name`` as a non-substantive policy (from a stored manifest, a picker, a script).
 
     Raises:
         RunsError: ``name`` is neither ``keep`` nor ``drop``.
     """
-    if name == "keep":
-        return "keep"
-    if name == "drop":
-        return "drop"
+    for known in metrics.POLICIES:
+        if name == known:
+            return known
     raise RunsError(f"Unknown non-substantive policy {name!r}.", "Use 'keep' or 'drop'.")
 
 
@@ -182,11 +181,11 @@ class RunPlan:
     name: str
     backend_name: str
     condition: Condition
-    template: str
+    template: TemplateName
     policy: Policy
     positions: tuple[int, ...]
     skipped: tuple[tuple[int, str], ...] = ()
-    selection: Mapping[str, object] = field(default_factory=dict)
+    selection: Selection = field(default_factory=Selection)
     concurrency: int = 8
     max_retries: int = 4
     max_off_option: float = DEFAULT_MAX_OFF_OPTION
@@ -233,7 +232,7 @@ def plan_run(
     name: str = "",
     taken: Collection[str] = (),
     limit: int = 0,
-    selection: Mapping[str, object] | None = None,
+    selection: Selection | None = None,
     concurrency: int = 8,
     max_retries: int = 4,
     max_off_option: float = DEFAULT_MAX_OFF_OPTION,
@@ -245,6 +244,7 @@ def plan_run(
 
     Args:
         positions: the selected questions (a filter's result), in order.
+        template, policy: checked here (they may come from a stored manifest).
         name: the run's name; blank gives :func:`run_name` (unique among ``taken``).
         taken: names already in the store (for the default name).
         limit: keep only the first N askable questions (0 keeps all).
@@ -253,44 +253,48 @@ def plan_run(
     Raises:
         NothingToRunError: no question that can be asked is left.
         RunsError: an unknown policy.
-        ValueError: an unknown template.
+        core.errors.InvalidValueError: an unknown template.
+        core.countries.UnknownCountryError: a ``country:`` condition naming no country of
+            ``dataset``.
     """
-    template_hash(template)  # an unknown template stops here, before anything else
+    checked_template = parse_template(template)  # an unknown one stops here, before anything
     pol = as_policy(policy)
+    if condition.kind == "country":  # an unknown country too, before a run is announced
+        countries.match(condition.value, dataset.countries)
     kept, skipped = select_questions(dataset, positions, limit)
     return RunPlan(
         name=name.strip() or run_name(condition, backend_name, taken=taken),
         backend_name=backend_name,
         condition=condition,
-        template=template,
+        template=checked_template,
         policy=pol,
         positions=tuple(kept),
         skipped=tuple(skipped),
-        selection=dict(selection or {}),
+        selection=selection or Selection(),
         concurrency=concurrency,
         max_retries=max_retries,
         max_off_option=max_off_option,
     )
 
 
-def planned_positions(dataset: Dataset, selection: Mapping[str, Any]) -> list[int] | None:
+def planned_positions(dataset: Dataset, selection: Selection) -> list[int] | None:
     """The questions a stored run was planned over, from its manifest's ``selection``.
 
-    The app records the question ids (``ids``); the CLI records its filters (``search``,
-    ``source``, ``country``, ``limit``), which select the same questions again on the same
-    dataset. Returns None when the selection says neither.
+    The app records the question ids; the CLI records its filters (search, source, country,
+    limit), which select the same questions again on the same dataset. Returns None when
+    the selection says neither.
+
+    Raises:
+        core.countries.UnknownCountryError: the recorded country is not in ``dataset``.
     """
-    ids = selection.get("ids")
-    if isinstance(ids, list):
-        return [dataset.id_index[i] for i in ids if isinstance(i, int) and i in dataset.id_index]
-    filters = ("search", "source", "country", "limit")
-    if not any(k in selection for k in filters):
+    if selection.ids is not None:
+        return [dataset.id_index[i] for i in selection.ids if i in dataset.id_index]
+    f = selection.filters
+    if f is None:
         return None
-    country = selection.get("country")
-    key = countries.match(str(country), dataset.countries).key if country else None
-    positions = dataset.filter(selection.get("search") or None, selection.get("source"), key)
-    limit = selection.get("limit")
-    return positions[:limit] if isinstance(limit, int) and limit > 0 else positions
+    key = countries.match(f.country, dataset.countries).key if f.country else None
+    positions = dataset.filter(f.search, f.source, key)
+    return positions[: f.limit] if f.limit > 0 else positions
 
 
 async def execute(
@@ -318,7 +322,7 @@ async def execute(
         policy=plan.policy,
         concurrency=plan.concurrency,
         max_retries=plan.max_retries,
-        selection=dict(plan.selection),
+        selection=plan.selection,
         on_progress=on_progress,
         on_answer=on_answer,
         max_off_option=plan.max_off_option,

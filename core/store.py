@@ -25,6 +25,7 @@ What can go wrong with the file, and what the store does about it:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -35,9 +36,9 @@ import tempfile
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -45,6 +46,7 @@ from urllib.parse import quote
 
 from core import paths
 from core.backends.base import Answer
+from core.errors import GoqaError
 
 SCHEMA_VERSION = 2
 """1: runs, answers, cache, translations. 2: + claims."""
@@ -153,8 +155,10 @@ log = logging.getLogger("goqa.store")
 # --------------------------------------------------------------------------- errors
 
 
-class StoreError(Exception):
+class StoreError(GoqaError):
     """A store problem with a message that says what to do."""
+
+    title = "Results store problem"
 
 
 MAX_RUN_NAME = 120
@@ -188,25 +192,37 @@ def check_run_name(name: str) -> str:
 class StoreBusyError(StoreError):
     """Another process held the store's write lock longer than the store waits."""
 
+    title = "Results store busy"
+
 
 class StoreReadOnlyError(StoreError):
     """The store is read-only (file, directory or file system) and a write was asked for."""
+
+    title = "Results store is read-only"
 
 
 class StoreFullError(StoreError):
     """The disk holding the store is full."""
 
+    title = "Disk full"
+
 
 class NotAStoreError(StoreError):
     """The file at the store's path is not a goqa store (another database, or not SQLite)."""
+
+    title = "Not a goqa store"
 
 
 class StoreDamagedError(StoreError):
     """The store's file is corrupt."""
 
+    title = "Results store damaged"
+
 
 class RunClaimedError(StoreError):
     """Another process (or another task of this one) is running this run name."""
+
+    title = "Run already running"
 
     def __init__(self, message: str, holder: RunClaim) -> None:
         super().__init__(message)
@@ -317,11 +333,137 @@ def _not_sqlite_message(path: Path, what: str) -> str:
 
 
 @dataclass(frozen=True)
+class QuestionFilter:
+    """The filters a command-line run chose its questions by; all unset: every question.
+
+    Attributes:
+        search: the ``--search`` text (None: no search).
+        source: the ``--source`` survey (None: every source).
+        country: the ``--country`` name as typed (None: every country).
+        limit: the ``--limit`` (0: no limit).
+    """
+
+    search: str | None = None
+    source: str | None = None
+    country: str | None = None
+    limit: int = 0
+
+
+_FILTER_KEYS = ("search", "source", "country", "limit")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What chose a run's questions, as its manifest records it under ``selection``.
+
+    The app records the question ids, a command-line run its filters (which select the same
+    questions again on the same dataset: :func:`core.runs.planned_positions`), an experiment
+    its kind and a prompt-sensitivity variant its base run; the runner adds how many
+    questions were planned. :meth:`from_manifest` reads what every version of goqa stored
+    (keys it does not know are kept in ``extra`` and written back by :meth:`to_manifest`).
+
+    Attributes:
+        via: the front end that planned the run (``tui``), "" when not recorded.
+        ids: the question ids asked (the app), None when not recorded.
+        filters: the command line's filters, None when not recorded.
+        experiment: the experiment kind the run belongs to ("" for none).
+        sensitivity_of: the run this one re-asks under a prompt variant ("" for none).
+        planned: questions planned (set by :func:`core.runner.run`), None when unknown.
+        extra: any other key of a stored selection, verbatim.
+    """
+
+    via: str = ""
+    ids: tuple[int, ...] | None = None
+    filters: QuestionFilter | None = None
+    experiment: str = ""
+    sensitivity_of: str = ""
+    planned: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The JSON-ready mapping stored in a manifest (the shape older versions wrote)."""
+        out: dict[str, Any] = {}
+        if self.via:
+            out["via"] = self.via
+        if self.ids is not None:
+            out["ids"] = list(self.ids)
+        if self.filters is not None:
+            f = self.filters
+            out.update(search=f.search, source=f.source, country=f.country, limit=f.limit)
+        if self.experiment:
+            out["experiment"] = self.experiment
+        if self.sensitivity_of:
+            out["sensitivity_of"] = self.sensitivity_of
+        if self.planned is not None:
+            out["planned"] = self.planned
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    @classmethod
+    def from_manifest(cls, data: Mapping[str, Any] | None) -> Selection:
+        """Read a stored manifest's ``selection`` (any version's; never raises).
+
+        A known key whose value has an unexpected type is kept in ``extra`` as it is, so
+        that writing the selection back changes nothing.
+        """
+        data = data if isinstance(data, Mapping) else {}
+        extra: dict[str, Any] = {}
+        known = {"via", "ids", "experiment", "sensitivity_of", "planned", *_FILTER_KEYS}
+        for key, value in data.items():
+            if key not in known:
+                extra[key] = value
+
+        def text(key: str) -> str:
+            value = data.get(key, "")
+            if isinstance(value, str):
+                return value
+            extra[key] = value
+            return ""
+
+        ids: tuple[int, ...] | None = None
+        raw_ids = data.get("ids")
+        if isinstance(raw_ids, list):
+            ids = tuple(i for i in raw_ids if isinstance(i, int) and not isinstance(i, bool))
+        elif "ids" in data:
+            extra["ids"] = raw_ids
+        filters = None
+        if any(k in data for k in _FILTER_KEYS):
+            search, source, country = (data.get(k) for k in ("search", "source", "country"))
+            limit = data.get("limit")
+            filters = QuestionFilter(
+                search=search if isinstance(search, str) and search else None,
+                source=str(source) if source else None,
+                country=str(country) if country else None,
+                limit=limit if isinstance(limit, int) and not isinstance(limit, bool) else 0,
+            )
+        planned: int | None = None
+        raw_planned = data.get("planned")
+        if raw_planned is not None:
+            try:
+                planned = int(raw_planned)
+            except (TypeError, ValueError):
+                extra["planned"] = raw_planned
+        return cls(
+            via=text("via"),
+            ids=ids,
+            filters=filters,
+            experiment=text("experiment"),
+            sensitivity_of=text("sensitivity_of"),
+            planned=planned,
+            extra=extra,
+        )
+
+
+@dataclass(frozen=True)
 class RunManifest:
     """Everything that defines a run (and nothing secret).
 
     ``params`` holds the backend's answer-changing parameters (``request_params()``);
-    ``selection`` the filters that chose the questions.
+    ``selection`` what chose the questions. ``condition``, ``template`` and ``policy`` are
+    kept as stored: a front end narrows them where it uses them
+    (:meth:`core.prompts.Condition.parse`, :func:`core.prompts.parse_template`,
+    :func:`core.runs.as_policy`).
     """
 
     name: str
@@ -338,7 +480,7 @@ class RunManifest:
     dataset_revision: str
     policy: str
     params: dict[str, Any] = field(default_factory=dict)
-    selection: dict[str, Any] = field(default_factory=dict)
+    selection: Selection = field(default_factory=Selection)
     created_at: str = ""
     variant: str = ""  # "" or "shuffle:SEED" (options shown in a seeded shuffled order)
 
@@ -357,7 +499,19 @@ class RunManifest:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The manifest as stored (and as ``goqa report --json`` prints it under ``run``)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["params"] = copy.deepcopy(self.params)  # a copy, as asdict made
+        data["selection"] = self.selection.to_manifest()
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunManifest:
+        """A stored manifest (any version's: missing fields take their defaults)."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["selection"] = Selection.from_manifest(data.get("selection"))
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -987,13 +1141,13 @@ class Store:
             ).fetchone()
             if row is None:
                 check_run_name(manifest.name)
-                created = RunManifest(**{**manifest.to_json(), "created_at": now()})
+                created = replace(manifest, created_at=now())
                 db.execute(
                     "INSERT INTO runs VALUES (?, ?, ?)",
                     (created.name, json.dumps(created.to_json()), created.created_at),
                 )
                 return created
-            existing = RunManifest(**json.loads(row[0]))
+            existing = RunManifest.from_json(json.loads(row[0]))
             mine, theirs = manifest.identity(), existing.identity()
             diff = [k for k in mine if mine[k] != theirs[k]]
             if diff:
@@ -1003,13 +1157,7 @@ class Store:
                     f"to start a new run, or 'goqa runs' to see it."
                 )
             if manifest.selection != existing.selection or manifest.params != existing.params:
-                merged = RunManifest(
-                    **{
-                        **existing.to_json(),
-                        "selection": manifest.selection,
-                        "params": manifest.params,
-                    }
-                )
+                merged = replace(existing, selection=manifest.selection, params=manifest.params)
                 db.execute(
                     "UPDATE runs SET manifest = ? WHERE name = ?",
                     (json.dumps(merged.to_json()), manifest.name),
@@ -1021,7 +1169,7 @@ class Store:
         rows = self._query("SELECT manifest FROM runs WHERE name = ?", (name,))
         if not rows:
             raise self._unknown_run(name)
-        return RunManifest(**json.loads(rows[0][0]))
+        return RunManifest.from_json(json.loads(rows[0][0]))
 
     def _unknown_run(self, name: str) -> StoreError:
         known = [r[0] for r in self._query("SELECT name FROM runs ORDER BY created_at")]
@@ -1059,8 +1207,10 @@ class Store:
         claims = self._live_claims(name)
         out = []
         for manifest_json, n_ok, n_failed, n_suspect in rows:
-            m = RunManifest(**json.loads(manifest_json))
-            planned = int(m.selection.get("planned", n_ok + n_failed))
+            m = RunManifest.from_json(json.loads(manifest_json))
+            planned = m.selection.planned
+            if planned is None:
+                planned = n_ok + n_failed
             out.append(
                 RunSummary(m, int(n_ok), int(n_failed), planned, int(n_suspect), claims.get(m.name))
             )

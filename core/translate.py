@@ -20,6 +20,7 @@ from typing import Any
 from core import jsonlines
 from core.backends.base import BackendError
 from core.dataset import Dataset, Question
+from core.errors import GoqaError
 from core.languages import language_name
 from core.store import Store, Translation
 
@@ -27,8 +28,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 DOUBT_THRESHOLD = 0.35
 
 
-class TranslationError(Exception):
+class TranslationError(GoqaError):
     """A translation problem with a message that names the fix."""
+
+    title = "Translation problem"
 
 
 _BUNDLED = "translations_sample.jsonl"
@@ -49,6 +52,32 @@ def bundled_translations(language: str) -> dict[str, tuple[str, tuple[str, ...]]
             if obj["language"] == language:
                 out[obj["key"]] = (obj["question"], tuple(obj["options"]))
     return out
+
+
+TranslationTable = dict[str, tuple[str, tuple[str, ...]]]
+"""Question key -> (translated question, translated options)."""
+
+
+def translation_table(language: str, store: Store | None) -> TranslationTable:
+    """Every translation into ``language`` that goqa can ask with, by question key.
+
+    The bundled translations (:func:`bundled_translations`), overridden key by key by the
+    store's (imported or made by a model): a stored translation is the user's own choice.
+    Asking (:func:`core.runner.prompt_builder`) and showing a question in the app both read
+    this table, so the question shown is the question asked.
+
+    Args:
+        language: the language code (``ru``).
+        store: the results store holding stored translations, or None for the bundled
+            ones only. Reading it is a database query: call this off the event loop.
+
+    Returns:
+        A new dict (changing it changes neither the store nor the bundled table).
+    """
+    table = dict(bundled_translations(language))
+    if store is not None:
+        table.update({k: (t.question, t.options) for k, t in store.translations(language).items()})
+    return table
 
 
 def _request(question: str, options: Sequence[str], target: str, source: str = "English") -> str:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.countries import resolve
+from core.countries import resolve, sample_rank
 
 Resolution = Literal["large", "small"]
 RESOLUTIONS: tuple[Resolution, ...] = ("large", "small")
@@ -245,7 +245,6 @@ def scale_position(value: float, lo: float, hi: float) -> float:
 
 def _drawn(countries: Iterable[Any]) -> dict[str, tuple[float, int, str]]:
     """ISO code -> (score, n, raw key) of the sample each country is drawn with."""
-    rank = {"national": 0, "current national": 1, "old national": 2, "non-national": 3}
     best: dict[str, tuple[tuple[int, int, str], float, int, str]] = {}
     for entry in countries:
         fields = (
@@ -260,7 +259,7 @@ def _drawn(countries: Iterable[Any]) -> dict[str, tuple[float, int, str]]:
         if not iso2 or score is None:
             continue
         sample = resolve(str(key)).sample if key else "national"
-        order = (rank.get(sample, 9), -int(n or 0), str(key))
+        order = (sample_rank(sample), -int(n or 0), str(key))
         if iso2 not in best or order < best[iso2][0]:
             best[iso2] = (order, float(score), int(n or 0), str(key or ""))
     return {iso2: (score, n, key) for iso2, (_, score, n, key) in sorted(best.items())}

@@ -557,3 +557,25 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["questions", "--source", "XYZ"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["run", "--template", "v3", "--limit", "1"], ["'v3'", "'paper'", "'v2'"]),
+        (["ask", "0", "--policy", "maybe"], ["'maybe'", "'keep'", "'drop'"]),
+        (["experiment", "national", "--limit", "1"], ["'national'", "'cross-national'"]),
+    ],
+)
+def test_a_bad_template_policy_or_experiment_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str], named: list[str]
+) -> None:
+    # Checked where it comes in (argparse's choices are the Literals' values): exit 2, the
+    # value and the accepted ones named, nothing asked.
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice" in err and "Traceback" not in err
+    for word in named:
+        assert word in err

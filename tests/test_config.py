@@ -201,3 +201,22 @@ def test_set_values_to_default_path(isolated_dirs: dict[str, Path]) -> None:
     path = config.set_values(None, {"theme": "goqa-light"})
     assert path == isolated_dirs["config"] / "config.toml"
     assert config.load().theme == "goqa-light"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('template = "v3"\n', """c.toml: template = 'v3'; use "paper" or "v2"."""),
+        ('policy = "ignore"\n', """c.toml: policy = 'ignore'; use "keep" or "drop"."""),
+    ],
+)
+def test_bad_template_or_policy_names_the_value_and_the_choices(toml: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.parse(toml, where="c.toml")
+    assert str(info.value) == message
+
+
+def test_template_and_policy_are_narrowed_when_read() -> None:
+    cfg = config.parse('template = "v2"\npolicy = "drop"\n')
+    assert (cfg.template, cfg.policy) == ("v2", "drop")
+    assert (config.Config().template, config.Config().policy) == ("paper", "keep")

@@ -296,3 +296,48 @@ def test_name_table_is_unambiguous() -> None:
     assert set(countries._OTHER_NAMES.values()) <= alias_codes
     assert countries._norm("中国") == "中国"
     assert countries._norm("  Côte d'Ivoire ") == "cote d ivoire"
+
+
+def test_sample_preference_order() -> None:
+    ranks = [countries.sample_rank(s) for s in countries.SAMPLE_PREFERENCE]
+    assert ranks == [0, 1, 2, 3]
+    assert countries.sample_rank("something else") == 4
+
+
+def _resolved(*keys: str) -> list[Country]:
+    return [resolve(k) for k in keys]
+
+
+def test_preferred_sample_national_first() -> None:
+    samples = _resolved("India (Old national sample)", "India (Current national sample)", "India")
+    assert countries.preferred(samples) == resolve("India")
+
+
+def test_preferred_sample_with_only_old_and_current() -> None:
+    samples = _resolved("India (Old national sample)", "India (Current national sample)")
+    chosen = countries.preferred(samples)
+    assert chosen is not None and chosen.key == "India (Current national sample)"
+    assert match("India", [s.key for s in samples]).key == "India (Current national sample)"
+
+
+def test_preferred_sample_never_non_national_unless_allowed() -> None:
+    only = _resolved("China (Non-national sample)")
+    assert countries.preferred(only) is None
+    assert countries.preferred(only, non_national=True) == only[0]
+    with pytest.raises(NonNationalOnlyError):
+        match("China", [c.key for c in only])
+    # Beside an old national sample, the non-national one still loses.
+    both = _resolved("China (Non-national sample)", "China (Old national sample)")
+    assert countries.preferred(both, non_national=True) == resolve("China (Old national sample)")
+    assert countries.preferred([]) is None
+
+
+def test_populous_default_prefers_the_national_sample() -> None:
+    from core.compared import _populous_order
+
+    keys = ["India (Old national sample)", "India (Current national sample)", "Peru"]
+    assert _populous_order(keys) == [
+        "India (Current national sample)",
+        "India (Old national sample)",
+        "Peru",
+    ]

@@ -896,3 +896,21 @@ def test_concurrent_loads_in_processes(write_csv, isolated_dirs) -> None:
     assert got == [(3, expected)] * 4
     names = [p.name for p in (isolated_dirs["cache"] / "parsed").iterdir()]
     assert len(names) == 1 and names[0].endswith(".pickle")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            "Now I am going to read you a list of things...Air pollution",
+            "Air pollution — Now I am going to read you a list of things",
+        ),
+        ("A plain question?\nOn two lines", "A plain question? On two lines"),
+        # The item is what follows the last "...", not the first.
+        ("Read this... then this... Air pollution", "Air pollution — Read this... then this"),
+        ("Trailing dots...", "Trailing dots..."),
+        (" \n ", dataset.NO_TEXT_HEADLINE),
+    ],
+)
+def test_headline_puts_the_battery_item_first(text: str, line: str) -> None:
+    assert dataset.headline(text) == line

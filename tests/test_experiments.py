@@ -7,6 +7,7 @@ import pytest
 
 from core import experiments, metrics, runs
 from core.prompts import Condition
+from core.store import Selection
 
 
 def test_presets_follow_the_paper() -> None:
@@ -120,12 +121,12 @@ def test_plan_names_the_runs_and_checks_its_inputs() -> None:
     assert plan.prefix == "exp-vllm"
     assert plan.run_names == ("exp-vllm-default", "exp-vllm-language-de")
     assert plan.positions == (3, 1)
-    assert plan.selection == {"experiment": "linguistic"}
+    assert plan.selection == Selection(experiment="linguistic")
     default = experiments.plan(
         "default", [], [0], backend_name="x", template="paper", policy="keep"
     )
     assert default.run_names == ("exp-x-default",)
-    with pytest.raises(ValueError, match="No question"):
+    with pytest.raises(runs.NothingToRunError, match="No question"):
         experiments.plan("default", [], [], backend_name="x", template="paper", policy="keep")
     with pytest.raises(ValueError, match="prefix"):
         experiments.plan(
@@ -192,9 +193,7 @@ async def test_run_experiment_then_summarise_runs(sample, tmp_path) -> None:
         assert all((o.answered, o.failed) == (10, 0) for o in outcomes)
         assert events[0] == ("start", 0) and events[-1] == ("done", 1)
         assert events.count(("progress", 0)) == 10 and events.count(("progress", 1)) == 10
-        assert store.manifest("exp-hash-country-Russia").selection["experiment"] == (
-            "cross-national"
-        )
+        assert store.manifest("exp-hash-country-Russia").selection.experiment == "cross-national"
         # Again: everything is stored, nothing is asked.
         await experiments.run_experiment(sample, plan, backend, store)  # type: ignore[arg-type]
         assert backend.calls == 20
@@ -230,3 +229,16 @@ async def test_run_experiment_then_summarise_runs(sample, tmp_path) -> None:
             "countries_further",
             "overshoot",
         ]
+
+
+def test_the_experiment_kind_is_checked_and_narrowed() -> None:
+    assert [experiments.parse_kind(k) for k in experiments.KINDS] == list(experiments.KINDS)
+    with pytest.raises(ValueError) as info:
+        experiments.parse_kind("national")
+    assert str(info.value) == (
+        "Unknown experiment 'national': choose one of default, cross-national, linguistic."
+    )
+    with pytest.raises(ValueError, match="Unknown template 'v9'"):
+        experiments.plan("default", [], [0], backend_name="x", template="v9", policy="keep")
+    with pytest.raises(ValueError, match="Unknown template 'v9'"):
+        experiments.sensitivity_variants("base", "v9")

@@ -333,3 +333,47 @@ def test_to_json_shape(sample: Dataset) -> None:
     assert by_key["India (Old national sample)"]["display"] == "India (old national)"
     # Plain JSON, round trip exact.
     assert json.loads(json.dumps(data)) == data
+
+
+def test_pad_probs_pads_and_cuts_to_the_widest_question(write_csv) -> None:
+    ds = parse_csv(
+        write_csv(
+            [
+                ("Two?", {"A": [0.5, 0.5]}, ["x", "y"], "GAS"),
+                ("Four?", {"A": [0.25, 0.25, 0.25, 0.25]}, ["a", "b", "c", "d"], "GAS"),
+            ]
+        ).read_bytes()
+    )
+    assert ds.kmax == 4
+    narrow = np.array([[0.3, 0.7], [0.1, 0.9]])
+    out = metrics.pad_probs(ds, narrow, np.array([0, 1]))
+    np.testing.assert_array_equal(out, [[0.3, 0.7, 0, 0], [0.1, 0.9, 0, 0]])
+    assert out.shape == (2, 4) and out.dtype == np.float64
+    wide = np.arange(12, dtype=float).reshape(2, 6)
+    np.testing.assert_array_equal(metrics.pad_probs(ds, wide), wide[:, :4])
+    # Rows of different lengths (one per question, as answers come).
+    ragged = metrics.pad_probs(ds, [np.array([1.0, 0.0]), np.array([0.1, 0.2, 0.3, 0.4])])
+    np.testing.assert_array_equal(ragged, [[1, 0, 0, 0], [0.1, 0.2, 0.3, 0.4]])
+    assert metrics.pad_probs(ds, []).shape == (0, 4)
+    with pytest.raises(ValueError):
+        metrics.pad_probs(ds, narrow, np.array([0]))  # one row per position
+    with pytest.raises(ValueError):
+        metrics.pad_probs(ds, np.array([0.5, 0.5]))  # not (M, K)
+
+
+def test_every_scorer_pads_the_same_way(sample: Dataset) -> None:
+    """Scoring narrow rows equals scoring them padded by hand: nobody pads differently."""
+    from core import diagnostics
+
+    pos = np.arange(10)
+    k = int(sample.n_options[pos].max())
+    rows = metrics.uniform_probs(sample, pos)[:, :k]
+    by_hand = np.zeros((10, sample.kmax))
+    by_hand[:, :k] = rows
+    assert (
+        metrics.score(sample, pos, rows).countries == metrics.score(sample, pos, by_hand).countries
+    )
+    np.testing.assert_array_equal(
+        diagnostics.unshuffle_rows(sample, pos, rows, seed=0),
+        diagnostics.unshuffle_rows(sample, pos, by_hand, seed=0),
+    )

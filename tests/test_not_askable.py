@@ -77,7 +77,7 @@ async def test_a_run_leaves_them_out_and_says_which(odd: Path, tmp_path: Path) -
     assert [p for p, _ in outcome.skipped] == [1, 2]
     assert "empty question text" in outcome.skipped[0][1]
     assert "26" in outcome.skipped[1][1]
-    assert outcome.manifest.selection["planned"] == 2
+    assert outcome.manifest.selection.planned == 2
 
 
 def test_a_single_ask_is_refused_with_the_reason(odd: Path) -> None:

@@ -306,3 +306,23 @@ def test_twenty_six_options_is_the_limit() -> None:
     assert option_lines(prompt.text)[-1] == "(Z) o25"
     with pytest.raises(ValueError, match=r"27 options; at most 26 .*Dataset\.askable"):
         render(text="Q?", options=[f"o{i}" for i in range(27)])
+
+
+def test_template_and_condition_kind_names_are_checked_at_the_edge() -> None:
+    assert [prompts.parse_template(n) for n in ("paper", "v2")] == ["paper", "v2"]
+    assert prompts.TEMPLATE_NAMES == tuple(prompts.TEMPLATES)
+    with pytest.raises(ValueError) as info:
+        prompts.parse_template("Paper")  # names are exact, as the config and CLI take them
+    assert str(info.value) == "Unknown template 'Paper': choose one of paper, v2."
+    assert [prompts.parse_condition_kind(k) for k in prompts.CONDITION_KINDS] == [
+        "default",
+        "country",
+        "language",
+    ]
+    with pytest.raises(ValueError) as info:
+        prompts.parse_condition_kind("mood")
+    assert str(info.value) == (
+        "Unknown condition kind 'mood': choose one of default, country, language."
+    )
+    # Condition.parse narrows the kind itself: what comes back is one of the three.
+    assert Condition.parse(" LANGUAGE:RU ").kind == "language"

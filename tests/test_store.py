@@ -13,7 +13,9 @@ from core.backends.base import Answer
 from core.store import (
     SCHEMA_VERSION,
     NotAStoreError,
+    QuestionFilter,
     RunManifest,
+    Selection,
     Store,
     StoreError,
     Translation,
@@ -34,7 +36,7 @@ MANIFEST = RunManifest(
     dataset_revision="cb2880488749218abb81802a94c2c62ebfde2f35",
     policy="keep",
     params={"temperature": 1.0},
-    selection={"planned": 3, "source": "WVS"},
+    selection=Selection(filters=QuestionFilter(source="WVS"), planned=3),
 )
 
 
@@ -104,10 +106,10 @@ def test_open_run_resumes(store: Store) -> None:
     assert resumed == created  # same created_at: not a new run
     assert [a.question_key for a in store.answers("r1")] == ["k1"]
     # New selection and params are merged into the stored manifest.
-    merged = store.open_run(replace(MANIFEST, selection={"planned": 5}, params={"t": 0}))
-    assert merged.selection == {"planned": 5} and merged.params == {"t": 0}
+    merged = store.open_run(replace(MANIFEST, selection=Selection(planned=5), params={"t": 0}))
+    assert merged.selection == Selection(planned=5) and merged.params == {"t": 0}
     assert merged.created_at == created.created_at
-    assert store.manifest("r1").selection == {"planned": 5}
+    assert store.manifest("r1").selection == Selection(planned=5)
 
 
 @pytest.mark.parametrize(
@@ -217,7 +219,7 @@ def test_answers_are_per_run(store: Store) -> None:
 
 
 def test_finished_run(store: Store) -> None:
-    store.open_run(replace(MANIFEST, selection={"planned": 2}))
+    store.open_run(replace(MANIFEST, selection=Selection(planned=2)))
     store.record_answer("r1", "k1", 1, answer(1.0))
     store.record_answer("r1", "k2", 2, answer(1.0))
     assert store.runs()[0].finished is True
@@ -271,3 +273,17 @@ def test_translations_round_trip(store: Store) -> None:
     store.put_translations([replace(items[0], question="Согласны ли вы?", doubtful=False)])
     again = store.translations("ru")["k1"]
     assert again.question == "Согласны ли вы?" and again.doubtful is False
+
+
+def test_stored_answers_keep_their_estimator_and_an_unknown_one_is_named() -> None:
+    from core.backends.base import ESTIMATORS
+
+    for estimator in ESTIMATORS:
+        stored = replace(answer(1.0, 0.0), estimator=estimator).to_json()
+        assert Answer.from_json(stored).estimator == estimator
+    assert Answer.from_json({"probs": [1.0]}).estimator == "logprobs"  # written before the field
+    with pytest.raises(ValueError) as info:
+        Answer.from_json({"probs": [1.0], "estimator": "guess"})
+    assert str(info.value) == (
+        "Unknown estimator 'guess': expected one of logprobs, logits, sampling."
+    )

@@ -26,6 +26,7 @@ from core.store import (
     SCHEMA_VERSION,
     NotAStoreError,
     RunManifest,
+    Selection,
     Store,
     StoreError,
     StoreFullError,
@@ -46,7 +47,7 @@ MANIFEST = RunManifest(
     dataset_sha256="a" * 64,
     dataset_revision="",
     policy="keep",
-    selection={"planned": 2},
+    selection=Selection(planned=2),
 )
 
 

@@ -235,7 +235,7 @@ class FailingBackend(FixedBackend):
             "pip install 'goqa[local]'",
         ),
         (BackendError("HTTP 401 from the server: check the key"), "Backend error", "HTTP 401"),
-        (RuntimeError("boom"), "Unexpected error", "RuntimeError: boom"),
+        (RuntimeError("boom"), "Bug in goqa", "RuntimeError: boom"),
     ],
 )
 async def test_ask_failures_become_notifications(

@@ -14,9 +14,10 @@ from core.dataset import Dataset
 from core.prompts import Condition
 from core.store import BusyCallback
 from tui.screens.run import RunScreen
+from tui.widgets.ask_chart import AskChart
 from tui.widgets.chart import DistributionChart
 from tui.widgets.country_picker import CountryPicker
-from tui.widgets.question_list import QuestionList, list_label
+from tui.widgets.question_list import QuestionList
 
 
 def _matches(data: Dataset, pos: int, needle: str) -> bool:
@@ -237,12 +238,6 @@ async def test_palette_finds_questions_by_id_and_words(tmp_path: Path, sample: D
         assert words and all("air pollution" in sample.texts[p].lower() for _, _, p in words)
 
 
-def test_list_label_puts_the_battery_item_first() -> None:
-    text = "Now I am going to read you a list of things...Air pollution"
-    assert list_label(text) == "Air pollution — Now I am going to read you a list of things"
-    assert list_label("A plain question?\nOn two lines") == "A plain question? On two lines"
-
-
 async def test_full_size_dataset_lists_and_searches(tmp_path: Path) -> None:
     """2,556 questions: the list is composed before the data, loading happens in a worker,
     and search narrows the full list. (Speed is held to its figure by benchmarks/.)"""
@@ -369,7 +364,7 @@ async def test_start_in_the_demo_view_and_leave_it(tmp_path: Path) -> None:
         await settle(pilot)
         assert app.current_mode == "demo" and type(app.screen).__name__ == "DemoScreen"
         assert app.condition == Cond("country", "Mexico")
-        app.workers.cancel_group(app.screen, "demo")
+        app.screen.query_one(AskChart).cancel()
         app.screen.dismiss()
         await settle(pilot)
         assert app.current_mode == "browse" and app.is_running
@@ -438,3 +433,17 @@ async def test_a_store_that_opens_late_still_shows_cached_answers(
         data = chart_data(pilot)
         assert data.series[0].kind == "model" and "from cache" in data.caption
         assert fresh.prompts == []
+
+
+async def test_the_list_shows_each_question_by_its_headline(
+    tmp_path: Path, sample: Dataset
+) -> None:
+    from core.dataset import headline
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        questions = app.screen.query_one(QuestionList)
+        line = questions.render_line(0).text
+        assert headline(sample.texts[0]).startswith("Air pollution — Now I am")
+        assert headline(sample.texts[0])[:30] in line

@@ -122,9 +122,13 @@ async def test_missing_translations_stop_before_any_request(tmp_path: Path) -> N
         targets.value = "ru, de"
         await pilot.pause()
         await pilot.press("ctrl+r")
-        await pilot.pause()
+
+        def refused() -> list[Any]:
+            return [n for n in app._notifications if n.title == "Translations missing"]
+
+        await wait_for(pilot, lambda: bool(refused()))
         assert not screen.running
-        notes = [n for n in app._notifications if n.title == "Translations missing"]
+        notes = refused()
         assert len(notes) == 1
         assert "language:ru (5 missing)" in notes[0].message
         assert "language:de (10 missing)" in notes[0].message

@@ -17,15 +17,16 @@ from core import countries, metrics, runner, runs, stats
 from core import dataset as datasetmod
 from core.prompts import Condition
 from core.store import Store
+from core.textbars import eighths_bar
 from tui.screens.experiments import ExperimentScreen
-from tui.screens.results import ResultsScreen, format_p
+from tui.screens.results import ResultsScreen
 from tui.widgets.leaderboard import (
     Leaderboard,
     LeaderboardRow,
-    eighths_bar,
     nice_scale,
     rows_from_scores,
 )
+from tui.widgets.results_compare import format_p
 from tui.widgets.worldmap import WorldMap
 
 
@@ -533,7 +534,7 @@ async def mixed_run(sample: datasetmod.Dataset, store: Store) -> Store:
         name="mixed",
         dataset=sample,
         positions=list(range(30)),
-        backend=FakeBackend(fail_every=5, suspect_every=3),  # type: ignore[arg-type]
+        backend=FakeBackend(fail_every=5, suspect_every=3),
         backend_name="fake",
         condition=Condition("default"),
         template="paper",

@@ -24,7 +24,7 @@ from core import runner, runs
 from core.config import LOCAL_DEFAULT, BackendConfig, Config
 from core.prompts import Condition
 from core.runs import planned_positions, run_name
-from core.store import Store
+from core.store import QuestionFilter, Selection, Store
 from themes import STYLESHEET
 from tui.screens.demo import DemoScreen
 from tui.screens.run import RunScreen
@@ -100,10 +100,11 @@ def test_default_run_name_and_unique_name() -> None:
 
 
 def test_selection_positions_from_ids_and_cli_filters(sample: datasetmod.Dataset) -> None:
-    assert planned_positions(sample, {"ids": [sample.ids[3], sample.ids[7]]}) == [3, 7]
+    assert planned_positions(sample, Selection(ids=(sample.ids[3], sample.ids[7]))) == [3, 7]
     wvs = sample.filter(source="WVS")
-    assert planned_positions(sample, {"source": "WVS", "limit": 5}) == wvs[:5]
-    assert planned_positions(sample, {"planned": 3}) is None
+    only_wvs = Selection(filters=QuestionFilter(source="WVS", limit=5))
+    assert planned_positions(sample, only_wvs) == wvs[:5]
+    assert planned_positions(sample, Selection(planned=3)) is None
 
 
 # --------------------------------------------------------------------------- run screen
@@ -141,7 +142,8 @@ async def test_run_reaches_total_and_board_matches_the_stored_scores(
         assert len(board.rows) == len(expected.countries)
         # The manifest records the questions, so the run can be resumed exactly.
         manifest = store.manifest("t-run")
-        assert manifest.selection["ids"] == [sample.ids[p] for p in positions]
+        assert manifest.selection.ids == tuple(sample.ids[p] for p in positions)
+        assert manifest.selection.via == "tui"
         assert manifest.backend == "fake" and manifest.condition == "default"
         assert not app.errors
 
@@ -167,9 +169,9 @@ async def test_cancel_then_resume_completes_exactly_once(
         assert stored_after_cancel == 7
         assert screen.outcome is None
         assert "Cancelled: 7 of 40" in str(screen.query_one("#run-stats", Static).render())
-        # The run is now offered for resuming.
+        # The run is now offered for resuming (the store's runs are read in a thread).
         resume = screen.query_one("#run-resume", Select)
-        assert "slow" in [value for _, value in resume._options]
+        await wait_for(pilot, lambda: "slow" in [value for _, value in resume._options])
 
         # Resume from the list: a fresh screen with no selection of its own.
         await app.pop_screen()
@@ -179,7 +181,9 @@ async def test_cancel_then_resume_completes_exactly_once(
         await pilot.pause()
         resumed = app.screen
         assert isinstance(resumed, RunScreen)
-        resumed.query_one("#run-resume", Select).value = "slow"
+        offered = resumed.query_one("#run-resume", Select)
+        await wait_for(pilot, lambda: "slow" in [value for _, value in offered._options])
+        offered.value = "slow"
         await pilot.pause()
         assert resumed.query_one("#run-name", Input).value == "slow"
         assert resumed.query_one("#run-condition", Input).value == "country:Russia"

@@ -88,7 +88,9 @@ def test_results_with_world_map_at_160x48(
 
     # The run list shows when a run was made: pin it (and keep the local time zone out).
     monkeypatch.setattr("core.store.now", lambda: "2026-01-02T03:04:05+00:00")
-    monkeypatch.setattr("tui.screens.results._created", lambda text: text[:16].replace("T", " "))
+    monkeypatch.setattr(
+        "tui.widgets.run_table.created_label", lambda text: text[:16].replace("T", " ")
+    )
     store_path = tmp_path / "data" / "goqa.sqlite3"
     store_path.parent.mkdir(parents=True)
     with Store(store_path) as store:

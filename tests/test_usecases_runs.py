@@ -4,6 +4,7 @@ against hand computations on a four-question dataset whose answers the tests sto
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -13,10 +14,10 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
 
-from core import dataset, metrics, runner, runs, stats
+from core import countries, dataset, metrics, runner, runs, stats
 from core.backends.base import Answer
 from core.prompts import Condition
-from core.store import Store, StoreError
+from core.store import QuestionFilter, RunManifest, Selection, Store, StoreError
 
 # Four questions, three countries; question 0 has a non-substantive option.
 ROWS = [
@@ -93,7 +94,7 @@ def put_run(
         "paper",
         ds,
         policy,
-        {"planned": len(answers)},
+        Selection(planned=len(answers)),
     )
     store.open_run(manifest)
     for pos, probs in answers.items():
@@ -178,7 +179,7 @@ def test_a_plan_leaves_out_what_cannot_be_asked_before_the_limit(odd: dataset.Da
         template="v2",
         policy="drop",
         limit=3,
-        selection={"search": None, "limit": 3},
+        selection=Selection(filters=QuestionFilter(limit=3)),
         concurrency=2,
         max_retries=1,
         max_off_option=0.3,
@@ -192,7 +193,7 @@ def test_a_plan_leaves_out_what_cannot_be_asked_before_the_limit(odd: dataset.Da
         Condition("country", "Russia"),
     )
     assert (plan.concurrency, plan.max_retries, plan.max_off_option) == (2, 1, 0.3)
-    assert plan.selection == {"search": None, "limit": 3}
+    assert plan.selection == Selection(filters=QuestionFilter(limit=3))
     # No name given: the default scheme, unique among the names taken.
     assert plan.name.startswith("country-Russia-local-")
     named = runs.plan_run(
@@ -229,13 +230,82 @@ def test_a_plan_with_nothing_to_ask_says_why(odd: dataset.Dataset) -> None:
             odd, [0], condition=Condition("default"), backend_name="b", template="v9",
             policy="keep",
         )  # fmt: skip
+    with pytest.raises(countries.UnknownCountryError, match="Atlantis"):
+        runs.plan_run(
+            odd, [0], condition=Condition("country", "Atlantis"), backend_name="b",
+            template="paper", policy="keep",
+        )  # fmt: skip
 
 
 def test_planned_positions_read_the_app_ids_and_the_cli_filters(tiny: dataset.Dataset) -> None:
-    assert runs.planned_positions(tiny, {"ids": [tiny.ids[3], tiny.ids[1], 999]}) == [3, 1]
-    assert runs.planned_positions(tiny, {"source": "GAS", "limit": 2}) == [0, 2]
-    assert runs.planned_positions(tiny, {"search": "Is it D"}) == [3]
-    assert runs.planned_positions(tiny, {"planned": 4}) is None
+    # Selections in the shapes older versions stored them.
+    read = Selection.from_manifest
+    assert runs.planned_positions(tiny, read({"ids": [tiny.ids[3], tiny.ids[1], 999]})) == [3, 1]
+    assert runs.planned_positions(tiny, read({"source": "GAS", "limit": 2})) == [0, 2]
+    assert runs.planned_positions(tiny, read({"search": "Is it D"})) == [3]
+    assert runs.planned_positions(tiny, read({"planned": 4})) is None
+    # `goqa run` recorded every filter, unset ones as null: every question, as before.
+    unset = {"search": None, "source": None, "country": None, "limit": 0}
+    assert runs.planned_positions(tiny, read(unset)) == list(range(len(tiny)))
+    assert runs.planned_positions(tiny, read({**unset, "search": ""})) == list(range(len(tiny)))
+
+
+# What versions before the typed Selection wrote under "selection", caller by caller.
+OLD_SELECTIONS = {
+    "cli-run": {"search": "Is it", "source": "GAS", "country": None, "limit": 2, "planned": 2},
+    "cli-experiment": {"experiment": "cross-national", "search": None, "source": None,
+                       "limit": 0, "planned": 4},
+    "tui": {"via": "tui", "ids": [3, 1], "planned": 2},
+    "tui-experiment": {"experiment": "default", "via": "tui", "ids": [0], "planned": 1},
+    "sensitivity": {"sensitivity_of": "base", "planned": 3},
+    "script": {"via": "test", "note": {"free": "form"}, "planned": 2},
+    "odd": {"ids": "not a list", "planned": "7", "via": 3},
+}  # fmt: skip
+
+
+def _old_manifest(name: str, selection: dict[str, Any]) -> dict[str, Any]:
+    """A manifest exactly as an older goqa stored it (``asdict`` of its RunManifest)."""
+    return {
+        "name": name, "backend": "fake", "backend_kind": "fake", "base_url": "",
+        "model": "fake-1", "mode": "completions", "condition": "default",
+        "template": "paper", "template_hash": "x", "dataset": "tiny",
+        "dataset_sha256": "y", "dataset_revision": "", "policy": "keep",
+        "params": {"t": 1}, "selection": selection, "created_at": "2026-01-01T00:00:00+00:00",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(OLD_SELECTIONS))
+def test_old_manifests_read_and_plan_as_before(
+    tiny: dataset.Dataset, store: Store, name: str
+) -> None:
+    old = OLD_SELECTIONS[name]
+    with store._tx("test") as db:  # as an older version wrote it
+        db.execute(
+            "INSERT INTO runs VALUES (?, ?, ?)",
+            (name, json.dumps(_old_manifest(name, old)), "2026-01-01T00:00:00+00:00"),
+        )
+    manifest = store.manifest(name)
+    summary = next(r for r in store.runs() if r.manifest.name == name)
+    expected_planned = {"odd": 7}.get(name, old["planned"])
+    assert summary.planned == expected_planned
+    expected_positions = {
+        "cli-run": [p for p in tiny.filter("Is it", "GAS", None)][:2],
+        "cli-experiment": list(range(len(tiny))),
+        "tui": [3, 1],
+        "tui-experiment": [0],
+        "sensitivity": None,
+        "script": None,
+        "odd": None,
+    }[name]
+    assert runs.planned_positions(tiny, manifest.selection) == expected_positions
+    written = manifest.to_json()["selection"]
+    if name == "cli-experiment":  # the filters are written whole: the unset country too
+        assert written == {**old, "country": None}
+    elif name == "odd":
+        assert written == {"via": 3, "ids": "not a list", "planned": 7}
+    else:
+        assert written == old  # written back unchanged
+    assert RunManifest.from_json(manifest.to_json()) == manifest
 
 
 async def test_execute_makes_the_planned_run(tiny: dataset.Dataset, store: Store) -> None:
@@ -249,12 +319,12 @@ async def test_execute_makes_the_planned_run(tiny: dataset.Dataset, store: Store
 
     plan = runs.plan_run(
         tiny, [0, 2], condition=Condition("default"), backend_name="fake", template="paper",
-        policy="drop", name="planned", selection={"via": "test"},
+        policy="drop", name="planned", selection=Selection(via="test"),
     )  # fmt: skip
     outcome = await runs.execute(plan, tiny, Answering(), store)  # type: ignore[arg-type]
     assert (outcome.total, outcome.answered) == (2, 2)
     manifest = store.manifest("planned")
-    assert (manifest.policy, manifest.selection["via"], manifest.selection["planned"]) == (
+    assert (manifest.policy, manifest.selection.via, manifest.selection.planned) == (
         "drop",
         "test",
         2,

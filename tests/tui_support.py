@@ -28,7 +28,9 @@ from textual.worker import Worker, WorkerState
 from core.backends.base import Answer, Backend, BackendError, PartialCallback
 from core.config import LOCAL_DEFAULT, BackendConfig, Config, ConfigError
 from core.dataset import Dataset
-from core.prompts import Condition, Prompt
+from core.metrics import Policy
+from core.prompts import Condition, Prompt, TemplateName, parse_template
+from core.runs import as_policy
 from core.store import Store, StoreError
 from tui.app import GoqaApp, create_app
 from tui.contract import (
@@ -235,8 +237,8 @@ class HarnessApp(App[None]):
     config: reactive[Config] = reactive(Config, init=False)
     condition: reactive[Condition] = reactive(Condition("default"))
     backend_name: reactive[str] = reactive("fake")
-    template: reactive[str] = reactive("paper")
-    policy: reactive[str] = reactive("keep")
+    template: reactive[TemplateName] = reactive("paper")
+    policy: reactive[Policy] = reactive("keep")
     dataset_ready: reactive[bool] = reactive(True)
     dataset_problem: reactive[str] = reactive("")
     store_ready: reactive[bool] = reactive(False)
@@ -347,8 +349,8 @@ class HarnessApp(App[None]):
         self.config = replace(
             cfg,
             default_backend=text.get("default_backend", cfg.default_backend),
-            template=text.get("template", cfg.template),
-            policy=text.get("policy", cfg.policy),
+            template=parse_template(text["template"]) if "template" in text else cfg.template,
+            policy=as_policy(text["policy"]) if "policy" in text else cfg.policy,
             theme=text.get("theme", cfg.theme),
             max_off_option=float(settings.get("max_off_option", cfg.max_off_option)),
         )

@@ -55,7 +55,8 @@ from core import dataset as core_dataset
 from core.backends.base import Backend
 from core.config import Config, ConfigError
 from core.dataset import Dataset
-from core.prompts import Condition
+from core.metrics import Policy
+from core.prompts import Condition, TemplateName
 from core.store import Store, StoreError
 from themes import DEFAULT_THEME, STYLESHEET, THEMES
 from tui.commands import GoqaCommands, PaletteHost
@@ -245,9 +246,9 @@ class GoqaApp(App[None]):
     """The active prompting condition (this session only)."""
     backend_name: reactive[str] = reactive("local")
     """The active backend's name (this session only; starts as the default_backend)."""
-    template: reactive[str] = reactive("paper")
+    template: reactive[TemplateName] = reactive("paper")
     """Prompt template, ``paper`` or ``v2`` (this session only; starts as the config's)."""
-    policy: reactive[str] = reactive("keep")
+    policy: reactive[Policy] = reactive("keep")
     """Non-substantive policy, ``keep`` or ``drop`` (this session only)."""
     dataset_ready: reactive[bool] = reactive(False)
     """True once :attr:`dataset` is loaded (the store opens on its own: :attr:`store_ready`)."""
@@ -572,8 +573,21 @@ class GoqaApp(App[None]):
     def _store_failed(self, exc: BaseException) -> None:
         """Keep browsing (and asking) possible without the store, and say what is missing."""
         self.log.error(f"results store: {type(exc).__name__}: {exc}")
-        problem = describe(exc)[1]
-        self._store = self._session_store()
+        self._open_session_store(describe(exc)[1])
+
+    @work(thread=True, exclusive=True, group="session-store", exit_on_error=False)
+    def _open_session_store(self, problem: str) -> None:
+        # A new SQLite file in a temporary directory: file I/O, off the event loop.
+        self.call_from_thread(self._session_store_opened, self._session_store(), problem)
+
+    def _session_store_opened(self, store: Store | None, problem: str) -> None:
+        if not self.is_running:  # the app left while the session store was made: remove it
+            if store is not None:
+                store.close()
+            if self._session_dir is not None:
+                shutil.rmtree(self._session_dir, ignore_errors=True)
+            return
+        self._store = store
         self.store_problem = problem
         kept = (
             "Answers you ask are kept for this session only; "

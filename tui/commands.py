@@ -10,9 +10,10 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.theme import Theme
 
 from core import countries
+from core.dataset import headline
+from core.metrics import POLICIES
 from core.prompts import TEMPLATE_NAMES, Condition
 from tui.contract import CountryOpenRequested, GoqaContract, QuestionOpenRequested
-from tui.widgets.question_list import list_label
 
 MAX_QUESTION_HITS = 30
 
@@ -95,7 +96,7 @@ class GoqaCommands(Provider):
             yield f"Theme: {theme}", partial(setattr, app, "theme", theme), ""
         for template in TEMPLATE_NAMES:
             yield f"Template: {template}", partial(setattr, app, "template", template), ""
-        for policy in ("keep", "drop"):
+        for policy in POLICIES:
             yield (
                 f"Non-substantive options: {policy}",
                 partial(setattr, app, "policy", policy),
@@ -170,5 +171,5 @@ class GoqaCommands(Provider):
 
     def _title(self, pos: int) -> str:
         data = self.goqa.dataset
-        label = list_label(data.texts[pos])
+        label = headline(data.texts[pos])
         return f"Question {data.ids[pos]} · {data.sources[pos]} · {label[:70]}"

@@ -31,7 +31,8 @@ from textual.worker import Worker
 from core.backends.base import Backend
 from core.config import Config
 from core.dataset import Dataset
-from core.prompts import Condition
+from core.metrics import Policy
+from core.prompts import Condition, TemplateName
 from core.store import Store, StoreError
 
 ViewName = Literal["browse", "run", "results", "countries", "demo", "settings"]
@@ -58,9 +59,9 @@ class GoqaContract(Protocol):
     """Watchable: the session's prompting condition (``Condition("default")`` at start)."""
     backend_name: str
     """Watchable: the session's backend (starts as the config's ``default_backend``)."""
-    template: str
+    template: TemplateName
     """Watchable: the session's prompt template, ``paper`` or ``v2``."""
-    policy: str
+    policy: Policy
     """Watchable: the session's non-substantive policy, ``keep`` or ``drop``."""
     filtered_positions: list[int]
     """The dataset positions the browse filter shows (all of them at start); Browse sets

@@ -13,13 +13,29 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from core.errors import GoqaError, InvalidValueError
 from core.prompts import Prompt
 
-ESTIMATORS = ("logprobs", "logits", "sampling")
+Estimator = Literal["logprobs", "logits", "sampling"]
+"""How an answer's distribution was made: a top-k logprob list, the whole vocabulary's
+logits, or counts over samples."""
+ESTIMATORS: tuple[Estimator, ...] = ("logprobs", "logits", "sampling")
+
+
+def parse_estimator(text: str) -> Estimator:
+    """``text`` as an estimator (for answers read back from a store or a file).
+
+    Raises:
+        ValueError: ``text`` is not an estimator, naming it and the accepted ones.
+    """
+    for known in ESTIMATORS:
+        if text == known:
+            return known
+    raise InvalidValueError(f"Unknown estimator {text!r}: expected one of {', '.join(ESTIMATORS)}.")
 
 
 @dataclass(frozen=True)
@@ -49,7 +65,7 @@ class Answer:
 
     probs: np.ndarray
     off_option_mass: float
-    estimator: str
+    estimator: Estimator
     samples: int = 0
     unparseable: int = 0
     truncated: bool = False
@@ -82,7 +98,7 @@ class Answer:
         return cls(
             probs=np.asarray(data["probs"], dtype=np.float64),
             off_option_mass=float(data.get("off_option_mass", 0.0)),
-            estimator=str(data.get("estimator", "logprobs")),
+            estimator=parse_estimator(str(data.get("estimator", "logprobs"))),
             samples=int(data.get("samples", 0)),
             unparseable=int(data.get("unparseable", 0)),
             truncated=bool(data.get("truncated", False)),
@@ -95,7 +111,7 @@ class Answer:
         )
 
 
-class BackendError(Exception):
+class BackendError(GoqaError):
     """A request that failed; the message is safe to show (it never carries a secret).
 
     Attributes:
@@ -103,6 +119,8 @@ class BackendError(Exception):
             malformed body).
         retry_after: seconds the server asked us to wait, if it said.
     """
+
+    title = "Backend error"
 
     def __init__(self, message: str, retryable: bool = False, retry_after: float | None = None):
         super().__init__(message)
@@ -113,6 +131,8 @@ class BackendError(Exception):
 class MissingDependencyError(BackendError):
     """An optional dependency (the ``local`` extra) is not installed."""
 
+    title = "Local model not installed"
+
 
 class InvalidAnswerError(BackendError):
     """A response that carries no usable distribution (NaN or positive log-probabilities, no
@@ -121,6 +141,8 @@ class InvalidAnswerError(BackendError):
     Such an answer is a *failed* answer with this reason: never stored as ``ok``, never
     cached, asked again when the run resumes.
     """
+
+    title = "Unusable answer"
 
 
 DEFAULT_MAX_OFF_OPTION = 0.5

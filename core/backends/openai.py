@@ -47,6 +47,7 @@ from core.backends.http import (
     usage_tokens,
 )
 from core.config import BackendConfig, ConfigError
+from core.errors import InvalidValueError
 from core.prompts import Prompt
 
 TOP_LOGPROBS = 20
@@ -244,7 +245,9 @@ class OpenAIBackend:
     def __init__(self, cfg: BackendConfig, client: httpx.AsyncClient | None = None):
         mode = cfg.mode or "completions"
         if mode not in ("completions", "chat"):
-            raise ValueError(f"OpenAI backend mode must be 'completions' or 'chat', not {mode!r}.")
+            raise InvalidValueError(
+                f"OpenAI backend mode must be 'completions' or 'chat', not {mode!r}."
+            )
         self.cfg = cfg
         self.name = cfg.name
         self.model = cfg.model

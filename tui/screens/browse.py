@@ -1,9 +1,10 @@
 """The browse screen: find a question, see its human distributions, ask the model.
 
 The list (left, or on top in a narrow terminal) shows what the filters let through; the
-detail pane shows the highlighted question's text and the live chart. Asking runs in an
-exclusive async worker (a second ask cancels the first); a sampling backend's partial
-answers arrive as replaceable messages, posted from whatever thread the backend calls from.
+detail pane shows the highlighted question's text and the live chart, an
+:class:`~tui.widgets.ask_chart.AskChart` that does the asking (an exclusive worker, partial
+answers streamed, stale ones dropped) and keeps the answers by :class:`AskKey`, so moving
+back to a question shows what it was answered. Translations are read in a worker too.
 
 A suspect answer (off-option mass above the config's ``max_off_option``…) is drawn with its
 reason under the chart; an ask that fails shows why in place of the model's bars. Without a
@@ -12,7 +13,6 @@ results store the screen still browses, and asks without the response cache.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import ClassVar, cast
 
@@ -26,18 +26,16 @@ from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Select, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker
 
 from core import compared as comparison
-from core import countries, runner
-from core.backends.base import Answer, Backend
-from core.backends.retry import policy_for
+from core import countries
+from core.backends.base import Answer
 from core.dataset import Question
 from core.prompts import Condition
-from core.translate import bundled_translations
+from core.translate import translation_table
 from tui.contract import GoqaContract, available_store
-from tui.errors import describe
-from tui.widgets.chart import ChartData, DistributionChart, Series
+from tui.widgets.ask_chart import AskChart, AskRequest, ask_request
 from tui.widgets.country_picker import ANY, CountryPicker
 from tui.widgets.pickers import Picker
 from tui.widgets.question_list import QuestionList
@@ -59,18 +57,6 @@ class AskKey:
     backend: str
     condition: Condition
     template: str
-
-
-@dataclass
-class AskState:
-    """The model's answer for one :class:`AskKey` as far as it has arrived."""
-
-    answer: Answer | None = None
-    pending: bool = False
-    cached: bool = False
-    serial: int = 0
-    error: str = ""
-    """Why the last ask failed ("" when it did not)."""
 
 
 def describe_answer(answer: Answer | None, pending: bool, cached: bool, total: int) -> str:
@@ -189,35 +175,11 @@ class BrowseScreen(Screen[None]):
     ]
 
     @dataclass
-    class PartialAnswerReceived(Message):
-        """A sampling backend's growing answer; a newer one replaces a queued older one."""
+    class TranslationsRead(Message):
+        """The question texts of one language, read from the store in a worker."""
 
-        key: AskKey
-        serial: int
-        answer: Answer
-
-        def can_replace(self, message: Message) -> bool:
-            return (
-                isinstance(message, BrowseScreen.PartialAnswerReceived)
-                and message.key == self.key
-                and message.serial == self.serial
-            )
-
-    @dataclass
-    class AnswerReceived(Message):
-        """The model's whole answer to an ask (or a cache hit found on selection)."""
-
-        key: AskKey
-        serial: int
-        answer: Answer
-        cached: bool
-
-    @dataclass
-    class CachedAnswerFound(Message):
-        """A stored answer for a question that was only looked at, not asked."""
-
-        key: AskKey
-        answer: Answer
+        language: str
+        texts: dict[str, str]
 
     def __init__(self) -> None:
         super().__init__()
@@ -226,18 +188,22 @@ class BrowseScreen(Screen[None]):
         self.country = ANY
         self.pinned: list[str] = []
         self.hidden: set[str] = set()
-        self.answers: dict[AskKey, AskState] = {}
-        self._serial = 0
-        self._ask_keys: dict[Worker[None], tuple[AskKey, int]] = {}
         self._country_counts: dict[str, int] = {}
         self._translations_for: str | None = None
-        self._translations: dict[str, str] = {}
+        """The language whose translations were last asked for (None: read again)."""
+        self._translations: tuple[str, dict[str, str]] = ("", {})
+        """A language and its question texts by key, as last read."""
         self.compared: list[comparison.Compared] = []
         """The countries the chart shows now."""
 
     @property
     def goqa(self) -> GoqaContract:
         return cast("GoqaContract", self.app)
+
+    @property
+    def chart(self) -> AskChart:
+        """The chart, which asks the model and keeps its answers by :class:`AskKey`."""
+        return self.query_one("#chart", AskChart)
 
     # ------------------------------------------------------------------ layout
 
@@ -263,14 +229,14 @@ class BrowseScreen(Screen[None]):
                     yield Button("+ country", id="add-country", compact=True)
                     yield Button("− country", id="remove-country", compact=True)
                 yield Static(id="question-text", markup=False)
-                yield DistributionChart(id="chart")
+                yield AskChart(id="chart")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         questions = self.query_one(QuestionList)
         questions.border_title = "Questions · loading…"
         self.query_one("#detail", QuestionDetail).border_title = "Question"
-        self.query_one(DistributionChart).empty_message = "Loading the dataset…"
+        self.chart.empty_message = "Loading the dataset…"
         for attribute in ("condition", "backend_name", "template", "policy"):
             self.watch(self.app, attribute, self._context_changed, init=False)
         self.watch(self.app, "dataset_ready", self._dataset_ready)
@@ -290,17 +256,14 @@ class BrowseScreen(Screen[None]):
         questions.loading_message = "No dataset: " + problem
         questions.border_title = "Questions · none"
         questions.refresh()
-        self.query_one(DistributionChart).empty_message = "No dataset loaded."
+        self.chart.empty_message = "No dataset loaded."
 
     def _store_ready(self, ready: bool) -> None:
         """The store opened after the question was shown: look in its cache and translations."""
         if not ready:
             return
-        self.answers = {
-            key: state
-            for key, state in self.answers.items()
-            if state.answer is not None or state.pending or state.error
-        }
+        # Look again where nothing was found: there was no store to look in.
+        self.chart.forget(lambda s: s.answer is not None or s.pending or bool(s.error))
         self._context_changed()
 
     def _dataset_ready(self, ready: bool) -> None:
@@ -310,7 +273,7 @@ class BrowseScreen(Screen[None]):
         questions = self.query_one(QuestionList)
         questions.set_dataset(data)
         self.query_one("#list-header", Static).update(questions.header)
-        self.query_one(DistributionChart).empty_message = "No question selected."
+        self.chart.empty_message = "No question selected."
         counts = np.bincount(data.pair_country, minlength=len(data.countries))
         self._country_counts = {c: int(n) for c, n in zip(data.countries, counts, strict=True)}
         self._apply_filters()
@@ -422,8 +385,8 @@ class BrowseScreen(Screen[None]):
             self.maximize(detail)
 
     def action_back(self) -> None:
-        if any(w.is_running for w in self.workers if w.group == "ask"):
-            self.workers.cancel_group(self, "ask")
+        if self.chart.asking:
+            self.chart.cancel()
             self.notify("Ask cancelled.", timeout=3)
         elif self.maximized is not None:
             self.minimize()
@@ -446,7 +409,7 @@ class BrowseScreen(Screen[None]):
         if q is None:
             detail.border_title = "Question"
             text.update("")
-            self.query_one(DistributionChart).data = None
+            self.chart.data = None
             return
         detail.border_title = (
             f"Question {q.id} · {q.source} · {len(q.countries)} "
@@ -463,21 +426,33 @@ class BrowseScreen(Screen[None]):
         condition = self.goqa.condition
         shown = Text(q.text.strip())
         if condition.kind == "language":
-            text = self._translated_texts(condition.value).get(q.key)
+            if self._translations_for != condition.value:
+                self._translations_for = condition.value
+                self._read_translations(condition.value)
+            language, texts = self._translations
+            text = texts.get(q.key) if language == condition.value else None
             if text:
                 shown = Text.assemble(text.strip(), "\n\n", (q.text.strip(), "dim"))
         self.query_one("#question-text", Static).update(shown)
 
-    def _translated_texts(self, language: str) -> dict[str, str]:
-        """Question key -> translated text, read from the store once per language (not on
-        every move through the list); stored translations win over bundled ones."""
-        if self._translations_for != language:
-            table = {k: text for k, (text, _) in bundled_translations(language).items()}
-            store, _ = available_store(self.goqa, session=True)
-            if store is not None:
-                table.update({k: t.question for k, t in store.translations(language).items()})
-            self._translations_for, self._translations = language, table
-        return self._translations
+    @work(thread=True, exclusive=True, group="translations", exit_on_error=False)
+    def _read_translations(self, language: str) -> None:
+        """Question key -> translated text for ``language``, as asking would use it
+        (:func:`core.translate.translation_table`); read once per language, not on every
+        move through the list, and in a thread: it is a query of the store."""
+        store, _ = available_store(self.goqa, session=True)
+        table = translation_table(language, store)
+        texts = {key: question for key, (question, _) in table.items()}
+        self.post_message(self.TranslationsRead(language, texts))
+
+    @on(TranslationsRead)
+    def _translations_read(self, event: TranslationsRead) -> None:
+        condition = self.goqa.condition
+        if condition.kind != "language" or condition.value != event.language:
+            return
+        self._translations = (event.language, event.texts)
+        if (q := self.question) is not None:
+            self._show_text(q)
 
     # ------------------------------------------------------------------ asking
 
@@ -522,122 +497,49 @@ class BrowseScreen(Screen[None]):
             self.notify("Select a question first.", severity="warning", timeout=4)
             return
         key = self._ask_key(q)
-        self._serial += 1
-        self.answers[key] = AskState(pending=True, serial=self._serial)
+        self.chart.ask(key, lambda: self._request(q, key))
         self._refresh_chart()
-        worker = self._ask(q, key, self._serial)
-        self._ask_keys[worker] = (key, self._serial)
 
-    @work(exclusive=True, group="ask", exit_on_error=False, name="ask")
-    async def _ask(self, q: Question, key: AskKey, serial: int) -> None:
-        app = self.goqa
-        backend = app.get_backend(key.backend)
-        # Without a store only the bundled translations; without a writable one no cache.
-        store, _ = available_store(app, session=True)
-        cache, _ = available_store(app, write=True, session=True)
-        build = runner.prompt_builder(app.dataset, key.condition, key.template, store, [q])
-        prompt = build(q)
-        # Hashing a local model file the first time is slow: keep it off the event loop.
-        await asyncio.to_thread(backend.request_params)
+    def _request(self, q: Question, key: AskKey) -> AskRequest:
+        return ask_request(self.goqa, q, key.condition, key.template, key.backend)
 
-        def on_partial(answer: Answer) -> None:  # any thread: post_message is thread-safe
-            self.post_message(self.PartialAnswerReceived(key, serial, answer))
+    @on(AskChart.PartialAnswerReceived)
+    @on(AskChart.AnswerReceived)
+    @on(AskChart.CachedAnswerFound)
+    def _answer_arrived(
+        self,
+        event: AskChart.PartialAnswerReceived
+        | AskChart.AnswerReceived
+        | AskChart.CachedAnswerFound,
+    ) -> None:
+        if isinstance(event.key, AskKey):
+            self._refresh_chart(event.key)
 
-        answer, cached = await runner.ask_cached(
-            backend,
-            prompt,
-            cache,
-            # The backend's own retry count: a hanging server is not asked five times.
-            policy_for(app.config.backends.get(key.backend or app.backend_name)),
-            on_partial=on_partial,
-            max_off_option=app.config.max_off_option,
-        )
-        self.post_message(self.AnswerReceived(key, serial, answer, cached))
-
-    @on(PartialAnswerReceived)
-    def _partial(self, event: PartialAnswerReceived) -> None:
-        state = self.answers.get(event.key)
-        if state is None or state.serial != event.serial or not state.pending:
-            return
-        state.answer = event.answer
-        self._refresh_chart(event.key)
-
-    @on(AnswerReceived)
-    def _answered(self, event: AnswerReceived) -> None:
-        state = self.answers.get(event.key)
-        if state is None or state.serial != event.serial:
-            return
-        state.answer, state.pending, state.cached = event.answer, False, event.cached
-        self._refresh_chart(event.key)
+    @on(AskChart.AskEnded)
+    def _ask_ended(self, event: AskChart.AskEnded) -> None:
+        """An ask failed (the reason stays in the chart until asked again) or was cancelled."""
+        if event.error is not None:
+            self.goqa.show_error(event.error)
+        if isinstance(event.key, AskKey):
+            self._refresh_chart(event.key)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "ask" and event.state in (
-            WorkerState.ERROR,
-            WorkerState.CANCELLED,
-            WorkerState.SUCCESS,
-        ):
-            asked = self._ask_keys.pop(event.worker, None)
-            if asked is not None:
-                self._ask_ended(event, *asked)
         self.goqa.report_worker(event)
 
-    def _ask_ended(self, event: Worker.StateChanged, key: AskKey, serial: int) -> None:
-        """An ask's worker failed or was cancelled: say why in the chart, or forget the ask."""
-        state = self.answers.get(key)
-        if state is None or state.serial != serial or not state.pending:
-            return
-        if event.state == WorkerState.SUCCESS:
-            return  # the AnswerReceived message is on its way
-        state.pending = False
-        error = event.worker.error
-        if event.state == WorkerState.ERROR and error is not None:
-            # The reason stays in the chart, in place of the bars, until asked again.
-            state.answer, state.cached, state.error = None, False, describe(error)[1]
-        elif state.answer is None:
-            del self.answers[key]
-        self._refresh_chart(key)
-
     def _look_up_cached(self) -> None:
+        """Show an answer the store already holds (from the CLI or an earlier ask)."""
         q = self.question
         if q is None:
             return
         key = self._ask_key(q)
-        if key in self.answers:
+        if key in self.chart.states:
             return
-        self.answers[key] = AskState()
         try:
-            backend = self.goqa.get_backend(key.backend)
+            request = self._request(q, key)
         except Exception:  # e.g. an unknown backend: asking will say so
             return
-        self._find_cached(q, key, backend)
-
-    @work(thread=True, exclusive=True, group="lookup", exit_on_error=False, name="cache lookup")
-    def _find_cached(self, q: Question, key: AskKey, backend: Backend) -> None:
-        """Show an answer the store already holds (from the CLI or an earlier ask).
-
-        In a thread: the cache key of a local backend hashes its model file the first time.
-        """
-        app = self.goqa
-        store, _ = available_store(app, session=True)
-        if store is None:
-            return  # no cache to look in
-        try:
-            build = runner.prompt_builder(app.dataset, key.condition, key.template, store)
-            # Checked as a fresh answer is: an unusable entry is no hit, a doubtful one suspect.
-            key_hash = runner.cache_key(backend, build(q))
-            hit = runner.cached_answer(store, key_hash, app.config.max_off_option)
-        except Exception:  # only a convenience: asking reports problems properly
-            return
-        if hit is not None and not get_current_worker().is_cancelled:
-            self.post_message(self.CachedAnswerFound(key, hit))
-
-    @on(CachedAnswerFound)
-    def _cached_found(self, event: CachedAnswerFound) -> None:
-        state = self.answers.get(event.key)
-        if state is not None and state.answer is None and not state.pending:
-            state.answer, state.cached = event.answer, True
-            self._refresh_chart(event.key)
+        self.chart.look_up(key, request)
 
     # ------------------------------------------------------------------ chart
 
@@ -653,12 +555,12 @@ class BrowseScreen(Screen[None]):
         if only is not None and only != key:
             return
         app = self.goqa
-        state = self.answers.get(key)
+        state = self.chart.states.get(key)
         answer = state.answer if state else None
         pending = bool(state and state.pending)
         error = state.error if state and not pending else ""
         model = answer.probs if answer is not None and float(answer.probs.sum()) > 0 else None
-        compared = comparison.choose(
+        self.compared = comparison.choose(
             q,
             model,
             "drop" if app.policy == "drop" else "keep",
@@ -666,26 +568,8 @@ class BrowseScreen(Screen[None]):
             self.pinned,
             self.hidden,
         )
-        series: list[Series] = []
-        if answer is not None or pending or error:
-            series.append(
-                Series(
-                    "Model",
-                    tuple(float(p) for p in answer.probs) if answer is not None else (),
-                    "model",
-                    tag=f"{key.backend} · {condition_label(key.condition)}",
-                )
-            )
-        self.compared = compared
-        for c in compared:
-            tag = "conditioned" if c.conditioned else ("added" if c.pinned else "")
-            series.append(
-                Series(c.label, tuple(float(p) for p in c.probs), "country", c.similarity, tag)
-            )
-        total = 0
         cfg = app.config.backends.get(key.backend)
-        if cfg is not None:
-            total = cfg.samples
+        total = cfg.samples if cfg is not None else 0
         caption = describe_answer(answer, pending, bool(state and state.cached), total)
         if answer is None and not pending:
             again = " again" if error else ""
@@ -695,15 +579,13 @@ class BrowseScreen(Screen[None]):
             )
         if app.policy == "drop" and bool(q.nonsubstantive.any()):
             caption += " · non-substantive options left out of the similarity"
-        self.query_one(DistributionChart).data = ChartData(
-            options=q.options,
-            nonsubstantive=tuple(bool(x) for x in q.nonsubstantive),
-            series=tuple(series),
+        self.chart.draw(
+            q,
+            key,
+            self.compared,
+            model_tag=f"{key.backend} · {condition_label(key.condition)}",
             caption=caption,
-            pending=pending,
-            status=f"asking {key.backend}…" if pending and answer is None else "",
-            suspect=answer.suspect if answer is not None and not pending else "",
-            error=error,
+            asking=f"asking {key.backend}…",
         )
 
     def _shown_countries(self) -> list[str]:

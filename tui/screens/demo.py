@@ -2,8 +2,9 @@
 
 The screen steps through a chosen list of questions on a timer (counted from the moment an
 answer is complete, so the audience always gets the full interval to read) or on a key. Each
-question is asked under the current condition through :func:`core.runner.ask_cached` with the
-app's store and backend; a sampling backend's partial estimates redraw the bars sample by
+question is asked under the current condition by the chart, an
+:class:`~tui.widgets.ask_chart.AskChart` (as in Browse: through the response cache, with the
+app's store and backend); a sampling backend's partial estimates redraw the bars sample by
 sample. The condition cycles through ``default`` and the ``country:``/``language:`` conditions
 the user has configured or used recently. A suspect answer carries its reason under the
 chart; a failed ask shows why in place of the model's bars. Without a results store the
@@ -13,30 +14,24 @@ demo still runs, without the response cache.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import cast
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
-from textual.worker import Worker, WorkerState
 
 from core import compared as comparison
-from core import runner
 from core.backends.base import Answer
-from core.backends.retry import policy_for
 from core.metrics import Policy
 from core.prompts import Condition
 from tui.contract import GoqaContract, available_store, leave
-from tui.errors import describe
-from tui.widgets.chart import ChartData, DistributionChart, Series
+from tui.widgets.ask_chart import AskChart, AskState, ask_request
 
 MAX_RECENT = 6
 """How many recently used ``country:`` and ``language:`` conditions join the cycle (each)."""
@@ -110,24 +105,6 @@ class DemoScreen(Screen[None]):
     condition: reactive[Condition] = reactive(Condition("default"), init=False)
     """The condition the questions are asked under."""
 
-    @dataclass
-    class PartialAnswered(Message):
-        """A growing estimate from a sampling backend; a newer one replaces a queued one."""
-
-        ticket: int
-        answer: Answer
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, DemoScreen.PartialAnswered) and message.ticket == self.ticket
-
-    @dataclass
-    class Answered(Message):
-        """The complete answer to the question on screen."""
-
-        ticket: int
-        answer: Answer
-        cached: bool
-
     def __init__(self, positions: list[int], condition: Condition, interval: float = 8.0) -> None:
         """Create the screen.
 
@@ -142,19 +119,47 @@ class DemoScreen(Screen[None]):
         self.set_reactive(DemoScreen.interval, max(0.05, float(interval)))
         self.set_reactive(DemoScreen.condition, condition)
         self.conditions: list[Condition] = [condition]
-        self.answer: Answer | None = None
         self.partial_updates = 0
         """Partial estimates drawn so far (a sampling backend sends one per sample)."""
-        self.cached = False
-        self.error = ""
-        """Why the question on screen could not be asked ("" when it could)."""
-        self._ticket = 0
-        self._loading = False
+        self._key: tuple[int, Condition] | None = None
+        """What the question on screen is asked as: its position and condition."""
         self._timer: Timer | None = None
 
     @property
     def goqa(self) -> GoqaContract:
         return cast("GoqaContract", self.app)
+
+    @property
+    def chart(self) -> AskChart:
+        """The chart, which asks the model."""
+        return self.query_one("#demo-chart", AskChart)
+
+    @property
+    def _state(self) -> AskState | None:
+        return self.chart.states.get(self._key) if self._key is not None else None
+
+    @property
+    def answer(self) -> Answer | None:
+        """The complete answer to the question on screen (None while it is being asked)."""
+        state = self._state
+        return state.answer if state is not None and not state.pending else None
+
+    @property
+    def cached(self) -> bool:
+        """The answer on screen came from the response cache."""
+        state = self._state
+        return state is not None and state.cached
+
+    @property
+    def error(self) -> str:
+        """Why the question on screen could not be asked ("" when it could)."""
+        state = self._state
+        return state.error if state is not None else ""
+
+    @property
+    def _loading(self) -> bool:
+        state = self._state
+        return state is not None and state.pending
 
     @property
     def position(self) -> int | None:
@@ -165,7 +170,7 @@ class DemoScreen(Screen[None]):
         yield Static("", id="demo-status")
         yield Static("", id="demo-question")
         with VerticalScroll(id="demo-chart-scroll"):
-            yield DistributionChart(id="demo-chart")
+            yield AskChart(id="demo-chart")
         yield Static("", id="demo-closest")
         yield Footer()
 
@@ -213,7 +218,7 @@ class DemoScreen(Screen[None]):
         self._show_question()
 
     def action_leave(self) -> None:
-        self.workers.cancel_group(self, "demo")
+        self.chart.cancel()
         self.paused = True
         leave(self)
 
@@ -244,12 +249,10 @@ class DemoScreen(Screen[None]):
         position = self.position
         if position is None:
             return
-        question = self.goqa.dataset.at(position)
-        self.answer = None
-        self.cached = False
-        self.error = ""
-        self._ticket += 1
-        self._loading = True
+        app = self.goqa
+        question = app.dataset.at(position)
+        condition, template = self.condition, app.template
+        self._key = (position, condition)
         self.query_one("#demo-question", Static).update(
             Text.assemble(
                 (f"#{question.id} · {question.source}\n", "dim"),
@@ -257,73 +260,44 @@ class DemoScreen(Screen[None]):
             )
         )
         self.query_one("#demo-closest", Static).update("asking…")
-        self._draw(None)
+        self.chart.ask(self._key, lambda: ask_request(app, question, condition, template))
+        self._draw()
         self._update_status()
         if self._timer is not None:
             self._timer.reset()
-        self._ask(self._ticket, position, self.condition)
 
-    @work(exclusive=True, group="demo", exit_on_error=False, description="goqa demo ask")
-    async def _ask(self, ticket: int, position: int, condition: Condition) -> None:
-        app = self.goqa
-        question = app.dataset.at(position)
-        # Without a store only the bundled translations; without a writable one no cache.
-        store, _ = available_store(app, session=True)
-        cache, _ = available_store(app, write=True, session=True)
-        build = runner.prompt_builder(app.dataset, condition, app.template, store, [question])
-        backend = app.get_backend()
-
-        def on_partial(answer: Answer) -> None:
-            self.post_message(self.PartialAnswered(ticket, answer))
-
-        answer, cached = await runner.ask_cached(
-            backend,
-            build(question),
-            cache,
-            # The backend's own retry count: a hanging server is not asked five times.
-            policy_for(app.config.backends.get(app.backend_name)),
-            on_partial=on_partial,
-            max_off_option=app.config.max_off_option,
-        )
-        self.post_message(self.Answered(ticket, answer, cached))
-
-    @on(PartialAnswered)
-    def _partial(self, event: PartialAnswered) -> None:
-        if event.ticket == self._ticket:
+    @on(AskChart.PartialAnswerReceived)
+    def _partial(self, event: AskChart.PartialAnswerReceived) -> None:
+        if event.key == self._key:
             self.partial_updates += 1
-            self._draw(event.answer, partial=True)
+            self._draw()
 
-    @on(Answered)
-    def _answered(self, event: Answered) -> None:
-        if event.ticket != self._ticket:
+    @on(AskChart.AnswerReceived)
+    def _answered(self, event: AskChart.AnswerReceived) -> None:
+        if event.key != self._key:
             return
-        self.answer = event.answer
-        self.cached = event.cached
-        self._loading = False
-        self._draw(event.answer)
+        self._draw()
         self._update_status()
         if self._timer is not None:
             # The audience gets the whole interval with the finished answer.
             self._timer.reset()
 
-    @on(Worker.StateChanged)
-    def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "demo" or event.state != WorkerState.ERROR:
+    @on(AskChart.AskEnded)
+    def _ask_ended(self, event: AskChart.AskEnded) -> None:
+        if event.error is None or not self.is_attached:
             return
-        self._loading = False
-        error = event.worker.error
-        if error is not None and self.is_attached:
+        if event.key == self._key:
             # Stop the timer: the next question would most likely fail the same way.
-            self.error = describe(error)[1]
             self.paused = True
-            self._draw(None)
+            self._draw()
             self.query_one("#demo-closest", Static).update(
                 Text(
                     f"could not ask: {self.error}\nPaused: c changes the condition, space resumes.",
                     style="bold",
                 )
             )
-            self.goqa.show_error(error)
+            self._update_status()
+        self.goqa.show_error(event.error)
 
     # ------------------------------------------------------------------ drawing
 
@@ -338,58 +312,29 @@ class DemoScreen(Screen[None]):
                 return n
         return 1
 
-    def _draw(self, answer: Answer | None, partial: bool = False) -> None:
-        if not self.is_attached or self.position is None:
+    def _draw(self) -> None:
+        if not self.is_attached or self.position is None or self._key is None:
             return
         app = self.goqa
         question = app.dataset.at(self.position)
-        probs = answer.probs if answer is not None else None
+        state = self._state
+        answer = state.answer if state is not None else None
         cond_country = self.condition.value if self.condition.kind == "country" else None
         policy: Policy = "drop" if app.policy == "drop" else "keep"
         compared = comparison.choose(
-            question, probs, policy, cond_country, n=self._chart_countries(self.position)
+            question,
+            answer.probs if answer is not None else None,
+            policy,
+            cond_country,
+            n=self._chart_countries(self.position),
         )
-        model_label = "Model"
-        series = [
-            Series(
-                label=model_label,
-                values=tuple(float(x) for x in probs) if probs is not None else (),
-                kind="model",
-                tag=str(self.condition) if self.condition.kind != "default" else "",
-            )
-        ]
-        series += [
-            Series(
-                label=c.label,
-                values=tuple(float(x) for x in c.probs),
-                similarity=c.similarity,
-                tag="conditioned" if c.conditioned else "",
-            )
-            for c in compared
-        ]
-        caption = ""
-        if answer is not None:
-            if answer.estimator == "sampling":
-                so_far = f" {answer.samples} samples so far" if answer.samples else ""
-                caption = (
-                    f"sampling…{so_far}" if partial else f"sampling · {answer.samples} samples"
-                )
-            else:
-                caption = answer.estimator
-            if answer.off_option_mass > 0.005:
-                caption += f" · off-option mass {answer.off_option_mass:.0%}"
-            if not partial and self.cached:
-                caption += " · from the cache"
-        error = self.error if answer is None else ""
-        self.query_one("#demo-chart", DistributionChart).data = ChartData(
-            options=question.options,
-            nonsubstantive=tuple(bool(x) for x in question.nonsubstantive),
-            series=tuple(series),
-            caption=caption,
-            pending=partial,
-            status="" if answer is not None or error else f"asking {app.backend_name}…",
-            suspect=answer.suspect if answer is not None and not partial else "",
-            error=error,
+        self.chart.draw(
+            question,
+            self._key,
+            compared,
+            model_tag=str(self.condition) if self.condition.kind != "default" else "",
+            caption=_caption(answer, partial=self._loading, cached=self.cached),
+            asking=f"asking {app.backend_name}…",
         )
         closest = [c for c in compared if c.similarity is not None and not c.conditioned]
         if closest:
@@ -413,3 +358,19 @@ class DemoScreen(Screen[None]):
         self.query_one("#demo-status", Static).update(
             Text(f"{step} · {self.condition} · {model} · {state} · {timer}")
         )
+
+
+def _caption(answer: Answer | None, partial: bool, cached: bool) -> str:
+    """The line under the demo's chart: how the answer was estimated, and from where."""
+    if answer is None:
+        return ""
+    if answer.estimator == "sampling":
+        so_far = f" {answer.samples} samples so far" if answer.samples else ""
+        caption = f"sampling…{so_far}" if partial else f"sampling · {answer.samples} samples"
+    else:
+        caption = answer.estimator
+    if answer.off_option_mass > 0.005:
+        caption += f" · off-option mass {answer.off_option_mass:.0%}"
+    if not partial and cached:
+        caption += " · from the cache"
+    return caption

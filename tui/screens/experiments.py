@@ -2,8 +2,9 @@
 
 Choose the experiment (default, cross-national or linguistic prompting), its targets, the
 backend and the run-name prefix; the questions are the ones the browse filter shows. Start
-resolves every condition first, so a country that matches nothing or missing translations are
-reported before any request is sent. Then an exclusive async worker makes or resumes the runs
+resolves every condition first (in a thread worker: translations and stored answers are read
+from the store), so a country that matches nothing or missing translations are reported
+before any request is sent. Then an exclusive async worker makes or resumes the runs
 ``PREFIX-default``, ``PREFIX-country-Russia``… one after the other through
 :func:`core.experiments.run_experiment` (the same code as ``goqa experiment``), with a
 progress bar per run. Cancel stops it; what was stored stays, and Start resumes.
@@ -36,8 +37,11 @@ from textual.worker import Worker, WorkerState
 
 from core import experiments, runner
 from core.config import BackendConfig
-from core.experiments import ExperimentPlan, ExperimentSummary, Movement
+from core.errors import GoqaError
+from core.experiments import ExperimentKind, ExperimentPlan, ExperimentSummary, Movement
 from core.prompts import Condition
+from core.runs import NothingToRunError
+from core.store import Selection
 from tui.contract import GoqaContract
 
 KIND_OPTIONS: tuple[tuple[str, str], ...] = (
@@ -116,6 +120,20 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         outcome: runner.RunOutcome
 
     @dataclass
+    class PlanChecked(Message):
+        """Every condition of ``plan`` resolved (in a thread); ``stored`` counts, per run, the
+        plan's questions already answered by an earlier start."""
+
+        plan: ExperimentPlan
+        stored: tuple[int, ...]
+
+    @dataclass
+    class PlanRefused(Message):
+        """Checking the plan failed: an unknown country, missing translations, the store."""
+
+        error: Exception
+
+    @dataclass
     class SummaryReady(Message):
         """The experiment's runs are scored against the default run."""
 
@@ -136,6 +154,8 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         self.outcomes: tuple[runner.RunOutcome, ...] = ()
         self._auto_prefix = ""
         self._rows: list[tuple[Static, ProgressBar, Static]] = []
+        self._checking = False
+        """True while the plan is checked in a thread, before its runs start."""
 
     # ------------------------------------------------------------------ layout
 
@@ -205,9 +225,9 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
 
     # ------------------------------------------------------------------ the form
 
-    def _kind(self) -> str:
+    def _kind(self) -> ExperimentKind:
         value = self.query_one("#exp-kind", Select).value
-        return str(value) if value is not Select.NULL else "cross-national"
+        return experiments.parse_kind(str(value)) if value is not Select.NULL else "cross-national"
 
     def _backend(self) -> str:
         value = self.query_one("#exp-backend", Select).value
@@ -221,7 +241,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         """The experiment the form describes.
 
         Raises:
-            ValueError: no question, an unknown kind or a blank prefix.
+            GoqaError: no question, an unknown kind or target, or a blank prefix.
         """
         app = self.goqa
         backend_name = self._backend()
@@ -231,7 +251,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         else:  # a backend handed to the app ready-made (tests, scripts): the defaults
             concurrency, max_retries = BackendConfig.concurrency, BackendConfig.max_retries
         if not self.positions:
-            raise ValueError("No question is shown in Browse: clear the filter first.")
+            raise NothingToRunError("No question is shown in Browse: clear the filter first.")
         return experiments.plan(
             self._kind(),
             self._targets(),
@@ -242,7 +262,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
             prefix=self.query_one("#exp-prefix", Input).value,
             concurrency=concurrency,
             max_retries=max_retries,
-            selection={"via": "tui", "ids": [app.dataset.ids[p] for p in self.positions]},
+            selection=Selection(via="tui", ids=tuple(app.dataset.ids[p] for p in self.positions)),
             max_off_option=app.config.max_off_option,
         )
 
@@ -250,7 +270,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         app = self.goqa
         try:
             plan = self.make_plan()
-        except ValueError as exc:
+        except GoqaError as exc:
             self.query_one("#exp-info", Static).update(str(exc))
             return
         self.query_one("#exp-info", Static).update(
@@ -315,31 +335,56 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
     # ------------------------------------------------------------------ starting
 
     async def action_start(self) -> None:
-        """Check the plan (no request yet), then make or resume its runs in a worker."""
-        if self.running:
+        """Check the plan (no request yet) in a thread, then make or resume its runs."""
+        if self.running or self._checking:
             return
-        app = self.goqa
         try:
             plan = self.make_plan()
-        except ValueError as exc:
+        except GoqaError as exc:
             self._status(str(exc), problem=True)
             self.notify(str(exc), title="Experiments", severity="error")
             return
+        self._checking = True
+        self._status("Checking the conditions…")
+        self._check_worker(plan)
+
+    @work(thread=True, exclusive=True, group="experiment-check", exit_on_error=False)
+    def _check_worker(self, plan: ExperimentPlan) -> None:
+        # Translations, the stored runs and their answers are read from the store: not on
+        # the event loop.
+        app = self.goqa
         try:
             experiments.preflight(app.dataset, plan, app.store)
-        except experiments.ExperimentTranslationsError as exc:
+            keys = {app.dataset.at(p).key for p in plan.positions}
+            names = {r.manifest.name for r in app.store.runs()}
+            stored = tuple(
+                len(app.store.answered_keys(name) & keys) if name in names else 0
+                for name in plan.run_names
+            )
+        except Exception as exc:  # an unknown country, the store: worded by the app
+            self.post_message(self.PlanRefused(exc))
+            return
+        self.post_message(self.PlanChecked(plan, stored))
+
+    @on(PlanRefused)
+    def _plan_refused(self, event: PlanRefused) -> None:
+        self._checking = False
+        exc = event.error
+        if isinstance(exc, experiments.ExperimentTranslationsError):
             message = str(exc) + TRANSLATION_HINT
             self._status(message, problem=True)
             self.notify(message, title="Translations missing", severity="error", timeout=15)
-            return
-        except Exception as exc:  # an unknown country, the store: worded by the app
+        else:
             self._status(str(exc), problem=True)
             self.goqa.show_error(exc)
-            return
-        await self._begin(plan)
 
-    async def _begin(self, plan: ExperimentPlan) -> None:
-        app = self.goqa
+    @on(PlanChecked)
+    async def _plan_checked(self, event: PlanChecked) -> None:
+        self._checking = False
+        if self.is_attached:
+            await self._begin(event.plan, event.stored)
+
+    async def _begin(self, plan: ExperimentPlan, stored_counts: Sequence[int]) -> None:
         self.plan = plan
         self.summary = None
         self.outcomes = ()
@@ -347,20 +392,17 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         compare = self.query_one("#exp-compare", OptionList)
         compare.clear_options()
         compare.display = False
-        keys = {app.dataset.at(p).key for p in plan.positions}
-        stored = {r.manifest.name for r in app.store.runs()}
+        n_questions = len({self.goqa.dataset.at(p).key for p in plan.positions})
         box = self.query_one("#exp-runs", VerticalScroll)
         await box.remove_children()
         self._rows = []
-        rows, stored_counts = [], []
-        for name, cond in zip(plan.run_names, plan.conditions, strict=True):
-            done = len(app.store.answered_keys(name) & keys) if name in stored else 0
+        rows = []
+        for name, cond, done in zip(plan.run_names, plan.conditions, stored_counts, strict=True):
             label = Static(f"{name} · {cond}", classes="exp-run-name", markup=False)
-            bar = ProgressBar(total=len(keys), show_eta=False)
-            numbers = Static(f"{done}/{len(keys)} stored", classes="exp-run-stats")
+            bar = ProgressBar(total=n_questions, show_eta=False)
+            numbers = Static(f"{done}/{n_questions} stored", classes="exp-run-stats")
             self._rows.append((label, bar, numbers))
             rows.append(Horizontal(label, bar, numbers, classes="exp-run"))
-            stored_counts.append(done)
         await box.mount_all(rows)
         for (_, bar, _), done in zip(self._rows, stored_counts, strict=True):
             bar.update(progress=done)  # answers from an earlier start count from the outset

@@ -8,7 +8,8 @@ becomes a :class:`core.runs.RunPlan` (:func:`core.runs.plan_run`, as ``goqa run`
 take it in. The leaderboard is scored again from the answers so far
 (:func:`core.runs.score_distributions`) at most every half second. Cancelling stops the worker; what was stored stays,
 and starting the same name again (or picking the run under "Resume") asks only the questions
-still unanswered or failed.
+still unanswered or failed. The store's runs (the "Resume" list, the names a default name
+avoids) are read in a thread worker and arrive as :class:`RunScreen.RunsListed`.
 
 Suspect answers (see :func:`core.backends.base.validate_answer`) are stored and counted but
 left out of the live scores, as :func:`core.runs.load_run` leaves them out; failed
@@ -19,7 +20,7 @@ they are always shown as plain text, never read as markup.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -36,11 +37,11 @@ from textual.validation import Function
 from textual.widgets import Button, Footer, Header, Input, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState
 
-from core import countries, runner, runs
+from core import countries, metrics, runner, runs
 from core.config import BackendConfig
 from core.prompts import Condition
 from core.runs import RunPlan
-from core.store import RunSummary
+from core.store import RunSummary, Selection, Store
 from tui.contract import GoqaContract, available_store, leave
 
 from ..widgets.leaderboard import Leaderboard, rows_from_scores
@@ -135,6 +136,17 @@ class RunScreen(Screen[None]):
 
         outcome: runner.RunOutcome
 
+    @dataclass
+    class RunsListed(Message):
+        """The store's runs were read (in a thread: never on the event loop).
+
+        ``after_run`` is the plan of the run that just ended, whose name the form keeps when
+        the run can be resumed.
+        """
+
+        runs: tuple[RunSummary, ...]
+        after_run: RunPlan | None = None
+
     def __init__(self, positions: list[int], condition: Condition) -> None:
         """Create the screen.
 
@@ -148,6 +160,8 @@ class RunScreen(Screen[None]):
         self._probs: dict[int, np.ndarray] = {}
         self._inbox: list[tuple[int, np.ndarray]] = []
         self._resumable: dict[str, RunSummary] = {}
+        self._taken: set[str] = set()
+        """Names of the stored runs, as last read (the default name avoids them)."""
         self._dirty = False
         self._plan: RunPlan | None = None
         self._resume: RunSummary | None = None
@@ -240,11 +254,8 @@ class RunScreen(Screen[None]):
         return self.query_one("#run-name", Input)
 
     def _taken_names(self) -> set[str]:
-        store, _ = available_store(self.goqa)
-        try:
-            return {r.manifest.name for r in store.runs()} if store is not None else set()
-        except Exception:  # the store is reported on start; a name is still useful
-            return set()
+        """The stored runs' names as last read by :meth:`_refresh_resumable`."""
+        return self._taken
 
     def _form_condition(self) -> Condition | None:
         try:
@@ -265,17 +276,32 @@ class RunScreen(Screen[None]):
         self._auto_name = runs.run_name(condition, self._form_backend(), taken=self._taken_names())
         name.value = self._auto_name
 
-    def _refresh_resumable(self) -> None:
+    def _refresh_resumable(self, after_run: RunPlan | None = None) -> None:
+        """Read the store's runs in a thread; :meth:`_runs_listed` fills the resume list."""
+        store, _ = available_store(self.goqa)
+        if store is None:
+            self.post_message(self.RunsListed((), after_run))
+            return
+        self._list_runs(store, after_run)
+
+    @work(thread=True, group="run-list", exit_on_error=False, name="list runs")
+    def _list_runs(self, store: Store, after_run: RunPlan | None) -> None:
+        try:
+            listed = tuple(store.runs())
+        except Exception as exc:  # worded by the app; the form still works without the list
+            self.app.call_from_thread(self.goqa.show_error, exc)
+            listed = ()
+        self.post_message(self.RunsListed(listed, after_run))
+
+    @on(RunsListed)
+    def _runs_listed(self, event: RunsListed) -> None:
+        if not self.is_attached:
+            return
+        self._taken = {r.manifest.name for r in event.runs}
+        unfinished = [r for r in event.runs if not r.finished]
+        unfinished.reverse()  # newest first
+        self._resumable = {r.manifest.name: r for r in unfinished}
         select = self.query_one("#run-resume", Select)
-        store, problem = available_store(self.goqa)
-        runs: list[RunSummary] = []
-        if store is not None:
-            try:
-                runs = [r for r in store.runs() if not r.finished]
-            except Exception as exc:
-                self.goqa.show_error(exc)
-        runs.reverse()  # newest first
-        self._resumable = {r.manifest.name: r for r in runs}
         select.set_options(
             (
                 # A Text prompt: a run name is shown as written, never read as markup.
@@ -287,13 +313,30 @@ class RunScreen(Screen[None]):
                 ),
                 r.manifest.name,
             )
-            for r in runs
+            for r in unfinished
         )
-        select.disabled = not runs
-        if store is None:
+        select.disabled = self.running or not unfinished
+        if available_store(self.goqa)[0] is None:
             select.prompt = "No store: nothing to resume"
         else:
-            select.prompt = "Resume an unfinished run…" if runs else "No unfinished run to resume"
+            select.prompt = (
+                "Resume an unfinished run…" if unfinished else "No unfinished run to resume"
+            )
+        plan = event.after_run
+        if plan is not None and not self.running:
+            # Stay on this run: the next start resumes it.
+            summary = self._resumable.get(plan.name)
+            if summary is not None:
+                self._resume = summary
+                self._resume_positions = list(plan.positions)
+            else:
+                # Finished: the next start is a new run under a fresh default name.
+                self._resume = None
+                self._auto_name = self._name_input.value
+                self._update_default_name()
+            self._update_info()
+        elif self._resume is None and not self.running:
+            self._update_default_name()
 
     def _update_info(self) -> None:
         app = self.goqa
@@ -467,11 +510,11 @@ class RunScreen(Screen[None]):
             m = resume.manifest
             template, policy = m.template, m.policy
             positions = list(self._resume_positions or self.positions)
-            selection = {k: v for k, v in m.selection.items() if k != "planned"}
+            selection = replace(m.selection, planned=None)
         else:
             template, policy = app.template, app.policy
             positions = list(self.positions)
-            selection = {"via": "tui", "ids": [app.dataset.ids[p] for p in positions]}
+            selection = Selection(via="tui", ids=tuple(app.dataset.ids[p] for p in positions))
         try:
             return runs.plan_run(
                 app.dataset,
@@ -541,8 +584,7 @@ class RunScreen(Screen[None]):
             # Suspect answers are stored and counted (Progress.suspect) but, as in every
             # score, left off the board.
             if answer is not None and not answer.suspect:
-                probs = np.zeros(dataset.kmax)
-                probs[: len(answer.probs)] = answer.probs
+                probs = metrics.pad_probs(dataset, [answer.probs])[0]
                 self._inbox.append((dataset.key_index[question.key], probs))
 
         outcome = await runs.execute(
@@ -678,20 +720,7 @@ class RunScreen(Screen[None]):
                 Text(f"Stopped by an error: {event.worker.error}")
             )
             self.goqa.show_error(event.worker.error)
-        self._refresh_resumable()
-        if plan is not None:
-            # Stay on this run: the next start resumes it.
-            summary = self._resumable.get(plan.name)
-            if summary is not None:
-                self._resume = summary
-                self._resume_positions = list(plan.positions)
-                self._update_info()
-            else:
-                # Finished: the next start is a new run under a fresh default name.
-                self._resume = None
-                self._auto_name = self._name_input.value
-                self._update_default_name()
-                self._update_info()
+        self._refresh_resumable(after_run=plan)
 
     @property
     def outcome(self) -> runner.RunOutcome | None:

@@ -21,7 +21,8 @@ from textual.worker import Worker, WorkerState
 
 from core.config import redact_url
 from core.connection import ConnectionVerdict, check_connection
-from core.prompts import TEMPLATE_NAMES
+from core.prompts import TEMPLATE_NAMES, parse_template
+from core.runs import as_policy
 from tui.contract import GoqaContract
 from tui.errors import describe
 from tui.widgets.status import StatusBar
@@ -209,12 +210,12 @@ class SettingsScreen(Screen[None]):
     @on(Select.Changed, "#template")
     def _template_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
-            self.goqa.template = event.value
+            self.goqa.template = parse_template(event.value)
 
     @on(Select.Changed, "#policy")
     def _policy_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
-            self.goqa.policy = event.value
+            self.goqa.policy = as_policy(event.value)
 
     @on(Select.Changed, "#theme")
     def _theme_changed(self, event: Select.Changed) -> None:

@@ -25,8 +25,10 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-EIGHTHS = " ▏▎▍▌▋▊▉"
-FULL = "█"
+from core.textbars import eighths_bar
+
+LEGEND_SWATCH = "██"
+"""A series' colour in the legend."""
 COMPACT_LEGEND_WIDTH = 72
 """Narrower than this, the legend runs on instead of one line per series."""
 SERIES_STYLES = 4
@@ -85,14 +87,6 @@ class ChartData:
     def get(self, label: str) -> Series | None:
         """The series called ``label`` (None if absent)."""
         return next((s for s in self.series if s.label == label), None)
-
-
-def bar(fraction: float, width: int) -> str:
-    """A bar of ``width`` cells filled to ``fraction`` with eighth-block precision."""
-    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
-    full, part = divmod(eighths, 8)
-    text = FULL * full + (EIGHTHS[part] if part else "")
-    return text.ljust(width)
 
 
 def _clip(text: str, width: int) -> str:
@@ -225,7 +219,7 @@ class DistributionChart(Widget):
                     out.append("│", axis)
                     continue
                 value = series.values[i] if i < len(series.values) else 0.0
-                out.append(bar(value, bar_width), self._style(cls))
+                out.append(eighths_bar(value, bar_width), self._style(cls))
                 out.append("│", axis)
                 out.append(f"{value * 100:6.1f}%", value_style)
         if data.caption:
@@ -247,7 +241,7 @@ class DistributionChart(Widget):
         for n, (series, cls) in enumerate(zip(data.series, classes, strict=True)):
             if n:
                 out.append("   " if compact else "\n")
-            out.append(f"{FULL * 2} ", self._style(cls))
+            out.append(f"{LEGEND_SWATCH} ", self._style(cls))
             out.append(series.label)
             if series.similarity is not None:
                 out.append(" " if compact else "  similarity ", muted)

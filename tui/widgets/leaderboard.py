@@ -31,9 +31,7 @@ from textual.widgets import DataTable, Input, Static
 
 from core.countries import resolve
 from core.metrics import Scores
-
-EIGHTHS = " ▏▎▍▌▋▊▉█"
-"""Index ``k`` is a block ``k`` eighths wide (0 is a blank cell)."""
+from core.textbars import eighths_bar
 
 BASELINE_MARK = "┆"
 CENTRE_MARK = "│"
@@ -96,15 +94,6 @@ def rows_from_scores(scores: Scores, baseline: Scores | None = None) -> list[Lea
             )
         )
     return rows
-
-
-def eighths_bar(fraction: float, width: int) -> str:
-    """A left-aligned bar ``fraction`` (0..1) of ``width`` cells, in eighth-cell steps."""
-    if width <= 0 or not math.isfinite(fraction):
-        return ""
-    units = round(min(max(fraction, 0.0), 1.0) * width * 8)
-    full, part = divmod(units, 8)
-    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
 
 
 def nice_scale(values: Iterable[float]) -> tuple[float, float]:

@@ -6,7 +6,6 @@ swaps a list of positions: nothing is measured or laid out per row.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -22,23 +21,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from core.dataset import Dataset
+from core.dataset import Dataset, headline
 
-_SPACES = re.compile(r"\s+")
-_LIST_PREAMBLE = re.compile(r"^(?P<stem>.*?)\.\.\.\s*(?P<item>[^.].{0,100})$", re.DOTALL)
-
-
-def list_label(text: str) -> str:
-    """A one-line label that puts the distinguishing part of a question first.
-
-    Pew batteries share a long stem and differ only after ``...`` (``...Air pollution``);
-    for those the item comes first: ``Air pollution — Now I am going to read…``.
-    """
-    flat = _SPACES.sub(" ", text).strip()
-    match = _LIST_PREAMBLE.match(flat)
-    if match and match["item"].strip():
-        return f"{match['item'].strip()} — {match['stem'].strip()}"
-    return flat
+"""The old name of :func:`core.dataset.headline`: delete once ``tui/commands.py`` imports
+``headline`` from ``core.dataset`` itself."""
 
 
 class QuestionList(ScrollView, can_focus=True):
@@ -136,7 +122,7 @@ class QuestionList(ScrollView, can_focus=True):
     def set_dataset(self, dataset: Dataset) -> None:
         """Use ``dataset`` (precomputes the one-line labels)."""
         self._dataset = dataset
-        self._labels = [list_label(t) for t in dataset.texts]
+        self._labels = [headline(t) for t in dataset.texts]
         self._counts = [int(c) for c in dataset.countries_per_question()]
         self._id_width = max(3, len(str(max(dataset.ids, default=0))))
 

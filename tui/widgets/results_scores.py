@@ -1,0 +1,340 @@
+"""One run's own scores: its country leaderboard and, beside it or instead of it, its map.
+
+:class:`RunScores` owns the run on show. :meth:`RunScores.load` scores a stored run in a
+thread worker (:func:`core.runs.load_run`), then adds its statistics in another
+(:func:`core.runs.with_statistics`): each country's bootstrap 95% interval and the best score
+another country's people reach on the same questions. The leaderboard gives each country's
+score, its uniform-answer score (the floor a model has to beat) and the best other people's.
+
+The map (:class:`~tui.widgets.run_map.RunMap`) sits beside the board from
+:data:`SIDE_BY_SIDE_WIDTH` cells on, and shows there by default; on a narrower pane it takes
+the board's place when it shows. The board's cursor moves the map's crosshair.
+
+Messages: :class:`RunScores.RunLoaded`, :class:`RunScores.StatisticsLoaded`,
+:class:`RunScores.CountryChosen` (Enter on a country), and :class:`RunScores.LoadFailed` or
+:class:`RunScores.StatisticsFailed` when a worker fails (a worker's own state change does not
+bubble), for the screen to report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from core import runs, stats
+from core.dataset import Dataset
+from core.runs import LoadedRun
+from core.store import Store
+
+from .leaderboard import Leaderboard, LeaderboardRow, rows_from_scores
+from .run_map import RunMap
+
+SIDE_BY_SIDE_WIDTH = 150
+"""From this width the map sits beside the leaderboard (and shows by default)."""
+
+
+def score_rows(run: LoadedRun) -> list[LeaderboardRow]:
+    """Leaderboard rows of a run: score, n, interval, uniform and best-other scores (the
+    last two columns once its statistics are in)."""
+    rows = rows_from_scores(run.scores, run.uniform)
+    statistics = run.statistics
+    out = []
+    for row in rows:
+        interval = statistics.intervals.get(row.key) if statistics else None
+        other = statistics.baselines.get(row.key) if statistics else None
+        out.append(
+            replace(
+                row,
+                extras=(row.baseline, other.best_other_similarity if other else None),
+                interval=(interval.ci_low, interval.ci_high) if interval else None,
+            )
+        )
+    return out
+
+
+def suspect_note(run: LoadedRun) -> str:
+    """What the board says about suspect answers ("" when the run has none)."""
+    if run.include_suspect:
+        n = run.n_suspect_included
+        return f"{n} suspect answers included (i leaves them out)" if n else ""
+    n = run.suspect_left_out
+    return f"{n} suspect answers left out (i includes them)" if n else ""
+
+
+def scores_caption(run: LoadedRun) -> str:
+    """The board's caption: what was scored and left out first (a two-line caption cannot
+    clip it there), then the policy and the uniform floor."""
+    notes = [f"{run.name}: {run.answers.positions.shape[0]} questions scored"]
+    if note := suspect_note(run):
+        notes.append(note)
+    if run.n_failed:
+        notes.append(f"{run.n_failed} failed (asked again when the run resumes)")
+    return " · ".join(notes) + (
+        f" · policy {run.policy} · {run.n_above_uniform} of "
+        f"{len(run.scores.countries)} countries above their uniform score (┆, mean "
+        f"{run.uniform_mean:.3f}) · Enter: per-question"
+    )
+
+
+def scores_status(run: LoadedRun, marked: str | None) -> str:
+    """The status line under a run's scores: its leader, how the intervals were made, and
+    what ``c`` would compare it with (A = ``marked``, or the latest default run)."""
+    top = run.scores.countries[0] if run.scores.countries else None
+    if top is None:
+        return f"{run.name} has no scored answer yet."
+    statistics = run.statistics
+    if statistics is None:
+        how = "95% CIs: computing…"
+    else:
+        how = (
+            f"95% CIs: bootstrap over questions, {statistics.intervals.n_resamples} "
+            f"resamples, seed {statistics.intervals.seed} · best other: the closest other "
+            f"country's people (≥{statistics.baselines.min_shared} shared questions)"
+        )
+    against = f"A = {marked}" if marked else "the latest default run"
+    return (
+        f"{run.name}: most like {top.display} ({top.similarity:.3f}) · {how} · "
+        f"m marks it as A · c compares it with {against}"
+    )
+
+
+class RunScores(Horizontal):
+    """The leaderboard of one run and its world map."""
+
+    map_shown: reactive[bool | None] = reactive(None, init=False)
+    """Whether the map shows; None: beside the board on a wide pane, else hidden."""
+
+    @dataclass
+    class RunLoaded(Message):
+        """A run's scores are ready and on the board."""
+
+        run: LoadedRun
+
+    @dataclass
+    class StatisticsLoaded(Message):
+        """A run's bootstrap intervals, baselines and diagnostics are ready and shown:
+        ``run`` is the loaded run with its :attr:`~core.runs.LoadedRun.statistics`."""
+
+        run: LoadedRun
+
+    @dataclass
+    class LoadFailed(Message):
+        """A run could not be scored (the board keeps what it showed)."""
+
+        error: BaseException
+
+    @dataclass
+    class StatisticsFailed(Message):
+        """A run's intervals and baselines could not be computed."""
+
+        error: BaseException
+
+    @dataclass
+    class CountryChosen(Message):
+        """Enter was pressed on a country of the board."""
+
+        country: str
+        """Its raw dataset key."""
+
+    def __init__(
+        self,
+        *,
+        board_id: str | None = None,
+        map_id: str | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        """Create an empty pane.
+
+        Args:
+            board_id: the id of the inner :class:`Leaderboard`.
+            map_id: the id of the inner :class:`WorldMap` (its pane gets ``<map_id>-pane``).
+        """
+        super().__init__(name=name, id=id, classes=classes)
+        self._board_id = board_id
+        self._map_id = map_id
+        self.loaded: LoadedRun | None = None
+        """The run on show, as :func:`core.runs.load_run` gave it (statistics once in)."""
+        self._shown_run: str | None = None
+        self._baselines: dict[tuple[bytes, str], stats.Baselines] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Leaderboard(
+            extra_labels=("uniform", "best other"),
+            interval_label="95% CI",
+            show_search=False,
+            id=self._board_id,
+        )
+        yield RunMap(map_id=self._map_id, id=f"{self._map_id}-pane" if self._map_id else None)
+
+    def on_mount(self) -> None:
+        self.place_map()
+
+    def on_resize(self) -> None:
+        self.place_map()
+
+    @property
+    def board(self) -> Leaderboard:
+        return self.query_one(Leaderboard)
+
+    @property
+    def run_map(self) -> RunMap:
+        return self.query_one(RunMap)
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self, store: Store, dataset: Dataset, name: str, *, include_suspect: bool) -> None:
+        """Score run ``name`` of ``store`` in a thread; :class:`RunLoaded` follows, then
+        :class:`StatisticsLoaded`. A load under way is given up."""
+        self._load_worker(store, dataset, name, include_suspect)
+
+    def cancel_load(self) -> None:
+        """Give up a load under way (its result is never shown)."""
+        self.workers.cancel_group(self, "results-load")
+
+    @work(thread=True, exclusive=True, group="results-load", exit_on_error=False)
+    def _load_worker(
+        self, store: Store, dataset: Dataset, name: str, include_suspect: bool
+    ) -> None:
+        loaded = runs.load_run(store, dataset, name, include_suspect=include_suspect)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self._Scored(loaded, dataset))
+
+    @dataclass
+    class _Scored(Message):
+        run: LoadedRun
+        dataset: Dataset
+
+    @on(_Scored)
+    def _scored(self, event: _Scored) -> None:
+        event.stop()
+        run = event.run
+        self.loaded = run
+        board = self.board
+        same_run = bool(board.rows) and self._shown_run == run.name
+        board.set_rows(score_rows(run), caption=scores_caption(run), keep_cursor=same_run)
+        self._shown_run = run.name
+        self.run_map.show_run(run)
+        self._follow_board()
+        if run.scores.countries:
+            self._statistics_worker(event.dataset, run)
+        self.post_message(self.RunLoaded(run))
+
+    @work(thread=True, exclusive=True, group="results-stats", exit_on_error=False)
+    def _statistics_worker(self, dataset: Dataset, run: LoadedRun) -> None:
+        # Runs over the same questions (an experiment's) share their baselines.
+        key = (run.scored_positions.tobytes(), run.policy)
+        done = runs.with_statistics(dataset, run, baselines=self._baselines.get(key))
+        assert done.statistics is not None
+        self._baselines = {key: done.statistics.baselines}
+        if not get_current_worker().is_cancelled:
+            self.post_message(self._Computed(done))
+
+    @dataclass
+    class _Computed(Message):
+        run: LoadedRun
+
+    @on(_Computed)
+    def _computed(self, event: _Computed) -> None:
+        event.stop()
+        run = self.loaded
+        if run is None or run.answers is not event.run.answers:
+            return  # another run (or a fresh load of this one) is on show meanwhile
+        self.loaded = run = event.run
+        if self._shown_run != run.name:
+            return
+        self.board.set_rows(score_rows(run), keep_cursor=True)
+        self.run_map.show_statistics(run)
+        self.post_message(self.StatisticsLoaded(run))
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        # A worker's state does not bubble: say what failed with the pane's own messages.
+        error = event.worker.error
+        if event.worker.node is not self or event.state != WorkerState.ERROR or error is None:
+            return
+        if event.worker.group == "results-load":
+            self.post_message(self.LoadFailed(error))
+        elif event.worker.group == "results-stats":
+            self.post_message(self.StatisticsFailed(error))
+
+    def forget(self) -> None:
+        """Forget the run on show (it was deleted): the next load starts a fresh board."""
+        self.loaded = None
+        self._shown_run = None
+
+    def clear(self, caption: str = "") -> None:
+        """Show no run: an empty board with ``caption``, an empty map."""
+        self.forget()
+        self.board.clear(caption)
+        self.run_map.clear()
+
+    # ------------------------------------------------------------------ the map
+
+    def map_visible(self) -> bool:
+        """Whether the map shows (as chosen, else beside the board on a wide pane)."""
+        if self.map_shown is not None:
+            return self.map_shown
+        return self._width() >= SIDE_BY_SIDE_WIDTH
+
+    def _width(self) -> int:
+        # Not laid out yet (or hidden since before a resize): the screen's width.
+        return self.size.width or self.screen.size.width
+
+    def place_map(self) -> None:
+        """Map beside the board on a wide pane; on a narrow one, the map or the board."""
+        beside = self._width() >= SIDE_BY_SIDE_WIDTH
+        shown = self.map_visible()
+        pane, board = self.run_map, self.board
+        pane.set_class(beside, "-beside")
+        pane.display = shown
+        board.display = beside or not shown
+        if not shown and pane.world.has_focus:
+            board.focus_table()
+        elif shown and not board.display and self.display:
+            pane.world.focus()
+
+    def watch_map_shown(self) -> None:
+        self.place_map()
+
+    def toggle_map(self) -> None:
+        """Show or hide the map; shown alone, it takes the focus."""
+        self.map_shown = not self.map_visible()
+        if self.map_shown:
+            self._follow_board()
+            if self._width() < SIDE_BY_SIDE_WIDTH:
+                self.run_map.world.focus()
+
+    def focus_board(self) -> None:
+        """Focus the board, or the map where it stands in for the board."""
+        if self.board.display:
+            self.board.focus_table()
+        else:
+            self.run_map.world.focus()
+
+    @property
+    def highlighted_key(self) -> str | None:
+        """The country under the board's cursor."""
+        return self.board.highlighted_key
+
+    @on(DataTable.RowHighlighted)
+    def _board_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.parent is self.board:
+            self._follow_board()
+
+    def _follow_board(self) -> None:
+        """Put the map's crosshair on the country under the board's cursor."""
+        self.run_map.follow(self.board.highlighted_key)
+
+    @on(Leaderboard.CountrySelected)
+    def _country_selected(self, event: Leaderboard.CountrySelected) -> None:
+        event.stop()
+        self.post_message(self.CountryChosen(event.country))
