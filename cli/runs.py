@@ -48,6 +48,7 @@ from core.backends.retry import RetryPolicy
 from core.prompts import Condition
 from core.runner import ask_cached, prompt_builder
 from core.store import QuestionFilter, Selection, Store, StoredAnswer
+from core.wording import counted
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -325,7 +326,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcome = asyncio.run(go(None))
         else:
             headline = (
-                f"Run [bold]{escape(plan.name)}[/]: {len(plan.positions)} questions · "
+                f"Run [bold]{escape(plan.name)}[/]: {counted(len(plan.positions), 'question')} · "
                 + escape(
                     f"{condition} · backend {name} ({backend.model}) · concurrency "
                     f"{plan.concurrency}"

@@ -33,6 +33,7 @@ from core.dataset import skipped_note
 from core.prompts import Condition
 from core.runner import RunOutcome
 from core.store import QuestionFilter, Selection, Store
+from core.wording import counted
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -154,7 +155,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     con = console(stderr=True)
 
     def started(index: int, run_name: str, cond: Condition) -> None:
-        con.print(f"[bold]{escape(run_name)}[/]: {len(plan.positions)} questions · {cond}")
+        con.print(
+            f"[bold]{escape(run_name)}[/]: {counted(len(plan.positions), 'question')} · {cond}"
+        )
 
     async def go() -> tuple[RunOutcome, ...]:
         try:

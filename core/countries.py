@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, cast
+from typing import Literal
 
 from core.errors import GoqaError
 
@@ -300,7 +300,8 @@ class Country:
 @lru_cache(maxsize=4096)
 def resolve(key: str) -> Country:
     """Resolve a raw dataset key to a :class:`Country` (never fails)."""
-    base, sample = key.strip(), cast(Sample, "national")
+    base = key.strip()
+    sample: Sample = "national"
     match = _QUALIFIER_RE.match(base)
     if match and match["qual"].strip().lower() in _QUALIFIERS:
         base, sample = match["base"].strip(), _QUALIFIERS[match["qual"].strip().lower()]
@@ -311,10 +312,10 @@ def resolve(key: str) -> Country:
 def sample_rank(sample: str) -> int:
     """Where ``sample`` stands in :data:`SAMPLE_PREFERENCE` (0 is preferred; anything
     unknown after every known kind): a sort key for choosing among one country's samples."""
-    try:
-        return SAMPLE_PREFERENCE.index(cast(Sample, sample))
-    except ValueError:
-        return len(SAMPLE_PREFERENCE)
+    for rank, known in enumerate(SAMPLE_PREFERENCE):
+        if sample == known:
+            return rank
+    return len(SAMPLE_PREFERENCE)
 
 
 def preferred(samples: Iterable[Country], *, non_national: bool = False) -> Country | None:

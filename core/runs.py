@@ -764,6 +764,28 @@ class RunComparison:
             return None
         return sb.similarity - sa.similarity
 
+    def differences(self) -> dict[str, float]:
+        """B − A for every country both runs scored, in B's order (best first)."""
+        out = {}
+        for cb in self.scores_b.countries:
+            diff = self.difference(cb.country)
+            if diff is not None:
+                out[cb.country] = diff
+        return out
+
+    @property
+    def moved_toward(self) -> int:
+        """Countries B answers more like than A does (B − A > 0)."""
+        return sum(1 for d in self.differences().values() if d > 0)
+
+    def rank(self, country: str) -> int | None:
+        """Where ``country`` stands when the countries are sorted by how far B moved toward
+        them (1: the largest move); None if either run lacks it."""
+        diffs = self.differences()
+        if country not in diffs:
+            return None
+        return 1 + sum(1 for d in diffs.values() if d > diffs[country])
+
     @property
     def suspect_left_out(self) -> int:
         """Suspect answers left out of both runs together."""

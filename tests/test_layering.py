@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support import REPO
+
 import core
 
 FORBIDDEN = ("textual", "rich")
@@ -139,8 +141,6 @@ def test_probe_detects_a_ui_import(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- import-linter
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def lint_imports(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the venv's ``lint-imports`` (the contracts in pyproject.toml) from the repo root."""
@@ -148,7 +148,7 @@ def lint_imports(*args: str) -> subprocess.CompletedProcess[str]:
     assert tool.exists(), "lint-imports is missing: pip install -e '.[test]'"
     return subprocess.run(
         [str(tool), "--no-cache", *args],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,8 +1,8 @@
 """mypy holds on the whole shipped tree (``[tool.mypy]`` in pyproject.toml), so CI, which runs
 plain ``pytest``, type-checks it too.
 
-``tests/test_tui_app_contract.py`` runs mypy as well, on something this file does not check:
-the tests' harness app (``tests/tui_support.py``) against the screens' contract.
+``tests/tui/test_tui_app_contract.py`` runs mypy as well, on something this file does not
+check: the tests' harness app (``tests/support/tui.py``) against the screens' contract.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import REPO
+
 TREE = ("core", "cli", "tui", "themes")
 
 
@@ -19,7 +20,7 @@ def mypy(*args: str) -> subprocess.CompletedProcess[str]:
     """Run this interpreter's mypy from the repository root (its config applies)."""
     return subprocess.run(
         [sys.executable, "-m", "mypy", *args],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,

@@ -1,7 +1,7 @@
 """The contract between goqa's app and its screens: what a screen may read, call and post.
 
 Screens and widgets depend on :class:`GoqaContract`, never on :class:`tui.app.GoqaApp`: the
-real app implements it, and so does the tests' harness app (``tests/tui_support.py``), so
+real app implements it, and so does the tests' harness app (``tests/support/tui.py``), so
 a screen can be tested on its own. A screen reaches it through a typed accessor::
 
     @property

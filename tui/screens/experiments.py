@@ -42,6 +42,7 @@ from core.experiments import ExperimentKind, ExperimentPlan, ExperimentSummary, 
 from core.prompts import Condition
 from core.runs import NothingToRunError
 from core.store import Selection
+from core.wording import counted
 from tui.contract import GoqaContract
 
 KIND_OPTIONS: tuple[tuple[str, str], ...] = (
@@ -274,7 +275,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
             self.query_one("#exp-info", Static).update(str(exc))
             return
         self.query_one("#exp-info", Static).update(
-            f"{len(plan.positions)} questions from the browse filter · dataset "
+            f"{counted(len(plan.positions), 'question')} from the browse filter · dataset "
             f"{app.dataset.name} · template {plan.template} · policy {plan.policy} · runs: "
             + ", ".join(plan.run_names)
         )
@@ -505,7 +506,11 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         if state == WorkerState.SUCCESS and isinstance(event.worker.result, tuple):
             self.outcomes = event.worker.result
             failed = sum(o.failed for o in self.outcomes)
-            note = f" · {failed} questions failed (Start again to retry them)" if failed else ""
+            note = (
+                f" · {counted(failed, 'question')} failed (Start again to retry them)"
+                if failed
+                else ""
+            )
             self._status(f"All {len(self.outcomes)} runs done{note} · summarising…")
             self._summary_worker(plan)
         elif state == WorkerState.CANCELLED:
@@ -537,7 +542,9 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         )
         compare.display = bool(summary.conditions)
         failed = sum(o.failed for o in self.outcomes)
-        note = f" · {failed} questions failed (Start again to retry them)" if failed else ""
+        note = (
+            f" · {counted(failed, 'question')} failed (Start again to retry them)" if failed else ""
+        )
         self._status(f"Done{note}. Pick a run below to compare it in Results.")
         self.notify(
             f"Experiment {self.plan.prefix if self.plan else ''} done.", title="Experiments"

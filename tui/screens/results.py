@@ -43,6 +43,7 @@ from textual.widgets import Button, ContentSwitcher, Footer, Header, Static
 from core import runs
 from core.runs import LoadedRun, RunComparison, RunStatistics
 from core.store import RunSummary
+from core.wording import counted
 from tui.contract import (
     CountryOpenRequested,
     GoqaContract,
@@ -76,22 +77,26 @@ class ConfirmDeleteScreen(ModalScreen[bool]):
         Binding("escape", "cancel", "Cancel", id="results.delete.cancel", tooltip="Keep the run"),
     ]
 
-    def __init__(self, name: str, n_answers: int) -> None:
+    def __init__(self, name: str, n_answers: int, n_failed: int = 0) -> None:
         """Create the dialog.
 
         Args:
             name: the run to delete (shown as written, never as markup).
-            n_answers: its stored answers, failed ones included.
+            n_answers: its stored answers (failed attempts not included).
+            n_failed: its questions that failed and are stored as such.
         """
         super().__init__()
         self.run_name = name
         self.n_answers = n_answers
+        self.n_failed = n_failed
 
     @property
     def question(self) -> str:
         """The question the dialog asks."""
+        failed = f" and {counted(self.n_failed, 'failed question')}" if self.n_failed else ""
         return (
-            f"Delete run '{self.run_name}' and its {self.n_answers} answers? This cannot be undone."
+            f"Delete run '{self.run_name}' and its {counted(self.n_answers, 'answer')}{failed}? "
+            "This cannot be undone."
         )
 
     def compose(self) -> ComposeResult:
@@ -478,7 +483,7 @@ class ResultsScreen(Screen[None]):
             return
         name = summary.manifest.name
         self.app.push_screen(
-            ConfirmDeleteScreen(name, summary.n_ok + summary.n_failed),
+            ConfirmDeleteScreen(name, summary.n_ok, summary.n_failed),
             lambda confirmed: self._delete_confirmed(name, bool(confirmed)),
         )
 

@@ -42,6 +42,7 @@ from core.config import BackendConfig
 from core.prompts import Condition
 from core.runs import RunPlan
 from core.store import RunSummary, Selection, Store
+from core.wording import counted
 from tui.contract import GoqaContract, available_store, leave
 
 from ..widgets.leaderboard import Leaderboard, rows_from_scores
@@ -353,7 +354,7 @@ class RunScreen(Screen[None]):
             )
         else:
             text = (
-                f"{len(self.positions)} questions selected · dataset {app.dataset.name} · "
+                f"{counted(len(self.positions), 'question')} selected · dataset {app.dataset.name} · "
                 f"template {app.template} · policy {app.policy}"
             )
         self.query_one("#run-info", Static).update(Text(text))
@@ -561,7 +562,7 @@ class RunScreen(Screen[None]):
         bar.update(total=len(plan.positions), progress=earlier)
         self.query_one("#run-stats", Static).update(
             Text(
-                f"Starting {plan.name}: {len(plan.positions)} questions, "
+                f"Starting {plan.name}: {counted(len(plan.positions), 'question')}, "
                 f"{earlier} already answered"
                 + (f" ({self._earlier_suspect} suspect)" if self._earlier_suspect else "")
                 + "…"

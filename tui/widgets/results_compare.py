@@ -71,12 +71,10 @@ def comparison_rows(comp: RunComparison) -> list[LeaderboardRow]:
 def comparison_caption(comp: RunComparison, rows: list[LeaderboardRow]) -> str:
     """The board's caption: the runs, the shared questions, how many countries B moved
     toward (and where the focus countries rank), how to read Δ, p and q."""
-    toward = sum(1 for r in rows if r.value > 0)
     focus = ""
     for key in comp.focus:
-        diff = comp.difference(key)
-        if diff is not None:
-            rank = 1 + sum(1 for r in rows if r.value > diff)
+        diff, rank = comp.difference(key), comp.rank(key)
+        if diff is not None and rank is not None:
             focus += f" · {countries.resolve(key).label} {diff:+.3f} (#{rank})"
     paired = comp.paired
     left_out = comp.suspect_left_out
@@ -86,7 +84,7 @@ def comparison_caption(comp: RunComparison, rows: list[LeaderboardRow]) -> str:
         suspect = f" ({left_out} suspect answers left out)" if left_out else ""
     return (
         f"B {comp.b.name} vs A {comp.a.name} on {comp.positions.shape[0]} shared questions"
-        f"{suspect} (policy {comp.a.policy}) · B moved toward {toward} of {len(rows)} "
+        f"{suspect} (policy {comp.a.policy}) · B moved toward {comp.moved_toward} of {len(rows)} "
         f"countries{focus} · Δ = B − A (green: B more like the country) · p: sign-flip "
         f"test · q: Benjamini–Hochberg, * q < {paired.alpha:g}"
     )

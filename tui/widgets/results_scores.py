@@ -32,6 +32,7 @@ from core import runs, stats
 from core.dataset import Dataset
 from core.runs import LoadedRun
 from core.store import Store
+from core.wording import counted
 
 from .leaderboard import Leaderboard, LeaderboardRow, rows_from_scores
 from .run_map import RunMap
@@ -71,7 +72,7 @@ def suspect_note(run: LoadedRun) -> str:
 def scores_caption(run: LoadedRun) -> str:
     """The board's caption: what was scored and left out first (a two-line caption cannot
     clip it there), then the policy and the uniform floor."""
-    notes = [f"{run.name}: {run.answers.positions.shape[0]} questions scored"]
+    notes = [f"{run.name}: {counted(run.answers.positions.shape[0], 'question')} scored"]
     if note := suspect_note(run):
         notes.append(note)
     if run.n_failed:

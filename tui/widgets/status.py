@@ -8,6 +8,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from core.prompts import Condition
+from core.wording import counted
 from tui.contract import GoqaContract
 
 
@@ -46,7 +47,7 @@ class StatusBar(Static):
     def _redraw(self) -> None:
         app = self.goqa
         if app.dataset_ready:
-            data = f"{escape(app.dataset.name)} · {len(app.dataset)} questions"
+            data = f"{escape(app.dataset.name)} · {counted(len(app.dataset), 'question')}"
         else:
             data = "loading dataset…"
         value = "$text-primary"
