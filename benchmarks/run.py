@@ -128,7 +128,12 @@ def bench_runner(tmp: Path) -> list[Row]:
     # The server runs in its own process, as a real inference server would: in-process it
     # would share the client's GIL and measure Python's thread switching instead.
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "support" / "fakeserver.py"), "--delay", str(latency)],
+        [
+            sys.executable,
+            str(ROOT / "tests" / "support" / "fakeserver.py"),
+            "--delay",
+            str(latency),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

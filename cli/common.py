@@ -189,15 +189,19 @@ def non_negative_int(text: str) -> int:
     return _bounded_int(text, 0)
 
 
-def _bounded_int(text: str, low: int) -> int:
+def concurrency_int(text: str) -> int:
+    """An argparse ``type``: requests in flight, 0 (the backend's own) to the config's most."""
+    return _bounded_int(text, 0, configmod.MAX_CONCURRENCY)
+
+
+def _bounded_int(text: str, low: int, high: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(
-            f"{value} is out of range: use a whole number of at least {low}"
-        )
+    if value < low or (high is not None and value > high):
+        wanted = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise argparse.ArgumentTypeError(f"{value} is out of range: use a whole number {wanted}")
     return value
 
 

@@ -29,6 +29,7 @@ from cli.common import (
     add_dataset,
     add_json,
     busy_printer,
+    concurrency_int,
     console,
     distribution_rows,
     escape,
@@ -877,7 +878,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--concurrency",
-        type=non_negative_int,
+        type=concurrency_int,
         default=0,
         help="requests in flight (0 = the backend's concurrency)",
     )

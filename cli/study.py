@@ -18,6 +18,7 @@ from cli.common import (
     add_common,
     add_json,
     busy_printer,
+    concurrency_int,
     console,
     escape,
     load_config,
@@ -344,7 +345,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--concurrency",
-        type=non_negative_int,
+        type=concurrency_int,
         default=0,
         help="requests in flight (0 = the backend's concurrency)",
     )

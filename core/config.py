@@ -215,8 +215,12 @@ class _Range:
         return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
 
 
+MAX_CONCURRENCY = 4096
+"""Requests in flight at most: far above what saturates a vLLM server, far below what would
+exhaust the machine's sockets (each 64 in flight take one HTTP connection pool)."""
+
 _BACKEND_NUMBERS: dict[str, _Range] = {
-    "concurrency": _Range(whole=True, low=1),
+    "concurrency": _Range(whole=True, low=1, high=MAX_CONCURRENCY),
     "samples": _Range(whole=True, low=1),
     "max_retries": _Range(whole=True, low=0),
     "max_tokens": _Range(whole=True, low=1),
@@ -257,12 +261,14 @@ def _check_url(where: str, name: str, url: str) -> None:
             and bool(parts.hostname)
             and not any(c.isspace() for c in url)  # urlsplit strips what httpx would not
         )
-    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535
+    except ValueError:  # an unclosed IPv6 bracket, a port such as 99999
         ok = False
     if not ok:
         raise ConfigError(
             f"{where}: [backends.{name}] base_url = {_shown(redact_url(url))}; it must be an "
-            'http:// or https:// URL with a host, e.g. "http://localhost:8000/v1".'
+            "http:// or https:// URL with a host (and a port up to 65535), e.g. "
+            '"http://localhost:8000/v1".'
         )
 
 

@@ -93,8 +93,13 @@ def endpoint(override: str | None = None) -> str:
         DownloadError: the URL is not ``http://`` or ``https://``.
     """
     base = (override or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT).strip().rstrip("/")
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(base)
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535
+        ok = parts.scheme in ("http", "https") and bool(parts.netloc)
+    except ValueError:  # an unclosed IPv6 bracket, a port such as 99999
+        ok = False
+    if not ok:
         origin = "the endpoint parameter" if override else f"${ENDPOINT_ENV}"
         raise DownloadError(
             f"The hub endpoint {base!r} (from {origin}) is not an http(s) URL; "

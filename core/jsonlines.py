@@ -65,6 +65,9 @@ def read(path: Path, what: str, example: str) -> JSONLines:
         except json.JSONDecodeError as exc:
             problems.append(f"line {n}: not JSON ({exc.msg})")
             continue
+        except RecursionError:
+            problems.append(f"line {n}: nested too deeply to be read as JSON")
+            continue
         if not isinstance(obj, dict):
             problems.append(f"line {n}: expected a JSON object like {example}")
             continue

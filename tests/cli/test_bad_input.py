@@ -321,6 +321,20 @@ def config_case(
 OPENAI_TABLE = '[backends.v]\nkind = "openai"\nbase_url = "http://localhost:8000/v1"\nmodel = "m"\n'
 
 CONFIG_CASES = [
+    config_case(  # once a bug report from inside the HTTP client, on config check and ask
+        "toml-port-out-of-range",
+        '[backends.v]\nkind = "openai"\nbase_url = "http://127.0.0.1:99999/v1"\nmodel = "m"\n',
+        'base_url = "http://127.0.0.1:99999/v1"; it must be an http:// or https:// URL',
+        "(and a port up to 65535)",
+        argv=("config", "check"),
+    ),
+    config_case(  # once accepted, then a hang building ~10^15 HTTP pools
+        "toml-concurrency-absurd",
+        OPENAI_TABLE + "concurrency = 99999999999999999\n",
+        "[backends.v] concurrency = 99999999999999999",
+        "it must be a whole number from 1 to 4096",
+        argv=("config", "check"),
+    ),
     config_case(
         "toml-syntax-error",
         'template = "paper"\n[backends.x\nkind = "openai"\n',
@@ -345,7 +359,7 @@ CONFIG_CASES = [
         "toml-wrong-type-backend",
         OPENAI_TABLE + 'concurrency = "many"\n',
         "[backends.v] concurrency",
-        'concurrency = "many"; it must be a whole number >= 1',
+        'concurrency = "many"; it must be a whole number from 1 to 4096',
         argv=("run", "--limit", "1"),
     ),
     config_case(
@@ -503,6 +517,9 @@ def pred(probs: Any, ref: Any = 0, by: str = "question_id") -> str:
 
 PREDICTION_CASES = [
     prediction_case("score-not-json", ["{oops"], "line 1: not JSON (Expecting property name"),
+    prediction_case(  # once a RecursionError reported as a bug in goqa
+        "score-nested-too-deeply", ["[" * 100_000], "line 1: nested too deeply to be read as JSON"
+    ),
     prediction_case(
         "score-not-an-object",
         ["[0.5, 0.5]"],
@@ -857,3 +874,15 @@ def check(case: Case, code: int, out: str, err: str) -> None:
     if case.stream == "err" and case.code == 1 and "--json" in case.argv:
         # Machines reading stdout get nothing half-written on failure, or one JSON document.
         assert out == "" or json.loads(out)
+
+
+def test_an_absurd_concurrency_is_refused_before_anything_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Once accepted: the HTTP backends then built one connection pool per 64 requests.
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--limit", "1", "--concurrency", "99999999999999"])
+    assert info.value.code == 2
+    assert "99999999999999 is out of range: use a whole number from 0 to 4096" in flat(
+        capsys.readouterr().err
+    )

@@ -125,8 +125,14 @@ OPENAI = '[backends.x]\nkind = "openai"\nbase_url = "http://h"\nmodel = "m"\n'
         ('[backends.x]\nkind = "openai"\nbase_url = "http://h/v1"\n', "needs model"),
         ('[backends.x]\nkind = "anthropic"\n', "needs model"),
         ('[backends.x]\nkind = "openai"\nmodel = "m"\n', "needs base_url"),
-        (OPENAI + "concurrency = -1\n", "concurrency = -1; it must be a whole number >= 1"),
-        (OPENAI + "concurrency = 2.5\n", "concurrency = 2.5; it must be a whole number >= 1"),
+        (
+            OPENAI + "concurrency = -1\n",
+            "concurrency = -1; it must be a whole number from 1 to 4096",
+        ),
+        (
+            OPENAI + "concurrency = 2.5\n",
+            "concurrency = 2.5; it must be a whole number from 1 to 4096",
+        ),
         (OPENAI + "timeout = -3\n", "timeout = -3; it must be a finite number > 0"),
         (OPENAI + "samples = true\n", "samples = true; it must be a whole number >= 1"),
         (

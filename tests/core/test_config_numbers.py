@@ -13,9 +13,9 @@ OPENAI = '[backends.x]\nkind = "openai"\nbase_url = "http://h/v1"\nmodel = "m"\n
 @pytest.mark.parametrize(
     ("key", "value", "rule"),
     [
-        ("concurrency", "0", "a whole number >= 1"),  # once silently turned into 1
-        ("concurrency", "-3", "a whole number >= 1"),
-        ("concurrency", "4.0", "a whole number >= 1"),
+        ("concurrency", "0", "a whole number from 1 to 4096"),  # once silently turned into 1
+        ("concurrency", "-3", "a whole number from 1 to 4096"),
+        ("concurrency", "4.0", "a whole number from 1 to 4096"),
         ("samples", "0", "a whole number >= 1"),
         ("samples", "true", "a whole number >= 1"),
         ("max_retries", "-1", "a whole number >= 0"),
@@ -30,6 +30,8 @@ OPENAI = '[backends.x]\nkind = "openai"\nbase_url = "http://h/v1"\nmodel = "m"\n
         ("temperature", "-inf", "a finite number from 0 to 2"),
         ("temperature", "-0.1", "a finite number from 0 to 2"),
         ("temperature", "2.5", "a finite number from 0 to 2"),
+        # once accepted, then hung building one HTTP pool per 64 of 10^17 requests
+        ("concurrency", "99999999999999999", "a whole number from 1 to 4096"),
     ],
 )
 def test_a_backend_number_out_of_range_names_key_value_and_range(
@@ -44,6 +46,7 @@ def test_a_backend_number_out_of_range_names_key_value_and_range(
     ("key", "value", "expected"),
     [
         ("concurrency", "1", 1),
+        ("concurrency", "4096", 4096),
         ("samples", "1", 1),
         ("max_retries", "0", 0),
         ("max_tokens", "1", 1),
@@ -86,7 +89,16 @@ def test_max_off_option_out_of_range(value: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://h/v1", "localhost:8000/v1", "http://", "file:///etc/passwd", " http://h/v1", "h"],
+    [
+        "ftp://h/v1",
+        "localhost:8000/v1",
+        "http://",
+        "file:///etc/passwd",
+        " http://h/v1",
+        "h",
+        "http://127.0.0.1:99999/v1",  # once a bug report from deep inside the HTTP client
+        "http://[::1/v1",
+    ],
 )
 def test_base_url_must_be_http_or_https_with_a_host(url: str) -> None:
     toml = f'[backends.x]\nkind = "openai"\nbase_url = "{url}"\nmodel = "m"\n'

@@ -457,9 +457,10 @@ def test_revision_cannot_escape_the_cache(env: Path, bad: str) -> None:
         download_full(bad, base_url="http://127.0.0.1:9")
 
 
-def test_bad_endpoint_is_a_clear_error(env: Path) -> None:
+@pytest.mark.parametrize("url", ["ftp://example.org", "http://[::1", "http://h:99999"])
+def test_bad_endpoint_is_a_clear_error(env: Path, url: str) -> None:
     with pytest.raises(DownloadError, match="not an http"):
-        download_full(base_url="ftp://example.org")
+        download_full(base_url=url)
 
 
 def test_core_download_imports_no_terminal_ui() -> None:
