@@ -194,6 +194,11 @@ def concurrency_int(text: str) -> int:
     return _bounded_int(text, 0, configmod.MAX_CONCURRENCY)
 
 
+def orders_int(text: str) -> int:
+    """An ``--orders`` value: a whole number from 1 to 12."""
+    return _bounded_int(text, 1, 12)
+
+
 def _bounded_int(text: str, low: int, high: int | None = None) -> int:
     try:
         value = int(text)
@@ -239,6 +244,36 @@ def open_backend(
 
     bcfg = cfg.backend(name)
     return bcfg.name, bcfg, make_backend(bcfg)
+
+
+def add_estimator(p: argparse.ArgumentParser, allow_all: bool = False) -> None:
+    """``--estimator`` (and ``--orders``) on a command that asks a model."""
+    from core.estimators import ESTIMATOR_NAMES
+
+    names = (*ESTIMATOR_NAMES, "all") if allow_all else ESTIMATOR_NAMES
+    p.add_argument(
+        "--estimator",
+        choices=names,
+        help="how the model's distribution is read (config default, else first-token)"
+        + ("; 'all' shows every estimator side by side" if allow_all else ""),
+    )
+    p.add_argument(
+        "--orders",
+        type=orders_int,
+        default=None,
+        help="option orders an order-averaged answer asks under (config default, else 4)",
+    )
+
+
+def estimator_specs(cfg: configmod.Config, args: argparse.Namespace) -> list[Any]:
+    """The estimators ``--estimator`` names (every one for ``all``), with the config's
+    settings and ``--orders``."""
+    from core.estimators import ESTIMATOR_NAMES
+
+    name = getattr(args, "estimator", None)
+    orders = getattr(args, "orders", None)
+    names = ESTIMATOR_NAMES if name == "all" else (name or cfg.estimator,)
+    return [cfg.estimator_spec(n, orders) for n in names]
 
 
 def add_common(p: argparse.ArgumentParser, condition: bool = True) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from cli import data, runs, study
+from cli import audit, data, runs, study
 from cli.common import (
     EXIT_BUG,
     EXIT_FAIL,
@@ -24,7 +24,7 @@ from cli.common import (
 )
 from core.errors import GoqaError, bug_message, record_bug
 
-COMMAND_MODULES = (data, runs, study)
+COMMAND_MODULES = (data, runs, study, audit)
 """Each module's ``register(sub)`` adds its commands, in this order."""
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cli.audit import print_audit
+
 # --------------------------------------------------------------------------- config
 from cli.common import (
     EXIT_FAIL,
@@ -27,12 +29,14 @@ from cli.common import (
     CliError,
     add_common,
     add_dataset,
+    add_estimator,
     add_json,
     busy_printer,
     concurrency_int,
     console,
     distribution_rows,
     escape,
+    estimator_specs,
     leaderboard,
     load_config,
     load_dataset,
@@ -42,12 +46,13 @@ from cli.common import (
     print_json,
     print_match_note,
 )
-from core import compared, countries, dataset, exports, metrics, paths, runs
+from core import audit as audit_uc
+from core import compared, countries, dataset, estimation, estimators, exports, metrics, paths, runs
 from core import config as configmod
+from core.asking import prompt_builder
 from core.backends.base import Answer, Backend
 from core.backends.retry import RetryPolicy
 from core.prompts import Condition
-from core.runner import ask_cached, prompt_builder
 from core.store import QuestionFilter, Selection, Store, StoredAnswer
 from core.wording import counted
 
@@ -179,27 +184,24 @@ def cmd_ask(args: argparse.Namespace) -> int:
     q = ds.find(args.id)
     condition = parse_condition(args.condition)
     template = args.template or cfg.template
-    policy = args.policy or cfg.policy
+    policy = runs.as_policy(args.policy or cfg.policy)
+    specs = estimator_specs(cfg, args)
     store = Store(on_busy=busy_printer(console(stderr=True)))
     try:
-        answer, cached, name, backend = _ask_one(args, cfg, store, ds, q, condition, template)
+        results, name, backend = _ask_one(args, cfg, store, ds, q, condition, template, specs)
     finally:
         store.close()
-    nearest = compared.closest_countries(q, answer.probs, runs.as_policy(policy), 5)
-    closest = [{"country": c.key, "display": c.label, "similarity": c.similarity} for c in nearest]
+    if len(results) == 1 and results[0].failure is not None:
+        raise results[0].failure  # one estimator: its error, rendered with its fix
+    nearest = {
+        r.spec.name: compared.closest_countries(q, r.answer.probs, policy, 5)
+        for r in results
+        if r.answer is not None
+    }
+    distances = estimation.pairwise_distances(results)
     if args.json:
-        print_json(
-            {
-                "question": {"id": q.id, "key": q.key, "text": q.text, "options": list(q.options)},
-                "condition": str(condition),
-                "backend": name,
-                "template": template,
-                "cached": cached,
-                "answer": answer.to_json(),
-                "closest_countries": closest,
-            }
-        )
-        return EXIT_OK
+        print_json(_ask_json(q, condition, name, template, results, nearest, distances))
+        return EXIT_OK if all(r.answer is not None for r in results) else EXIT_FAIL
     con = console()
     con.print(
         f"[bold]#{q.id}[/] [dim]"
@@ -207,18 +209,85 @@ def cmd_ask(args: argparse.Namespace) -> int:
         + "[/]"
     )
     con.print(q.text, markup=False)
+    if len(results) == 1:
+        return _print_one_estimate(con, q, results[0], nearest.get(results[0].spec.name, []))
+    series = [(r.spec.name, r.answer.probs) for r in results if r.answer is not None]
+    top = next(iter(nearest.values()), [])
+    if top:
+        dist = q.distribution(top[0].key)
+        if dist is not None:
+            series.append((f"{top[0].label} (people)", dist))
+    con.print(distribution_rows(q.options, list(q.nonsubstantive), series))
+    con.print(_estimators_table(results, nearest))
+    if distances:
+        con.print(_distances_table(distances))
+    return EXIT_OK if all(r.answer is not None for r in results) else EXIT_FAIL
+
+
+def _ask_json(
+    q: Any,
+    condition: Condition,
+    name: str,
+    template: str,
+    results: Any,
+    nearest: dict[str, Any],
+    distances: list[tuple[str, str, float]],
+) -> dict[str, Any]:
+    def closest(method: str) -> list[dict[str, Any]]:
+        return [
+            {"country": c.key, "display": c.label, "similarity": c.similarity}
+            for c in nearest.get(method, [])
+        ]
+
+    estimates = [
+        {
+            "estimator": r.spec.name,
+            "label": r.spec.label,
+            "settings": r.spec.params(),
+            "cached": r.estimate.from_cache if r.estimate is not None else False,
+            "answer": r.answer.to_json() if r.answer is not None else None,
+            "error": r.error or None,
+            "closest_countries": closest(r.spec.name),
+            "calibration": r.calibration.to_json() if r.calibration is not None else None,
+        }
+        for r in results
+    ]
+    data: dict[str, Any] = {
+        "question": {"id": q.id, "key": q.key, "text": q.text, "options": list(q.options)},
+        "condition": str(condition),
+        "backend": name,
+        "template": template,
+    }
+    if len(estimates) == 1:
+        # One estimator: its fields at the top level, as before there were several.
+        data.update({k: v for k, v in estimates[0].items() if k not in ("label",)})
+    else:
+        data["estimates"] = estimates
+        data["pairwise_js_distance"] = [{"a": a, "b": b, "distance": d} for a, b, d in distances]
+    return data
+
+
+def _print_one_estimate(con: Any, q: Any, result: Any, nearest: list[Any]) -> int:
+    answer = result.answer
+    if answer is None:
+        console(stderr=True).print(
+            f"[red]error:[/] {escape(result.spec.label)}: {escape(result.error)}", soft_wrap=True
+        )
+        return EXIT_FAIL
     series = [("model", answer.probs)]
     for c in nearest[:3]:
         dist = q.distribution(c.key)
         if dist is not None:
             series.append((f"{c.label} ({c.similarity:.3f})", dist))
     con.print(distribution_rows(q.options, list(q.nonsubstantive), series))
-    est = answer.estimator + (f" n={answer.samples}" if answer.estimator == "sampling" else "")
+    cached = result.estimate.from_cache
     con.print(
-        f"[dim]estimator {est} · off-option mass {answer.off_option_mass:.1%}"
+        f"[dim]estimator {escape(result.spec.label)} · {escape(answer.readout)} · "
+        f"{escape(_quality(answer))}"
         f"{' · truncated top-k' if answer.truncated else ''}"
         f"{' · from cache' if cached else f' · {answer.latency_s:.2f}s'}"
-        f"{' · ' + escape(answer.note) if answer.note else ''}[/]"
+        f"{' · ' + escape(answer.note) if answer.note else ''}[/]",
+        soft_wrap=True,
     )
     if answer.suspect:
         con.print(
@@ -232,6 +301,54 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _quality(answer: Answer) -> str:
+    """What says how much to trust an answer: off-option mass, order spread, replies."""
+    if answer.method == "free-text":
+        return f"{answer.samples - answer.unparseable} of {answer.samples} replies chose, {answer.refusals} refused"
+    if answer.method == "verbalized":
+        return "reply parsed"
+    text = f"off-option mass {answer.off_option_mass:.1%}"
+    if answer.method == "order-averaged" and answer.parts:
+        spread = estimators.order_spread([p.probs for p in answer.parts])
+        flips = (
+            " · argmax changes with the order"
+            if estimators.argmax_changes([p.probs for p in answer.parts])
+            else ""
+        )
+        text += f" · max JSD between orders {spread:.3f}{flips}"
+    return text
+
+
+def _estimators_table(results: Any, nearest: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    t = Table(title="Estimators", title_justify="left")
+    t.add_column("estimator", no_wrap=True)
+    t.add_column("readout")
+    t.add_column("quality")
+    t.add_column("closest country")
+    for r in results:
+        if r.answer is None:
+            t.add_row(escape(r.spec.label), "[red]failed[/]", escape(r.error), "")
+            continue
+        near = nearest.get(r.spec.name, [])
+        top = f"{escape(near[0].label)} {near[0].similarity:.3f}" if near else ""
+        t.add_row(escape(r.spec.label), escape(r.answer.readout), escape(_quality(r.answer)), top)
+    return t
+
+
+def _distances_table(distances: list[tuple[str, str, float]]) -> Any:
+    from rich.table import Table
+
+    t = Table(title="Jensen–Shannon distance between estimators", title_justify="left")
+    t.add_column("a")
+    t.add_column("b")
+    t.add_column("distance", justify="right")
+    for a, b, d in sorted(distances, key=lambda x: -x[2]):
+        t.add_row(a, b, f"{d:.3f}")
+    return t
+
+
 def _ask_one(
     args: argparse.Namespace,
     cfg: configmod.Config,
@@ -240,13 +357,13 @@ def _ask_one(
     q: Any,
     condition: Condition,
     template: str,
-) -> tuple[Answer, bool, str, Backend]:
-    """Ask ``q`` through the response cache (without it when the store is read-only)."""
+    specs: list[Any],
+) -> tuple[Any, str, Backend]:
+    """Ask ``q`` under each estimator through the response cache (without it when the
+    store is read-only)."""
     build = prompt_builder(ds, condition, template, store, [q])
     name, bcfg, backend = open_backend(cfg, args.backend)
-    cache: Store | None = store
     if store.read_only:
-        cache = None
         console(stderr=True).print(
             f"[yellow]note:[/] the results store {escape(str(store.path))} is read-only "
             f"({escape(store.read_only_reason or 'opened read-only')}); this answer is not "
@@ -254,20 +371,22 @@ def _ask_one(
             soft_wrap=True,
         )
 
-    async def go() -> tuple[Answer, bool]:
+    async def go() -> Any:
         try:
-            return await ask_cached(
+            return await estimation.ask_estimators(
+                ds,
+                q,
                 backend,
-                build(q),
-                cache,
+                build,
+                specs,
+                store,
                 RetryPolicy(max_retries=bcfg.max_retries),
                 max_off_option=cfg.max_off_option,
             )
         finally:
             await backend.aclose()
 
-    answer, cached = asyncio.run(go())
-    return answer, cached, name, backend
+    return asyncio.run(go()), name, backend
 
 
 # --------------------------------------------------------------------------- run
@@ -304,6 +423,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency or bcfg.concurrency,
             max_retries=bcfg.max_retries,
             max_off_option=cfg.max_off_option,
+            estimator=estimator_specs(cfg, args)[0],
         )
         if plan.skipped:
             err.print(escape(dataset.skipped_note(ds, plan.skipped)), soft_wrap=True)
@@ -329,8 +449,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             headline = (
                 f"Run [bold]{escape(plan.name)}[/]: {counted(len(plan.positions), 'question')} · "
                 + escape(
-                    f"{condition} · backend {name} ({backend.model}) · concurrency "
-                    f"{plan.concurrency}"
+                    f"{condition} · backend {name} ({backend.model}) · {plan.estimator.label}"
+                    f" · concurrency {plan.concurrency}"
                 )
             )
             outcome = _run_with_progress(go, err, headline, len(plan.positions))
@@ -473,7 +593,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     t = Table(title=Text(f"Runs in {path}"), title_justify="left")
-    for col in ("name", "condition", "backend", "model", "template"):
+    for col in ("name", "condition", "backend", "model", "template", "estimator"):
         t.add_column(col)
     for col in ("answered", "suspect", "failed"):
         t.add_column(col, justify="right")
@@ -489,7 +609,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             else "incomplete"
         )
         t.add_row(
-            *(Text(x) for x in (m.name, m.condition, m.backend, m.model, m.template)),
+            *(Text(x) for x in (m.name, m.condition, m.backend, m.model, m.template, m.estimator)),
             f"{r.n_ok}/{r.planned}",
             Text(str(r.n_suspect), style="yellow" if r.n_suspect else ""),
             Text(str(r.n_failed), style="red" if r.n_failed else ""),
@@ -665,10 +785,27 @@ def _report(args: argparse.Namespace, store: Store) -> int:
     run = runs.with_statistics(
         ds, run, n_resamples=args.resamples, seed=args.seed, min_shared=args.min_shared
     )
+    # Runs of the same questions made with other estimators: the estimator audit section.
+    try:
+        est = audit_uc.report_audit(
+            store,
+            ds,
+            args.name,
+            policy=run.policy,
+            include_suspect=args.include_suspect,
+            seed=args.seed,
+            resamples=args.resamples,
+        )
+    except audit_uc.AuditError as exc:
+        est = None
+        console(stderr=True).print(f"[yellow]note:[/] {escape(str(exc))}", soft_wrap=True)
     if args.html:
-        _write_html(args, store, ds, run)
+        _write_html(args, store, ds, run, est)
     if args.json:
-        print_json(run.to_json(args.top))
+        data = run.to_json(args.top)
+        if est is not None:
+            data["audit"] = est.to_json()
+        print_json(data)
         return EXIT_OK
     manifest = run.manifest
     con = console()
@@ -676,8 +813,8 @@ def _report(args: argparse.Namespace, store: Store) -> int:
         f"[bold]{escape(manifest.name)}[/] · "
         + escape(
             f"{manifest.condition} · {manifest.backend} ({manifest.model}) · template "
-            f"{manifest.template} · policy {run.policy} · {run.scores.n_questions_scored} "
-            "questions"
+            f"{manifest.template} · estimator {manifest.estimator} · policy {run.policy} · "
+            f"{run.scores.n_questions_scored} questions"
         )
     )
     if run.suspect_left_out:
@@ -709,10 +846,18 @@ def _report(args: argparse.Namespace, store: Store) -> int:
         for line in worldmap.render_ascii(grid, values, lo, hi):
             con.print(line, highlight=False, markup=False)
         con.print(worldmap.ascii_legend(lo, hi), highlight=False, markup=False)
+    if est is not None:
+        print_audit(est, top_countries=args.top, con=con)
     return EXIT_OK
 
 
-def _write_html(args: argparse.Namespace, store: Store, ds: Any, run: runs.LoadedRun) -> None:
+def _write_html(
+    args: argparse.Namespace,
+    store: Store,
+    ds: Any,
+    run: runs.LoadedRun,
+    est: audit_uc.EstimatorAudit | None = None,
+) -> None:
     """``report --html OUT [--compare OTHER]``: the same loaded run, as one HTML file."""
     from core import report_html, worldmap
 
@@ -725,7 +870,9 @@ def _write_html(args: argparse.Namespace, store: Store, ds: Any, run: runs.Loade
         )
         print_match_note(other.match, other.name)
         comparison = runs.compare_loaded(ds, run, other, n_resamples=args.resamples, seed=args.seed)
-    html = report_html.render_run(run, worldmap.load_grid("large"), comparison, top=args.top)
+    html = report_html.render_run(
+        run, worldmap.load_grid("large"), comparison, top=args.top, audit=est
+    )
     exports.write_output(out, lambda fh: fh.write(html), store=store, dataset=ds, force=args.force)
     console(stderr=True).print(f"Wrote {escape(str(out))}")
 
@@ -864,12 +1011,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser("ask", help="ask the model one question")
     p.add_argument("id", help="question id or key")
     add_common(p)
+    add_estimator(p, allow_all=True)
     add_json(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("run", help="ask many questions, store and score them (resumable)")
     p.add_argument("--name", help="run name; the same name again resumes")
     add_common(p)
+    add_estimator(p)
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
     p.add_argument("--search", help="only questions containing this text")
     p.add_argument("--country", help="only questions asked in this country")

@@ -16,11 +16,13 @@ from cli.common import (
     EXIT_OK,
     CliError,
     add_common,
+    add_estimator,
     add_json,
     busy_printer,
     concurrency_int,
     console,
     escape,
+    estimator_specs,
     load_config,
     load_dataset,
     non_negative_int,
@@ -147,6 +149,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             filters=QuestionFilter(search=args.search or None, source=args.source, limit=args.limit)
         ),
         max_off_option=cfg.max_off_option,
+        estimator=estimator_specs(cfg, args)[0],
     )
     try:  # typos and missing translations stop here, before the backend is even built
         experiments.preflight(ds, plan, store)
@@ -336,6 +339,7 @@ def register(sub: Any) -> None:
     p.add_argument("--countries", help="cross-national targets (default: China,Russia,Turkey)")
     p.add_argument("--languages", help="linguistic targets (default: ru,zh,tr)")
     add_common(p, condition=False)
+    add_estimator(p)
     p.add_argument("--template", choices=["paper", "v2"])
     p.add_argument("--policy", choices=metrics.POLICIES)
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
@@ -349,7 +353,7 @@ def register(sub: Any) -> None:
         default=0,
         help="requests in flight (0 = the backend's concurrency)",
     )
-    p.add_argument("--prefix", help="run name prefix (default exp-BACKEND)")
+    p.add_argument("--prefix", help="run name prefix (default exp-BACKEND[-ESTIMATOR])")
     p.add_argument("--top", type=positive_int, default=5, help="countries to show")
     add_json(p)
     p.set_defaults(func=cmd_experiment)

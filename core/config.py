@@ -7,6 +7,10 @@
     policy = "keep"             # non-substantive options: "keep" or "drop"
     theme = "goqa-dark"
     max_off_option = 0.5        # an answer with more probability off the letters is suspect
+    estimator = "first-token"   # or "order-averaged", "prior-corrected", "verbalized", "free-text"
+    orders = 4                  # option orders an order-averaged answer asks under
+    free_text_samples = 8       # replies a free-text answer is counted over
+    calibration_questions = 8   # per number of options, for prior-corrected
 
     [backends.vllm]
     kind = "openai"             # "openai", "anthropic" or "local"
@@ -44,8 +48,9 @@ import tomlkit
 import tomlkit.exceptions
 import tomlkit.items
 
-from core import paths
+from core import estimators, paths
 from core.errors import GoqaError
+from core.estimators import ESTIMATOR_NAMES, EstimatorName, EstimatorSpec
 from core.metrics import POLICIES, Policy
 from core.prompts import TEMPLATE_NAMES, TemplateName
 
@@ -164,7 +169,25 @@ class Config:
     theme: str = "goqa-dark"
     max_off_option: float = 0.5
     """An answer whose probability mass off the option letters exceeds this is suspect."""
+    estimator: EstimatorName = "first-token"
+    """The estimator runs and asks use unless ``--estimator`` says otherwise."""
+    orders: int = estimators.DEFAULT_ORDERS
+    free_text_samples: int = estimators.DEFAULT_SAMPLES
+    calibration_questions: int = estimators.DEFAULT_CALIBRATION
     path: str = ""
+
+    def estimator_spec(self, name: str | None = None, orders: int | None = None) -> EstimatorSpec:
+        """The estimator ``name`` (default: the configured one) with the configured settings.
+
+        Raises:
+            core.errors.InvalidValueError: an unknown name, or settings out of range.
+        """
+        return EstimatorSpec(
+            name=estimators.parse_estimator_name(name) if name else self.estimator,
+            orders=orders or self.orders,
+            samples=self.free_text_samples,
+            calibration=self.calibration_questions,
+        )
 
     def backend(self, name: str | None = None) -> BackendConfig:
         """The backend called ``name`` (the default one if None).
@@ -228,9 +251,14 @@ _BACKEND_NUMBERS: dict[str, _Range] = {
     "timeout": _Range(whole=False, low=0, low_open=True),
     "temperature": _Range(whole=False, low=0, high=2),
 }
-_TOP_NUMBERS: dict[str, _Range] = {"max_off_option": _Range(whole=False, low=0, high=1)}
+_TOP_NUMBERS: dict[str, _Range] = {
+    "max_off_option": _Range(whole=False, low=0, high=1),
+    "orders": _Range(whole=True, low=1, high=estimators.MAX_ORDERS),
+    "free_text_samples": _Range(whole=True, low=1, high=estimators.MAX_SAMPLES),
+    "calibration_questions": _Range(whole=True, low=1, high=estimators.MAX_CALIBRATION),
+}
 _STR_FIELDS = {"kind", "base_url", "model", "mode", "api_key_env", "model_path"}
-_TOP_STRINGS = ("default_backend", "template", "policy", "theme")
+_TOP_STRINGS = ("default_backend", "template", "policy", "theme", "estimator")
 SETTINGS = (*_TOP_STRINGS, *_TOP_NUMBERS)
 """The top-level settings (every key of the file outside ``[backends.*]``)."""
 
@@ -372,7 +400,7 @@ def parse(text: str, where: str = "config.toml") -> Config:
                 f'{where}: {setting} must be a string in quotes, e.g. {setting} = "…"; '
                 f"found {data[setting]!r}."
             )
-    numbers = {
+    numbers: dict[str, Any] = {
         key: _number(where, "", key, data[key], rule)
         for key, rule in _TOP_NUMBERS.items()
         if key in data
@@ -382,6 +410,7 @@ def parse(text: str, where: str = "config.toml") -> Config:
         default_backend=str(data.get("default_backend", "local")),
         template=_template(where, str(data.get("template", "paper"))),
         policy=_policy(where, str(data.get("policy", "keep"))),
+        estimator=_estimator(where, str(data.get("estimator", "first-token"))),
         theme=str(data.get("theme", "goqa-dark")),
         path=where,
         **numbers,
@@ -401,6 +430,14 @@ def _template(where: str, value: str) -> TemplateName:
         if value == name:
             return name
     raise ConfigError(f"{where}: template = {value!r}; use {_either(TEMPLATE_NAMES)}.")
+
+
+def _estimator(where: str, value: str) -> EstimatorName:
+    """The ``estimator`` setting, checked; a ConfigError names the value and the choices."""
+    for name in ESTIMATOR_NAMES:
+        if value == name:
+            return name
+    raise ConfigError(f"{where}: estimator = {value!r}; use {_either(ESTIMATOR_NAMES)}.")
 
 
 def _policy(where: str, value: str) -> Policy:

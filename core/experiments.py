@@ -22,10 +22,11 @@ from typing import Literal
 
 import numpy as np
 
-from core import countries, diagnostics, languages, metrics, runner, runs, stats
+from core import asking, countries, diagnostics, languages, metrics, runner, runs, stats
 from core.backends.base import DEFAULT_MAX_OFF_OPTION, Backend
 from core.dataset import Dataset
 from core.errors import GoqaError, InvalidValueError
+from core.estimators import EstimatorSpec
 from core.prompts import Condition, TemplateName, parse_template
 from core.store import Selection, Store
 
@@ -40,9 +41,12 @@ named by :func:`core.runs.run_name` with the prefix, ``PREFIX-CONDITION``, so ru
 experiment again resumes its runs."""
 
 
-def default_prefix(backend_name: str) -> str:
-    """The run-name prefix of an experiment on ``backend_name``: ``exp-local``."""
-    return f"{PREFIX}-{backend_name}"
+def default_prefix(backend_name: str, estimator: str = "first-token") -> str:
+    """The run-name prefix of an experiment on ``backend_name``: ``exp-local``, or with
+    another estimator than ``first-token`` ``exp-local-order-averaged`` (so that its runs
+    never resume the first-token ones)."""
+    method = "" if estimator == "first-token" else f"-{estimator}"
+    return f"{PREFIX}-{backend_name}{method}"
 
 
 def parse_kind(text: str) -> ExperimentKind:
@@ -189,6 +193,7 @@ class ExperimentPlan:
         concurrency, max_retries: the backend's settings.
         selection: recorded in every run's manifest (with the experiment's kind).
         max_off_option: off-option mass above which an answer is suspect (config).
+        estimator: how every run estimates its answers.
     """
 
     kind: ExperimentKind
@@ -202,6 +207,7 @@ class ExperimentPlan:
     max_retries: int = 4
     selection: Selection = field(default_factory=Selection)
     max_off_option: float = DEFAULT_MAX_OFF_OPTION
+    estimator: EstimatorSpec = field(default_factory=EstimatorSpec)
 
     @property
     def run_names(self) -> tuple[str, ...]:
@@ -222,6 +228,7 @@ def plan(
     max_retries: int = 4,
     selection: Selection | None = None,
     max_off_option: float = DEFAULT_MAX_OFF_OPTION,
+    estimator: EstimatorSpec | None = None,
 ) -> ExperimentPlan:
     """Settle an experiment: its conditions (see :func:`conditions`) and run names.
 
@@ -238,7 +245,8 @@ def plan(
     conds = conditions(checked_kind, [t.strip() for t in targets if t.strip()])
     if not positions:
         raise runs.NothingToRunError("No question is selected; nothing to run.")
-    prefix = default_prefix(backend_name) if prefix is None else prefix.strip()
+    spec = estimator or EstimatorSpec()
+    prefix = default_prefix(backend_name, spec.name) if prefix is None else prefix.strip()
     if not prefix:
         raise InvalidValueError("Give the experiment's runs a name prefix, e.g. exp-local.")
     checked_policy = _policy(policy)
@@ -254,6 +262,7 @@ def plan(
         max_retries=max_retries,
         selection=replace(selection or Selection(), experiment=checked_kind),
         max_off_option=max_off_option,
+        estimator=spec,
     )
 
 
@@ -261,12 +270,12 @@ class ExperimentTranslationsError(GoqaError):
     """Some of an experiment's ``language:`` conditions lack translations.
 
     Attributes:
-        gaps: one :class:`core.runner.MissingTranslationsError` per language.
+        gaps: one :class:`core.asking.MissingTranslationsError` per language.
     """
 
     title = "Translations missing"
 
-    def __init__(self, gaps: Sequence[runner.MissingTranslationsError]) -> None:
+    def __init__(self, gaps: Sequence[asking.MissingTranslationsError]) -> None:
         self.gaps = tuple(gaps)
         listed = ", ".join(f"language:{g.language} ({g.missing} missing)" for g in self.gaps)
         super().__init__(
@@ -288,8 +297,8 @@ def preflight(dataset: Dataset, experiment: ExperimentPlan, store: Store) -> Non
     gaps = []
     for cond in experiment.conditions:
         try:
-            runner.prompt_builder(dataset, cond, experiment.template, store, questions)
-        except runner.MissingTranslationsError as exc:
+            asking.prompt_builder(dataset, cond, experiment.template, store, questions)
+        except asking.MissingTranslationsError as exc:
             gaps.append(exc)
     if gaps:
         raise ExperimentTranslationsError(gaps)
@@ -350,6 +359,7 @@ async def run_experiment(
             selection=experiment.selection,
             on_progress=progress,
             max_off_option=experiment.max_off_option,
+            estimator=experiment.estimator,
         )
         outcomes.append(outcome)
         if on_run_done is not None:

@@ -1,5 +1,5 @@
 """A run's report as one self-contained HTML file: manifest, leaderboard, world map, and
-optionally a comparison with another run and diagnostics.
+optionally a comparison with another run, diagnostics and an estimator audit.
 
 :func:`render_run` draws a run loaded by :func:`core.runs.load_run` (with its statistics),
 the same object ``goqa report`` prints and the app shows; :func:`render_report` draws the
@@ -31,6 +31,7 @@ from core.worldmap import (
 )
 
 if TYPE_CHECKING:
+    from core.audit import EstimatorAudit
     from core.runs import LoadedRun, RunComparison
 
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|token|authorization)$", re.I)
@@ -61,6 +62,8 @@ th { font-size: 12px; text-transform: uppercase; letter-spacing: 0.04em; color: 
   font-weight: 600; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.rank { color: var(--muted); width: 2.5em; }
+td.ci { color: var(--muted); font-size: 12px; }
+td.question { max-width: 420px; overflow-wrap: anywhere; }
 td.iso { color: var(--muted); font-size: 12px; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
   margin-right: 8px; vertical-align: baseline; }
@@ -82,6 +85,7 @@ tr.sig td:first-child { font-weight: 600; }
 .card { background: var(--soft); border-radius: 8px; padding: 10px 14px; }
 .card .k { font-size: 12px; color: var(--muted); }
 .card .v { font-size: 18px; font-weight: 600; overflow-wrap: anywhere; }
+.card .v.small { font-size: 14px; font-weight: 500; }
 footer { color: var(--muted); font-size: 12px; margin-top: 24px; text-align: center; }
 @media print { body { background: #fff; } section { border: none; padding: 8px 0; } }
 """
@@ -370,6 +374,128 @@ def _diagnostics_section(diagnostics: Mapping[str, Any]) -> str:
     return f'<section id="diagnostics"><h2>Diagnostics</h2>{"".join(parts)}</section>'
 
 
+def _audit_runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
+    body = "".join(
+        f"<tr><td>{_text(r.get('name'))}</td><td>{_text(r.get('label') or r.get('estimator'))}"
+        f"</td><td>{_text(r.get('model'))}</td>"
+        f'<td class="num">{_text(r.get("answered"))}</td>'
+        f'<td class="num">{_text(r.get("failed"))}</td>'
+        f'<td class="num">{_text(r.get("scored"))}</td></tr>'
+        for r in runs
+    )
+    num = '<th class="num">'
+    head = (
+        f"<tr><th>Run</th><th>Estimator</th><th>Model</th>{num}answered</th>{num}failed</th>"
+        f"{num}scored</th></tr>"
+    )
+    return f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"
+
+
+def _audit_countries_table(
+    runs: Sequence[Mapping[str, Any]], countries: Sequence[Mapping[str, Any]], alpha: float
+) -> str:
+    num = '<th class="num">'
+    head = "<tr><th>Country</th>"
+    for j, r in enumerate(runs):
+        head += f"{num}{_text(r.get('name'))}<br>{_text(r.get('estimator'))}</th>{num}95% CI</th>"
+        if j:
+            head += f"{num}Δ</th>"
+    head += f"{num}spread</th></tr>"
+    body = []
+    for c in countries:
+        cells = [f"<td>{_text(c.get('display') or c.get('country') or '?')}</td>"]
+        scores = list(c.get("scores") or [])
+        for j in range(len(runs)):
+            s = scores[j] if j < len(scores) and isinstance(scores[j], Mapping) else None
+            if s is None:
+                cells.append('<td class="num">—</td><td class="num ci">—</td>')
+                if j:
+                    cells.append('<td class="num">—</td>')
+                continue
+            cells.append(
+                f'<td class="num">{_num(s.get("similarity"))}</td>'
+                f'<td class="num ci">{_interval(s.get("ci_low"), s.get("ci_high"))}</td>'
+            )
+            if j:
+                q = _float(s.get("q_value"))
+                diff = _num(s.get("diff"), sign=True)
+                if q is not None and q < alpha:
+                    diff = f"<strong>{diff}</strong>"
+                cells.append(
+                    f'<td class="num" title="paired 95% CI '
+                    f'{_interval(s.get("diff_ci_low"), s.get("diff_ci_high"))}">{diff}</td>'
+                )
+        cells.append(f'<td class="num">{_num(c.get("spread"))}</td>')
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _audit_questions_table(questions: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
+    num = '<th class="num">'
+    head = (
+        f"<tr>{num}id</th><th>Question</th>{num}max JSD</th><th>Most apart</th>"
+        + "".join(f"<th>{_text(n)}</th>" for n in names)
+        + "</tr>"
+    )
+    body = []
+    for q in questions:
+        pair = q.get("pair") or []
+        apart = " ↔ ".join(_text(p) for p in pair) if isinstance(pair, list | tuple) else "—"
+        argmax = q.get("argmax") if isinstance(q.get("argmax"), Mapping) else {}
+        assert isinstance(argmax, Mapping)
+        body.append(
+            f'<tr><td class="num">{_text(q.get("question_id"))}</td>'
+            f'<td class="question">{_text(q.get("question"))}</td>'
+            f'<td class="num">{_num(q.get("max_distance"))}</td><td>{apart}</td>'
+            + "".join(f"<td>{_text(argmax.get(n))}</td>" for n in names)
+            + "</tr>"
+        )
+    return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _audit_section(audit: Mapping[str, Any], top: int | None = None) -> str:
+    """The "Estimator audit" section, from ``core.audit.EstimatorAudit.to_json()``."""
+    runs: list[Mapping[str, Any]] = [r for r in audit.get("runs") or [] if isinstance(r, Mapping)]
+    names = [str(r.get("name", "?")) for r in runs]
+    countries: list[Mapping[str, Any]] = list(audit.get("countries") or [])
+    if top:
+        countries = countries[:top]
+    questions = audit.get("questions") if isinstance(audit.get("questions"), Mapping) else {}
+    assert isinstance(questions, Mapping)
+    top_questions: list[Mapping[str, Any]] = list(questions.get("top") or [])
+    common = audit.get("common_questions")
+    parts = [
+        f'<p class="muted">{_text(len(runs))} runs of the same questions under different '
+        f"estimators, scored on the {_text(common)} questions every run answered "
+        f"(policy {_text(audit.get('policy'))}).</p>",
+        _audit_runs_table(runs),
+    ]
+    cards = "".join(
+        f'<div class="card"><div class="k">{_text(f.get("figure"))}</div>'
+        f'<div class="v small">{_text(f.get("value"))}</div></div>'
+        for f in audit.get("summary") or []
+        if isinstance(f, Mapping)
+    )
+    if cards:
+        parts.append(f'<div class="figures" style="margin-top:16px">{cards}</div>')
+    alpha = 0.05
+    parts.append(
+        f"<h2>Scores under each estimator</h2>{_audit_countries_table(runs, countries, alpha)}"
+        f"<p class=\"note\">Δ: the run's score minus {_text(names[0] if names else 'the first')}'s "
+        f"on the same questions; bold: q &lt; {alpha:g} (paired bootstrap, sign-flip test, "
+        "Benjamini–Hochberg). Hover Δ for its 95% CI.</p>"
+    )
+    if top_questions:
+        parts.append(
+            "<h2>Questions where the estimators disagree most</h2>"
+            + _audit_questions_table(top_questions, names)
+            + '<p class="note">Jensen–Shannon distance (base 2) between two runs\' answers; '
+            "the argmax columns give each run's most likely option.</p>"
+        )
+    notes = "".join(f'<p class="note">{_text(c)}</p>' for c in audit.get("caveats") or [])
+    return f'<section id="audit"><h2>Estimator audit</h2>{"".join(parts)}{notes}</section>'
+
+
 # --------------------------------------------------------------------------- page
 
 
@@ -379,6 +505,8 @@ def render_report(
     grid: WorldGrid,
     compare: Mapping[str, Any] | None = None,
     diagnostics: Mapping[str, Any] | None = None,
+    audit: Mapping[str, Any] | None = None,
+    audit_top: int | None = None,
 ) -> str:
     """A run's report as one self-contained HTML document.
 
@@ -393,6 +521,10 @@ def render_report(
         diagnostics: optional; ``figures`` (a mapping) and other scalar entries become
             key/value cards, each list of row mappings a table (``worst`` titled "Worst
             items").
+        audit: optional ``core.audit.EstimatorAudit.to_json()``: an "Estimator audit"
+            section (runs, summary figures, scores under each estimator with intervals, the
+            most disagreeing questions, caveats).
+        audit_top: show only the audit's first N countries.
 
     Returns:
         The HTML text (UTF-8), with no scripts and no external references.
@@ -421,6 +553,8 @@ def render_report(
         sections.append(_compare_section(compare))
     if diagnostics:
         sections.append(_diagnostics_section(diagnostics))
+    if audit:
+        sections.append(_audit_section(audit, audit_top))
     source = grid.source
     footer = (
         "Generated by goqa. Similarity = 1 − Jensen–Shannon distance (base 2), averaged over "
@@ -447,6 +581,7 @@ def render_run(
     grid: WorldGrid,
     comparison: RunComparison | None = None,
     top: int | None = None,
+    audit: EstimatorAudit | None = None,
 ) -> str:
     """The HTML report of a loaded run (see :func:`render_report`).
 
@@ -455,7 +590,9 @@ def render_run(
             the bootstrap intervals and the page the diagnostics.
         grid: the map raster (``core.worldmap.load_grid()``).
         comparison: the run compared with another (:func:`core.runs.compare_loaded`).
-        top: show only the first N countries.
+        top: show only the first N countries (of the leaderboard and of the audit).
+        audit: the run audited against runs of its questions with other estimators
+            (:func:`core.audit.report_audit`): adds the "Estimator audit" section.
     """
     diagnostics = run.statistics.diagnostics.to_json() if run.statistics is not None else None
     return render_report(
@@ -464,4 +601,6 @@ def render_run(
         grid,
         compare=comparison.to_json() if comparison is not None else None,
         diagnostics=diagnostics,
+        audit=audit.to_json() if audit is not None else None,
+        audit_top=top,
     )

@@ -10,193 +10,23 @@ run name again continues with the unanswered and failed questions only.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from core import countries, diagnostics, metrics
-from core.backends.base import (
-    DEFAULT_MAX_OFF_OPTION,
-    Answer,
-    Backend,
-    BackendError,
-    InvalidAnswerError,
-    PartialCallback,
-    validate_answer,
-)
-from core.backends.retry import RetryPolicy, ask_with_retries
+from core import metrics
+from core.asking import prompt_builder
+from core.backends.base import DEFAULT_MAX_OFF_OPTION, Answer, Backend, BackendError
+from core.backends.retry import RetryPolicy
 from core.config import redact_url
-from core.dataset import FULL_REVISION, Dataset, NotAskableError, Question
-from core.errors import GoqaError
+from core.dataset import FULL_REVISION, Dataset, Question
+from core.estimation import Estimation
+from core.estimators import EstimatorSpec
 from core.metrics import Policy
-from core.prompts import Condition, Prompt, TemplateName, parse_template, render, template_hash
+from core.prompts import Condition, TemplateName, template_hash
 from core.store import RunManifest, Selection, Store
-from core.translate import translation_table
-
-
-class MissingTranslationsError(GoqaError):
-    """A ``language:`` condition with questions that have no translation yet."""
-
-    title = "Translations missing"
-
-    def __init__(self, language: str, missing: int, total: int) -> None:
-        super().__init__(
-            f"{missing} of {total} questions have no translation into {language!r}. "
-            f"Make them with 'goqa translate --language {language}' (a model translates) or "
-            f"'goqa translate --import FILE.jsonl' (human translations), then run again."
-        )
-        self.language = language
-        self.missing = missing
-
-
-@dataclass(frozen=True)
-class PromptBuilder:
-    """Renders a question's prompt under one condition and template.
-
-    Built once per run with :func:`prompt_builder`, which resolves the country name and loads
-    the translations a ``language:`` condition needs.
-    """
-
-    condition: Condition
-    template: TemplateName
-    country_display: str | None = None
-    translations: dict[str, tuple[str, tuple[str, ...]]] | None = None
-    shuffle_seed: int | None = None
-
-    def permutation(self, question: Question) -> np.ndarray | None:
-        """The shown option order (``perm[i]`` = original index), or None when not shuffled."""
-        if self.shuffle_seed is None:
-            return None
-        return diagnostics.shuffled_order(question.key, len(question.options), self.shuffle_seed)
-
-    def __call__(self, question: Question) -> Prompt:
-        text: str | None = None
-        options: tuple[str, ...] | None = None
-        if self.condition.kind == "language":
-            assert self.translations is not None
-            text, options = self.translations[question.key]
-        perm = self.permutation(question)
-        if perm is not None:
-            if options is not None:
-                return diagnostics.shuffled_render(
-                    question, self.condition, self.template, perm, text=text, options=options
-                )
-            return diagnostics.shuffled_render(
-                question, self.condition, self.template, perm, country_display=self.country_display
-            )
-        if options is not None:
-            return render(question, self.condition, self.template, text=text, options=options)
-        return render(question, self.condition, self.template, country_display=self.country_display)
-
-    def original_order(self, question: Question, answer: Answer) -> Answer:
-        """An answer to a shuffled prompt with its probabilities in the original order."""
-        perm = self.permutation(question)
-        if perm is None:
-            return answer
-        return replace(answer, probs=diagnostics.unshuffle(answer.probs, perm))
-
-
-def prompt_builder(
-    dataset: Dataset,
-    condition: Condition,
-    template: str,
-    store: Store | None = None,
-    questions: Sequence[Question] = (),
-    shuffle_seed: int | None = None,
-) -> PromptBuilder:
-    """Resolve what a condition needs before any request is sent.
-
-    Raises:
-        ValueError: ``template`` is not a template's name.
-        NotAskableError: one of ``questions`` cannot be asked (no text, too many options).
-        core.countries.UnknownCountryError: ``country:NAME`` matches no country (with hints).
-        MissingTranslationsError: ``language:CODE`` lacks translations for some questions.
-    """
-    name = parse_template(template)
-    for q in questions:
-        if not q.is_askable:
-            raise NotAskableError(
-                f"Question #{q.id} cannot be asked of a model: {'; '.join(q.flags)}. "
-                f"'goqa show {q.id}' shows its human data; runs leave it out."
-            )
-    if condition.kind == "country":
-        country = countries.match(condition.value, dataset.countries)
-        return PromptBuilder(
-            condition, name, country_display=country.display, shuffle_seed=shuffle_seed
-        )
-    if condition.kind == "language":
-        table = translation_table(condition.value, store)
-        missing = sum(
-            1 for q in questions if q.key not in table or len(table[q.key][1]) != len(q.options)
-        )
-        if missing:
-            raise MissingTranslationsError(condition.value, missing, len(questions))
-        return PromptBuilder(condition, name, translations=table, shuffle_seed=shuffle_seed)
-    return PromptBuilder(condition, name, shuffle_seed=shuffle_seed)
-
-
-def cache_key(backend: Backend, prompt: Prompt) -> str:
-    """Hash of everything that decides a response: backend identity, prompt, parameters."""
-    blob = json.dumps(
-        {
-            "kind": backend.kind,
-            "base_url": backend.base_url,
-            "model": backend.model,
-            "mode": backend.mode,
-            "prompt": prompt.text,
-            "user": prompt.user,
-            "prefix": prompt.answer_prefix,
-            "letters": prompt.letters,
-            "params": backend.request_params(),
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def cached_answer(
-    store: Store | None, key: str, max_off_option: float = DEFAULT_MAX_OFF_OPTION
-) -> Answer | None:
-    """The cache entry for ``key``, checked like a fresh answer; None for a miss or for an
-    entry that no longer passes :func:`~core.backends.base.validate_answer` (one stored by
-    an older goqa, say), which is then asked again."""
-    hit = store.cache_get(key) if store is not None else None
-    if hit is None:
-        return None
-    try:
-        return validate_answer(hit, max_off_option)
-    except InvalidAnswerError:
-        return None
-
-
-async def ask_cached(
-    backend: Backend,
-    prompt: Prompt,
-    store: Store | None,
-    retry: RetryPolicy | None = None,
-    on_partial: PartialCallback | None = None,
-    max_off_option: float = DEFAULT_MAX_OFF_OPTION,
-) -> tuple[Answer, bool]:
-    """Ask through the response cache. Returns (answer, came_from_cache).
-
-    Raises:
-        BackendError: the request failed or the answer is not valid (nothing is cached).
-    """
-    key = cache_key(backend, prompt)
-    hit = cached_answer(store, key, max_off_option)
-    if hit is not None:
-        return hit, True
-    answer = await ask_with_retries(
-        backend, prompt, retry, on_partial, max_off_option=max_off_option
-    )
-    if store is not None and not store.read_only:
-        store.cache_put(key, answer)
-    return answer, False
 
 
 def manifest_for(
@@ -209,7 +39,9 @@ def manifest_for(
     policy: Policy,
     selection: Selection,
     variant: str = "",
+    estimator: EstimatorSpec | None = None,
 ) -> RunManifest:
+    spec = estimator or EstimatorSpec()
     return RunManifest(
         name=name,
         backend=backend_name,
@@ -227,6 +59,8 @@ def manifest_for(
         params=backend.request_params(),
         selection=selection,
         variant=variant,
+        estimator=spec.name,
+        estimator_params=spec.params(),
     )
 
 
@@ -300,6 +134,7 @@ async def run(
     retry: RetryPolicy | None = None,
     shuffle_seed: int | None = None,
     max_off_option: float = DEFAULT_MAX_OFF_OPTION,
+    estimator: EstimatorSpec | None = None,
 ) -> RunOutcome:
     """Run (or resume) the named run over the questions at ``positions``.
 
@@ -311,6 +146,9 @@ async def run(
         shuffle_seed: show each question's options in a seeded shuffled order (a prompt
             sensitivity variant); answers are stored mapped back to the original order.
         max_off_option: off-option mass above which an answer is stored as suspect.
+        estimator: how each answer is estimated (default ``first-token``); part of the run's
+            identity. A ``prior-corrected`` run first calibrates its letter prior on a
+            subset of ``positions`` and records it in the manifest.
 
     Raises:
         StoreError: the name belongs to an incompatible run; or
@@ -339,12 +177,20 @@ async def run(
                 policy,
                 sel,
                 variant,
+                estimator,
             )
         )
         done_keys = store.answered_keys(name)
         todo = [q for q in questions if q.key not in done_keys]
         already = len(questions) - len(todo)
         policy_retry = retry or RetryPolicy(max_retries=max_retries)
+        estimation = Estimation(
+            estimator or EstimatorSpec(), backend, build, store, policy_retry, max_off_option
+        )
+        if todo:
+            calibration = await estimation.prepare(questions, concurrency)
+            if calibration is not None:
+                manifest = store.set_calibration(name, calibration.to_json())
 
         started = time.monotonic()
         state = {"done": already, "failed": 0, "cached": 0, "fresh": 0, "suspect": 0}
@@ -375,13 +221,8 @@ async def run(
                     q = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                prompt = build(q)
-                key = cache_key(backend, prompt)
-                hit = cached_answer(store, key, max_off_option)
                 try:
-                    raw = hit or await ask_with_retries(
-                        backend, prompt, policy_retry, max_off_option=max_off_option
-                    )
+                    estimate = await estimation.answer(q)
                 except BackendError as exc:
                     store.record_failure(name, q.key, q.id, str(exc))
                     state["failed"] += 1
@@ -389,15 +230,23 @@ async def run(
                         on_answer(q, None, str(exc))
                     report(q, str(exc))
                     continue
-                # One transaction stores the answer and, for a fresh one, its cache entry (the
-                # cache keeps the response as given; the run stores it in the original order).
-                answer = build.original_order(q, raw)
+                # One transaction stores the answer and, for a one-request estimate, its cache
+                # entry (the cache keeps the response as given; the run stores it in the
+                # published option order).
+                answer = estimate.answer
+                pending = estimate.cache_writes[0] if estimate.cache_writes else None
                 store.record_answer(
-                    name, q.key, q.id, answer, cache_key=None if hit else key, cache_answer=raw
+                    name,
+                    q.key,
+                    q.id,
+                    answer,
+                    cache_key=pending[0] if pending else None,
+                    cache_answer=pending[1] if pending else None,
                 )
+                hit = estimate.from_cache
                 state["done"] += 1
                 state["fresh"] += 1
-                state["cached"] += int(hit is not None)
+                state["cached"] += int(hit)
                 state["suspect"] += int(bool(answer.suspect))
                 if on_answer:
                     on_answer(q, answer, None)

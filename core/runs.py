@@ -42,6 +42,7 @@ import numpy as np
 from core import countries, diagnostics, metrics, runner, stats
 from core.backends.base import DEFAULT_MAX_OFF_OPTION, Backend
 from core.dataset import Dataset, skipped_note
+from core.estimators import EstimatorSpec
 from core.metrics import Policy
 from core.prompts import Condition, TemplateName, parse_template
 from core.store import RunManifest, RunSummary, Selection, Store
@@ -124,6 +125,7 @@ def run_name(
     prefix: str | None = None,
     when: datetime | None = None,
     taken: Collection[str] = (),
+    estimator: str = "first-token",
 ) -> str:
     """The name goqa gives a run nobody named. One scheme for the CLI, the app and the
     experiments:
@@ -137,7 +139,9 @@ def run_name(
       e.g. ``exp-local-country-Russia``, with no time: the experiment's runs keep their names,
       so running it again resumes them (``taken`` is not consulted).
 
-    ``CONDITION`` is :func:`condition_slug`.
+    ``CONDITION`` is :func:`condition_slug`. A single run made with another estimator than
+    ``first-token`` has it after the backend: ``default-local-order-averaged-20261122-0930``
+    (an experiment's prefix carries it instead: :func:`core.experiments.default_prefix`).
 
     Args:
         condition: the run's condition.
@@ -150,7 +154,8 @@ def run_name(
     if prefix is not None:
         return f"{prefix}-{slug}"
     stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M")
-    base = f"{slug}-{backend}-{stamp}"
+    method = "" if estimator == "first-token" else f"-{estimator}"
+    base = f"{slug}-{backend}{method}-{stamp}"
     if base not in taken:
         return base
     i = 2
@@ -176,6 +181,7 @@ class RunPlan:
         selection: what chose the questions, recorded in the run's manifest.
         concurrency, max_retries: the backend's settings.
         max_off_option: off-option mass above which an answer is stored as suspect.
+        estimator: how each answer is estimated (part of the run's identity).
     """
 
     name: str
@@ -189,6 +195,7 @@ class RunPlan:
     concurrency: int = 8
     max_retries: int = 4
     max_off_option: float = DEFAULT_MAX_OFF_OPTION
+    estimator: EstimatorSpec = field(default_factory=EstimatorSpec)
 
 
 def select_questions(
@@ -236,6 +243,7 @@ def plan_run(
     concurrency: int = 8,
     max_retries: int = 4,
     max_off_option: float = DEFAULT_MAX_OFF_OPTION,
+    estimator: EstimatorSpec | None = None,
 ) -> RunPlan:
     """Settle a run: its questions, name and settings.
 
@@ -262,8 +270,9 @@ def plan_run(
     if condition.kind == "country":  # an unknown country too, before a run is announced
         countries.match(condition.value, dataset.countries)
     kept, skipped = select_questions(dataset, positions, limit)
+    spec = estimator or EstimatorSpec()
     return RunPlan(
-        name=name.strip() or run_name(condition, backend_name, taken=taken),
+        name=name.strip() or run_name(condition, backend_name, taken=taken, estimator=spec.name),
         backend_name=backend_name,
         condition=condition,
         template=checked_template,
@@ -274,6 +283,7 @@ def plan_run(
         concurrency=concurrency,
         max_retries=max_retries,
         max_off_option=max_off_option,
+        estimator=spec,
     )
 
 
@@ -326,6 +336,7 @@ async def execute(
         on_progress=on_progress,
         on_answer=on_answer,
         max_off_option=plan.max_off_option,
+        estimator=plan.estimator,
     )
 
 

@@ -483,6 +483,13 @@ class RunManifest:
     selection: Selection = field(default_factory=Selection)
     created_at: str = ""
     variant: str = ""  # "" or "shuffle:SEED" (options shown in a seeded shuffled order)
+    estimator: str = "first-token"
+    """The estimator every answer of the run was made with (:mod:`core.estimators`)."""
+    estimator_params: dict[str, Any] = field(default_factory=dict)
+    """Its settings (orders, samples, calibration size, seed): part of the run's identity."""
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """What a ``prior-corrected`` run estimated before asking: per number of options, the
+    calibration questions and the letter prior (not part of the identity: it is derived)."""
 
     def identity(self) -> dict[str, Any]:
         """The fields that must agree for a second invocation to resume this run."""
@@ -496,12 +503,16 @@ class RunManifest:
             "template_hash": self.template_hash,
             "dataset_sha256": self.dataset_sha256,
             "variant": self.variant,
+            "estimator": self.estimator,
+            "estimator_params": self.estimator_params,
         }
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as stored (and as ``goqa report --json`` prints it under ``run``)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["params"] = copy.deepcopy(self.params)  # a copy, as asdict made
+        data["estimator_params"] = copy.deepcopy(self.estimator_params)
+        data["calibration"] = copy.deepcopy(self.calibration)
         data["selection"] = self.selection.to_manifest()
         return data
 
@@ -1165,6 +1176,23 @@ class Store:
                 return merged
             return existing
 
+    def set_calibration(self, name: str, calibration: dict[str, Any]) -> RunManifest:
+        """Record what a run estimated before asking (:attr:`RunManifest.calibration`).
+
+        Raises:
+            StoreError: no run of that name, or the write failed.
+        """
+        with self._tx(f"record the calibration of run {name!r}") as db:
+            row = db.execute("SELECT manifest FROM runs WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise self._unknown_run(name)
+            updated = replace(RunManifest.from_json(json.loads(row[0])), calibration=calibration)
+            db.execute(
+                "UPDATE runs SET manifest = ? WHERE name = ?",
+                (json.dumps(updated.to_json()), name),
+            )
+            return updated
+
     def manifest(self, name: str) -> RunManifest:
         rows = self._query("SELECT manifest FROM runs WHERE name = ?", (name,))
         if not rows:
@@ -1579,6 +1607,26 @@ class Store:
     def cache_put(self, key: str, answer: Answer) -> None:
         """Cache a response (kept in memory while the store is busy)."""
         self._record(_Write("cache", key=key, cache_answer=answer.to_json()))
+
+    def cache_get_json(self, key: str) -> dict[str, Any] | None:
+        """A cached raw response (generated replies, before any parse), or None."""
+        with self._lock:
+            for w in reversed(self._pending):
+                if w.op == "cache" and w.key == key and w.cache_answer is not None:
+                    return dict(w.cache_answer)
+        rows = self._query("SELECT answer FROM cache WHERE key = ?", (key,))
+        if not rows:
+            return None
+        try:
+            data = json.loads(rows[0][0])
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def cache_put_json(self, key: str, payload: dict[str, Any]) -> None:
+        """Cache a raw response (kept in memory while the store is busy): what a reply
+        said is kept even when it cannot be parsed, so it is never paid for twice."""
+        self._record(_Write("cache", key=key, cache_answer=payload))
 
     # ------------------------------------------------------------------ translations
 

@@ -63,7 +63,7 @@ def translation_table(language: str, store: Store | None) -> TranslationTable:
 
     The bundled translations (:func:`bundled_translations`), overridden key by key by the
     store's (imported or made by a model): a stored translation is the user's own choice.
-    Asking (:func:`core.runner.prompt_builder`) and showing a question in the app both read
+    Asking (:func:`core.asking.prompt_builder`) and showing a question in the app both read
     this table, so the question shown is the question asked.
 
     Args:

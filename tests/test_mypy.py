@@ -54,7 +54,7 @@ def test_mypy_catches_a_string_where_a_literal_stands(tmp_path: Path) -> None:
         ("mood", "Literal['default', 'country', 'language']"),
         ("v3", "Literal['paper', 'v2']"),
         ("maybe", "Literal['keep', 'drop']"),
-        ("guess", "Literal['logprobs', 'logits', 'sampling']"),
+        ("guess", "Literal['logprobs', 'logits', 'sampling', 'verbalized']"),
     ):
         error = f'incompatible type "Literal[\'{given}\']"; expected "{expected}"'
         assert error in result.stdout, result.stdout

@@ -14,7 +14,15 @@ from typing import Any
 
 import httpx
 
-from core.backends.base import Answer, BackendError, PartialCallback, Sample, collect_samples
+from core.backends.base import (
+    Answer,
+    BackendError,
+    PartialCallback,
+    Sample,
+    TextRequest,
+    collect_samples,
+    draw_texts,
+)
 from core.backends.http import HTTPStatusError, new_client, post_json, usage_tokens
 from core.config import BackendConfig, ConfigError
 from core.prompts import Prompt
@@ -157,6 +165,27 @@ class AnthropicBackend:
             "messages": [{"role": "user", "content": text}],
         }
         return message_text(await self._post(body))
+
+    async def generate_texts(self, request: TextRequest) -> tuple[Sample, ...]:
+        """``request.n`` replies, one Messages request each (the API has no seed and no
+        ``n``); ``json_schema`` is not sent, the parse judges the reply.
+
+        Raises:
+            BackendError: as :func:`post_json`; a non-retryable failure at once.
+        """
+
+        async def one(i: int) -> Sample:
+            body = {
+                "model": self.model,
+                "max_tokens": request.max_tokens,
+                "temperature": request.temperature,
+                "messages": [{"role": "user", "content": request.user}],
+            }
+            data = await self._post(body)
+            pt, ct = usage_tokens(data, "input_tokens", "output_tokens")
+            return Sample(message_text(data), pt, ct)
+
+        return await draw_texts(one, request.n)
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST to the Messages API within this backend's concurrency limit."""

@@ -20,10 +20,12 @@ import numpy as np
 from core.errors import GoqaError, InvalidValueError
 from core.prompts import Prompt
 
-Estimator = Literal["logprobs", "logits", "sampling"]
-"""How an answer's distribution was made: a top-k logprob list, the whole vocabulary's
-logits, or counts over samples."""
-ESTIMATORS: tuple[Estimator, ...] = ("logprobs", "logits", "sampling")
+Estimator = Literal["logprobs", "logits", "sampling", "verbalized"]
+"""How an answer's numbers were read from the model (its *readout*): a top-k logprob list,
+the whole vocabulary's logits, counts over samples, or shares the model wrote down. Which
+procedure asked the model (one prompt, several option orders, ...) is the answer's
+``method``, one of :data:`core.estimators.ESTIMATOR_NAMES`."""
+ESTIMATORS: tuple[Estimator, ...] = ("logprobs", "logits", "sampling", "verbalized")
 
 
 def parse_estimator(text: str) -> Estimator:
@@ -61,6 +63,19 @@ class Answer:
             :func:`validate_answer` (off-option mass above ``max_off_option``) or by a backend
             (a chat server that ignored the assistant prefill). Suspect answers are stored
             and cached but left out of scores unless the user includes them.
+        method: the estimator that made the answer (``first-token``, ``order-averaged``,
+            ``prior-corrected``, ``verbalized``, ``free-text``; see :mod:`core.estimators`).
+        parts: the answers it was made from, each in the published option order: one per
+            option order (``order-averaged``), the uncorrected first-token answer
+            (``prior-corrected``).
+        orders: for each part, the order its options were shown in (``orders[j][i]`` is the
+            published index of the option shown at position ``i``).
+        prior: the letter prior divided out (``prior-corrected``), over A, B, ...
+        replies: the text the model wrote (``verbalized``: one reply; ``free-text``: one per
+            sample), each cut at :data:`MAX_REPLY_CHARS`.
+        choices: per ``free-text`` sample, the letter it chose, or ``refused``,
+            ``ambiguous`` or ``unparsed``.
+        refusals: ``free-text`` samples that refused to choose.
     """
 
     probs: np.ndarray
@@ -75,6 +90,13 @@ class Answer:
     latency_s: float = 0.0
     note: str = ""
     suspect: str = ""
+    method: str = "first-token"
+    parts: tuple[Answer, ...] = ()
+    orders: tuple[tuple[int, ...], ...] = ()
+    prior: tuple[float, ...] = ()
+    replies: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    refusals: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready values (numpy floats converted)."""
@@ -91,6 +113,13 @@ class Answer:
             "latency_s": float(self.latency_s),
             "note": self.note,
             "suspect": self.suspect,
+            "method": self.method,
+            "parts": [p.to_json() for p in self.parts],
+            "orders": [list(o) for o in self.orders],
+            "prior": [float(x) for x in self.prior],
+            "replies": list(self.replies),
+            "choices": list(self.choices),
+            "refusals": int(self.refusals),
         }
 
     @classmethod
@@ -108,7 +137,20 @@ class Answer:
             latency_s=float(data.get("latency_s", 0.0)),
             note=str(data.get("note", "")),
             suspect=str(data.get("suspect", "")),
+            method=str(data.get("method", "first-token")),
+            parts=tuple(cls.from_json(p) for p in data.get("parts", [])),
+            orders=tuple(tuple(int(i) for i in o) for o in data.get("orders", [])),
+            prior=tuple(float(x) for x in data.get("prior", [])),
+            replies=tuple(str(r) for r in data.get("replies", [])),
+            choices=tuple(str(c) for c in data.get("choices", [])),
+            refusals=int(data.get("refusals", 0)),
         )
+
+    @property
+    def readout(self) -> str:
+        """How the numbers were read, as shown to people: ``logits``, ``logprobs``,
+        ``sampling n=20``, ``verbalized``."""
+        return self.estimator + (f" n={self.samples}" if self.estimator == "sampling" else "")
 
 
 class BackendError(GoqaError):
@@ -153,7 +195,42 @@ _MASS_TOLERANCE = 0.02  # a top-k list whose probabilities add up to more than 1
 _OFF_OPTION_MARK = "above max_off_option"
 
 
+MAX_REPLY_CHARS = 2000
+"""How much of a generated reply an answer keeps (the parse has read all of it)."""
+
 PartialCallback = Callable[[Answer], None]
+
+
+@dataclass(frozen=True)
+class TextRequest:
+    """A request for generated text (the ``verbalized`` and ``free-text`` estimators).
+
+    Attributes:
+        user: the user message, sent through the model's chat format with no prefill.
+        max_tokens: the longest reply.
+        temperature: 0 for a greedy reply; sampling otherwise.
+        n: replies wanted (drawn as separate requests, seeds ``seed``, ``seed + 1``, ...).
+        seed: the first sample's seed (backends that take one use it; results repeat).
+        json_schema: a JSON schema the reply must follow, for backends that can constrain
+            decoding (the local model); others ignore it, and the parse judges the reply.
+    """
+
+    user: str
+    max_tokens: int = 256
+    temperature: float = 0.0
+    n: int = 1
+    seed: int = 0
+    json_schema: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "n": self.n,
+            "seed": self.seed,
+            "json_schema": self.json_schema,
+        }
 
 
 class Backend(Protocol):
@@ -171,6 +248,14 @@ class Backend(Protocol):
 
     async def ask(self, prompt: Prompt, on_partial: PartialCallback | None = None) -> Answer:
         """One attempt at a distribution; ``on_partial`` receives growing estimates (sampling)."""
+        ...
+
+    async def generate_texts(self, request: TextRequest) -> tuple[Sample, ...]:
+        """``request.n`` generated replies to ``request.user`` (one attempt each).
+
+        Raises:
+            BackendError: a request failed (retryable ones may succeed later).
+        """
         ...
 
     async def aclose(self) -> None: ...
@@ -334,7 +419,9 @@ def validate_answer(answer: Answer, max_off_option: float = DEFAULT_MAX_OFF_OPTI
 
 # "B", "B)", "(B)", "B.", "**B**" at the very start of the text: the prefill case, where the
 # model continues "... my answer would be (" with "B) Strongly agree".
-_LEADING_LETTER = re.compile(r"^[\s*\"'`]*\(?\s*([A-Z])\s*(?:[\).:,\]*\"'`]|$)")
+# An apostrophe after the letter ends it only when no letter follows: "I'd choose (C)" and
+# "I'm" are words, not option I.
+_LEADING_LETTER = re.compile(r"^[\s*\"'`]*\(?\s*([A-Z])\s*(?:[\).:,\]*\"`]|'(?![A-Za-z])|$)")
 _PAREN_LETTER = re.compile(r"\(([A-Z])\)")
 _NAMED_LETTER = re.compile(r"\b(?i:answer|option|choice)\s*(?:is|would be|:)?\s*\(?([A-Z])\b")
 
@@ -369,6 +456,18 @@ class Sample:
     text: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+
+
+async def draw_texts(draw: Callable[[int], Awaitable[Sample]], n: int) -> tuple[Sample, ...]:
+    """``draw(0)`` ... ``draw(n - 1)`` at once, in that order; on the first failure the
+    others are cancelled and the failure raised (nothing half-drawn is returned)."""
+    tasks = [asyncio.ensure_future(draw(i)) for i in range(max(1, n))]
+    try:
+        return tuple(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _add_tokens(total: int | None, extra: int | None) -> int | None:

@@ -65,6 +65,8 @@ from core.backends.base import (
     BackendError,
     MissingDependencyError,
     PartialCallback,
+    Sample,
+    TextRequest,
     token_letter,
 )
 from core.config import BackendConfig
@@ -541,6 +543,50 @@ class LocalBackend:
     async def generate(self, text: str, max_tokens: int = 512) -> str:
         """:meth:`generate_blocking` off the event loop (used to translate questions)."""
         return await asyncio.to_thread(self.generate_blocking, text, max_tokens)
+
+    def generate_texts_blocking(self, request: TextRequest) -> tuple[Sample, ...]:
+        """:meth:`generate_texts` for a worker thread: ``request.n`` replies, one after the
+        other, each from an empty context with seed ``request.seed + i`` (so they repeat).
+
+        A ``json_schema`` constrains decoding to it (llama.cpp grammars): the model can only
+        write an object of that shape, though its numbers may still not add up.
+
+        Raises:
+            MissingDependencyError, BackendError: as :meth:`ask_blocking`.
+        """
+        model = self.load()
+        out: list[Sample] = []
+        extra: dict[str, Any] = {}
+        if request.json_schema is not None:
+            extra["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        for i in range(max(1, request.n)):
+            with model.lock:
+                if model.closed:
+                    raise BackendError("The local model was released; ask again to reload it.")
+                model.llm.reset()
+                try:
+                    data = model.llm.create_chat_completion(
+                        messages=[{"role": "user", "content": request.user}],
+                        max_tokens=request.max_tokens,
+                        temperature=request.temperature,
+                        seed=request.seed + i,
+                        **extra,
+                    )
+                except (ValueError, RuntimeError) as exc:
+                    raise BackendError(f"llama.cpp failed to generate a reply: {exc}") from None
+            usage = data.get("usage") or {}
+            out.append(
+                Sample(
+                    str(data["choices"][0]["message"].get("content") or ""),
+                    usage.get("prompt_tokens"),
+                    usage.get("completion_tokens"),
+                )
+            )
+        return tuple(out)
+
+    async def generate_texts(self, request: TextRequest) -> tuple[Sample, ...]:
+        """``request.n`` generated replies, computed in a worker thread."""
+        return await asyncio.to_thread(self.generate_texts_blocking, request)
 
     async def ask(self, prompt: Prompt, on_partial: PartialCallback | None = None) -> Answer:
         """The exact distribution over ``prompt.letters``, computed in a worker thread.

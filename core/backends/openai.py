@@ -34,7 +34,9 @@ from core.backends.base import (
     InvalidAnswerError,
     PartialCallback,
     Sample,
+    TextRequest,
     collect_samples,
+    draw_texts,
     fold_logprobs,
     token_letter,
 )
@@ -370,6 +372,29 @@ class OpenAIBackend:
             "temperature": 0,
         }
         return sample_text(await self._post("/chat/completions", body))
+
+    async def generate_texts(self, request: TextRequest) -> tuple[Sample, ...]:
+        """``request.n`` chat replies, one request each (servers differ on ``n``), seeds
+        ``request.seed + i``. ``json_schema`` is not sent (servers differ on
+        ``response_format``); the parse judges the reply.
+
+        Raises:
+            BackendError: as :func:`post_json`; a non-retryable failure at once.
+        """
+
+        async def one(i: int) -> Sample:
+            body: dict[str, Any] = {
+                "model": self.model,
+                "messages": [{"role": "user", "content": request.user}],
+                "max_tokens": request.max_tokens,
+                "temperature": request.temperature,
+                "seed": request.seed + i,
+            }
+            data = await self._post("/chat/completions", body)
+            pt, ct = usage_tokens(data, "prompt_tokens", "completion_tokens")
+            return Sample(sample_text(data), pt, ct)
+
+        return await draw_texts(one, request.n)
 
     # -- requests
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 from core.backends.base import (
     DEFAULT_MAX_OFF_OPTION,
@@ -112,11 +113,36 @@ async def ask_with_retries(
             :class:`~core.backends.base.InvalidAnswerError` for an answer with no usable
             distribution.
     """
+    return await with_retries(
+        lambda: _validated(backend, prompt, on_partial, max_off_option), policy, on_retry
+    )
+
+
+async def _validated(
+    backend: Backend, prompt: Prompt, on_partial: PartialCallback | None, max_off_option: float
+) -> Answer:
+    return validate_answer(await backend.ask(prompt, on_partial), max_off_option)
+
+
+T = TypeVar("T")
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy | None = None,
+    on_retry: Callable[[int, BackendError, float], None] | None = None,
+) -> T:
+    """``call()`` with retries on retryable :class:`BackendError` s (the one policy every
+    request shares: asks, generated replies).
+
+    Raises:
+        BackendError: the last error once retries are exhausted, or a non-retryable one.
+    """
     policy = policy or RetryPolicy()
     attempt = 0
     while True:
         try:
-            return validate_answer(await backend.ask(prompt, on_partial), max_off_option)
+            return await call()
         except BackendError as exc:
             note = policy.retry_after_note(exc.retry_after)
             if note:

@@ -321,6 +321,20 @@ def config_case(
 OPENAI_TABLE = '[backends.v]\nkind = "openai"\nbase_url = "http://localhost:8000/v1"\nmodel = "m"\n'
 
 CONFIG_CASES = [
+    config_case(
+        "toml-unknown-estimator",
+        'estimator = "logprobs"\n',
+        "estimator = 'logprobs'",
+        '"first-token" or "order-averaged" or "prior-corrected" or "verbalized" or "free-text"',
+        argv=("ask", "0"),
+    ),
+    config_case(
+        "toml-orders-zero",
+        "orders = 0\n",
+        "orders = 0",
+        "it must be a whole number from 1 to 12",
+        argv=("ask", "0"),
+    ),
     config_case(  # once a bug report from inside the HTTP client, on config check and ask
         "toml-port-out-of-range",
         '[backends.v]\nkind = "openai"\nbase_url = "http://127.0.0.1:99999/v1"\nmodel = "m"\n',
@@ -347,7 +361,8 @@ CONFIG_CASES = [
         "toml-unknown-setting",
         'colour = "red"\n',
         "unknown setting(s) colour",
-        "known: backends, default_backend, max_off_option, policy, template, theme",
+        "known: backends, calibration_questions, default_backend, estimator, free_text_samples, "
+        "max_off_option, orders, policy, template, theme",
     ),
     config_case(
         "toml-unknown-backend-key",

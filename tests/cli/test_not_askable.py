@@ -13,9 +13,10 @@ import pytest
 from support.cli import flat, run_cli
 
 from core import dataset
+from core.asking import prompt_builder
 from core.backends.base import Answer
 from core.prompts import Condition, Prompt
-from core.runner import prompt_builder, run
+from core.runner import run
 from core.store import Store
 
 MANY = list(string.ascii_uppercase) + ["27th"]

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from core import dataset
+from core.asking import ask_cached, cache_key
 from core.backends.base import (
     Answer,
     InvalidAnswerError,
@@ -30,7 +31,7 @@ from core.backends.openai import OpenAIBackend, ignored_prefill
 from core.config import BackendConfig
 from core.connection import check_connection
 from core.prompts import Condition, render
-from core.runner import ask_cached, cache_key, run, run_answers
+from core.runner import run, run_answers
 from core.runs import load_run
 from core.store import Store
 

@@ -657,7 +657,7 @@ def test_parse_letter(text: str, letter: str | None) -> None:
 async def test_what_a_backend_learns_does_not_move_its_cache_key() -> None:
     # A key that moved with the learnt logprob cap would make the next process miss every
     # answer cached after the learning, and pay for it again.
-    from core.runner import cache_key
+    from core.asking import cache_key
 
     with FakeServer(max_logprobs=5) as server:
         backend = OpenAIBackend(openai_cfg(server))

@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 
 from core import dataset
+from core.asking import prompt_builder
 from core.backends.local import LocalBackend, default_model_path
 from core.backends.openai import OpenAIBackend
 from core.config import LOCAL_DEFAULT, BackendConfig
 from core.connection import check_connection
 from core.prompts import Condition
-from core.runner import prompt_builder
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None,

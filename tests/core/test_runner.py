@@ -11,12 +11,13 @@ import pytest
 from support.fakeserver import FakeServer
 
 from core import dataset
+from core.asking import MissingTranslationsError
 from core.backends import make_backend
 from core.backends.retry import RetryPolicy
 from core.config import BackendConfig
 from core.countries import UnknownCountryError
 from core.prompts import Condition, render
-from core.runner import MissingTranslationsError, run
+from core.runner import run
 from core.runs import load_run
 from core.store import Store, StoreError
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -285,5 +286,27 @@ def test_stored_answers_keep_their_estimator_and_an_unknown_one_is_named() -> No
     with pytest.raises(ValueError) as info:
         Answer.from_json({"probs": [1.0], "estimator": "guess"})
     assert str(info.value) == (
-        "Unknown estimator 'guess': expected one of logprobs, logits, sampling."
+        "Unknown estimator 'guess': expected one of logprobs, logits, sampling, verbalized."
     )
+
+
+def test_an_answer_made_of_parts_round_trips_whole() -> None:
+    part = replace(answer(0.25, 0.75), top_tokens=(("A", 0.2),))
+    whole = replace(
+        answer(0.5, 0.5),
+        method="order-averaged",
+        parts=(part, replace(part, probs=np.array([0.75, 0.25]))),
+        orders=((0, 1), (1, 0)),
+        prior=(0.6, 0.4),
+        replies=("{\"A\": 50, \"B\": 50}",),
+        choices=("A", "refused"),
+        refusals=1,
+    )
+    back = Answer.from_json(json.loads(json.dumps(whole.to_json())))
+    assert back.method == "order-averaged" and back.orders == ((0, 1), (1, 0))
+    assert [list(p.probs) for p in back.parts] == [[0.25, 0.75], [0.75, 0.25]]
+    assert back.parts[0].top_tokens == (("A", 0.2),)
+    assert back.prior == (0.6, 0.4) and back.refusals == 1
+    assert back.replies == whole.replies and back.choices == ("A", "refused")
+    # An answer stored before estimators existed reads as a first-token one.
+    assert Answer.from_json({"probs": [1.0]}).method == "first-token"

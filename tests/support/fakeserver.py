@@ -22,6 +22,16 @@ therefore recovers ``d / d.sum()`` exactly, with off-option mass ``1 - d.sum()``
 probability 0 are sent with OpenAI's ``-9999`` sentinel. Pass ``distribution=`` to choose the
 letter probabilities yourself.
 
+**Constructed models** (a truth the test knows). ``letter_model=f`` is called with the question
+key as shown, i.e. ``prompt.user`` with its ``(A) text`` lines in the order this request shows
+them (:func:`option_texts` says which option text sits at which letter), and returns the K
+letter probabilities (sum <= 1, the rest is off-option mass): a model with a prior over
+positions is ``prior[i] * content[option_texts(key)[letter i]]``. (The name ``model`` was
+taken: it is the model-name check.) ``reply=g`` answers every chat request that asks for no
+log-probabilities (the ``verbalized`` and ``free-text`` estimators' generated replies): ``g``
+gets the whole user message text and returns the reply text; first-token requests still get
+the distribution. A hook that raises makes the server answer 500.
+
 With log-probabilities asked for, the answer is the top-n list (n = ``logprobs`` or
 ``top_logprobs`` of the request) in the configured ``shape``; otherwise (or with
 ``shape="no-logprobs"``) a text answer: the argmax at temperature 0, else a letter drawn
@@ -265,6 +275,9 @@ class FakeServer:
         leak_key_in_errors: error bodies echo the key the client sent (to test redaction).
         distribution: ``f(question_key, k) -> k letter probabilities`` (sum <= 1); default
             :func:`canned_distribution`.
+        letter_model: ``f(question_key) -> k letter probabilities`` (sum <= 1), the key in
+            the order shown; takes precedence over ``distribution``.
+        reply: ``g(user_text) -> reply text`` for chat requests without log-probabilities.
         sample_texts: scripted answers for text (sampling) requests, cycled in arrival order.
         faults: per-request fault script, consumed in arrival order (None entries = no fault).
         fail_first_n, fail_with: the first n requests of each question key fail so.
@@ -288,6 +301,8 @@ class FakeServer:
     model: str | None = None
     leak_key_in_errors: bool = False
     distribution: Distribution | None = None
+    letter_model: Callable[[str], np.ndarray] | None = None
+    reply: Callable[[str], str] | None = None
     sample_texts: Sequence[str] | None = None
     faults: Iterable[str | None] = ()
     fail_first_n: int = 0
@@ -398,9 +413,12 @@ class FakeServer:
         """The letter probabilities this server answers for a prompt (sum ``1 - off``)."""
         key = question_key(text)
         k = count_letters(key)
-        if self.distribution is None:
+        if self.letter_model is not None:
+            probs = np.asarray(self.letter_model(key), dtype=np.float64)
+        elif self.distribution is None:
             return canned_distribution(key, k)
-        probs = np.asarray(self.distribution(key, k), dtype=np.float64)
+        else:
+            probs = np.asarray(self.distribution(key, k), dtype=np.float64)
         if probs.shape != (k,) or probs.min() < 0 or probs.sum() > 1 + 1e-12:
             raise ValueError(f"distribution must give {k} probabilities summing to <= 1")
         return probs
@@ -558,6 +576,10 @@ class FakeServer:
             )
             return 400, self._error(400, message, record), {}
 
+        if self.reply is not None and path == "/v1/chat/completions" and not body.get("logprobs"):
+            text = str(self.reply(_prompt_text(body)))
+            n_tokens = len(_prompt_text(body).split())
+            return 200, self._text_response(path, body, text, n_tokens, True), {}
         letters_p = self.distribution_for(record.key)
         tokens = _token_list(letters_p)
         prompt_tokens = len(_prompt_text(body).split())

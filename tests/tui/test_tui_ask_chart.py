@@ -26,7 +26,7 @@ from textual import on
 from textual.app import App, ComposeResult
 
 from core import compared as comparison
-from core import runner
+from core import asking
 from core.backends.base import Backend, BackendError
 from core.backends.retry import RetryPolicy
 from core.dataset import Dataset
@@ -188,7 +188,7 @@ async def test_browse_and_demo_chart_through_the_shared_widget(
     sample: Dataset, store: Store
 ) -> None:
     expected = FakeBackend.distribution(
-        runner.prompt_builder(sample, Condition("default"), "paper")(sample.at(0))
+        asking.prompt_builder(sample, Condition("default"), "paper")(sample.at(0))
     )
     backend = FakeBackend()
     browse = HarnessApp(sample, store, {"fake": backend}, BrowseScreen)

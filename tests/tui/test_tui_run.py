@@ -16,7 +16,7 @@ from support.tui import SIZE, FakeBackend, StyledHarnessApp, wait_for
 from textual.widgets import Input, ProgressBar, Select, Static
 
 from core import dataset as datasetmod
-from core import runner, runs
+from core import asking, runner, runs
 from core.config import LOCAL_DEFAULT, BackendConfig, Config
 from core.prompts import Condition
 from core.runs import planned_positions, run_name
@@ -312,7 +312,7 @@ async def test_demo_steps_on_key_and_on_timer(sample: datasetmod.Dataset, store:
         np.testing.assert_allclose(
             screen.answer.probs,  # type: ignore[union-attr]
             FakeBackend.distribution(
-                runner.prompt_builder(sample, Condition("default"), "paper")(sample.at(5))
+                asking.prompt_builder(sample, Condition("default"), "paper")(sample.at(5))
             ),
         )
         await pilot.press("right")
@@ -357,7 +357,7 @@ async def test_demo_cycles_conditions(sample: datasetmod.Dataset, store: Store) 
             pilot, lambda: str(screen.condition) == "country:Russia" and screen.answer is not None
         )
         expected = FakeBackend.distribution(
-            runner.prompt_builder(sample, Condition("country", "Russia"), "paper")(sample.at(3))
+            asking.prompt_builder(sample, Condition("country", "Russia"), "paper")(sample.at(3))
         )
         np.testing.assert_allclose(screen.answer.probs, expected)  # type: ignore[union-attr]
         await pilot.press("escape")
@@ -401,7 +401,7 @@ async def test_run_through_the_openai_backend_against_a_local_server(
                 await pilot.pause()
                 assert screen.outcome is not None and screen.outcome.answered == 25
                 assert server.count("/v1/completions") == 25
-                build = runner.prompt_builder(sample, Condition("default"), "paper")
+                build = asking.prompt_builder(sample, Condition("default"), "paper")
                 stored = {a.question_key: a for a in store.answers("http")}
                 assert len(stored) == 25
                 for p in positions:

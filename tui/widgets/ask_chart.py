@@ -3,7 +3,7 @@
 Browse and the demo share this flow. :class:`AskChart` is a :class:`DistributionChart` that
 also asks the model: :meth:`AskChart.ask` starts an exclusive async worker (a second ask
 cancels the first) that builds the prompt, asks through the response cache
-(:func:`core.runner.ask_cached`) and posts the answer; a sampling backend's partial answers
+(:func:`core.asking.ask_cached`) and posts the answer; a sampling backend's partial answers
 arrive as replaceable messages, from whatever thread the backend calls from. Every ask has
 a serial number, so a late answer to an ask that was replaced is dropped. :meth:`look_up`
 shows an answer the store already holds without asking (in a thread: a local backend hashes
@@ -27,7 +27,7 @@ from textual import on, work
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core import runner
+from core import asking
 from core.backends.base import Answer, Backend
 from core.backends.retry import RetryPolicy, policy_for
 from core.compared import Compared
@@ -250,7 +250,7 @@ class AskChart(DistributionChart):
     @work(exclusive=True, group="ask", exit_on_error=False, name="ask")
     async def _ask(self, key: Hashable, serial: int, request: Callable[[], AskRequest]) -> None:
         r = request()
-        build = runner.prompt_builder(r.dataset, r.condition, r.template, r.store, [r.question])
+        build = asking.prompt_builder(r.dataset, r.condition, r.template, r.store, [r.question])
         prompt = build(r.question)
         # Hashing a local model file the first time is slow: keep it off the event loop.
         await asyncio.to_thread(r.backend.request_params)
@@ -258,7 +258,7 @@ class AskChart(DistributionChart):
         def on_partial(answer: Answer) -> None:  # any thread: post_message is thread-safe
             self.post_message(self.PartialAnswerReceived(key, serial, answer))
 
-        answer, cached = await runner.ask_cached(
+        answer, cached = await asking.ask_cached(
             r.backend,
             prompt,
             r.cache,
@@ -330,10 +330,10 @@ class AskChart(DistributionChart):
         if r.store is None:
             return  # no cache to look in
         try:
-            build = runner.prompt_builder(r.dataset, r.condition, r.template, r.store)
+            build = asking.prompt_builder(r.dataset, r.condition, r.template, r.store)
             # Checked as a fresh answer is: an unusable entry is no hit, a doubtful one suspect.
-            key_hash = runner.cache_key(r.backend, build(r.question))
-            hit = runner.cached_answer(r.store, key_hash, r.max_off_option)
+            key_hash = asking.cache_key(r.backend, build(r.question))
+            hit = asking.cached_answer(r.store, key_hash, r.max_off_option)
         except Exception:  # only a convenience: asking reports problems properly
             return
         if hit is not None and not get_current_worker().is_cancelled:
