@@ -273,6 +273,12 @@ def estimator_specs(cfg: configmod.Config, args: argparse.Namespace) -> list[Any
     name = getattr(args, "estimator", None)
     orders = getattr(args, "orders", None)
     names = ESTIMATOR_NAMES if name == "all" else (name or cfg.estimator,)
+    if orders is not None and "order-averaged" not in names:
+        raise CliError(
+            f"--orders applies to the order-averaged estimator only, not {names[0]}.",
+            EXIT_USAGE,
+            "Add --estimator order-averaged (or --estimator all), or leave --orders out.",
+        )
     return [cfg.estimator_spec(n, orders) for n in names]
 
 

@@ -77,6 +77,10 @@ def cmd_config(args: argparse.Namespace) -> int:
             "policy": cfg.policy,
             "theme": cfg.theme,
             "max_off_option": cfg.max_off_option,
+            "estimator": cfg.estimator,
+            "orders": cfg.orders,
+            "free_text_samples": cfg.free_text_samples,
+            "calibration_questions": cfg.calibration_questions,
             "backends": backends,
         }
         if args.json:
@@ -94,7 +98,9 @@ def cmd_config(args: argparse.Namespace) -> int:
                 escape(
                     f"default_backend={cfg.default_backend} template={cfg.template} "
                     f"policy={cfg.policy} theme={cfg.theme} "
-                    f"max_off_option={cfg.max_off_option:g}"
+                    f"max_off_option={cfg.max_off_option:g} estimator={cfg.estimator} "
+                    f"orders={cfg.orders} free_text_samples={cfg.free_text_samples} "
+                    f"calibration_questions={cfg.calibration_questions}"
                 )
             )
             t = Table()
@@ -304,7 +310,7 @@ def _print_one_estimate(con: Any, q: Any, result: Any, nearest: list[Any]) -> in
 def _quality(answer: Answer) -> str:
     """What says how much to trust an answer: off-option mass, order spread, replies."""
     if answer.method == "free-text":
-        return f"{answer.samples - answer.unparseable} of {answer.samples} replies chose, {answer.refusals} refused"
+        return f"{answer.refusals} of {answer.samples} replies refused"
     if answer.method == "verbalized":
         return "reply parsed"
     text = f"off-option mass {answer.off_option_mass:.1%}"
@@ -799,10 +805,16 @@ def _report(args: argparse.Namespace, store: Store) -> int:
     except audit_uc.AuditError as exc:
         est = None
         console(stderr=True).print(f"[yellow]note:[/] {escape(str(exc))}", soft_wrap=True)
+    figures = audit_uc.run_figures(store, run)
     if args.html:
         _write_html(args, store, ds, run, est)
     if args.json:
         data = run.to_json(args.top)
+        data["estimator"] = {
+            "name": run.manifest.estimator,
+            "settings": run.manifest.estimator_params,
+            **figures.to_json(),
+        }
         if est is not None:
             data["audit"] = est.to_json()
         print_json(data)
@@ -817,6 +829,8 @@ def _report(args: argparse.Namespace, store: Store) -> int:
             f"{run.scores.n_questions_scored} questions"
         )
     )
+    for label, sentence in figures.summary():
+        con.print(f"[dim]{escape(label)}:[/] {escape(sentence)}", soft_wrap=True)
     if run.suspect_left_out:
         con.print(_suspect_left_out(run.suspect_left_out, args.name), soft_wrap=True)
     if run.n_failed:

@@ -45,7 +45,7 @@ import numpy as np
 from core import estimators, metrics, runs, stats
 from core.dataset import Dataset
 from core.errors import InvalidValueError
-from core.estimation import refusals_in_failure
+from core.estimation import VERBALIZED_FAILURE, refusals_in_failure
 from core.estimators import EstimatorSpec
 from core.runs import DatasetMatch, LoadedRun, RunsError
 from core.store import RunManifest, RunSummary, Store
@@ -110,7 +110,7 @@ class AuditedRun:
     Attributes:
         name: the run's name.
         estimator: its estimator's name (``first-token``, ``free-text``…).
-        label: the estimator with its settings (``order-averaged (4 orders)``).
+        label: the estimator with its settings (``order-averaged (up to 4 orders)``).
         estimator_params: the settings as the manifest records them.
         model, backend, condition: from the manifest.
         answered, failed: questions stored as answered and as failed.
@@ -255,7 +255,11 @@ class PairAudit:
         a, b: the runs' names; ``estimator_a``/``estimator_b`` their estimators.
         n: questions both answered.
         mean_distance: mean Jensen–Shannon distance between their answers.
-        agree: questions whose most likely options agree (a tie counts for every option in it).
+        agree: questions whose most likely options agree, ties broken at random: a question
+            counts ``|A ∩ B| / (|A| |B|)`` for the sets A and B of options tied for most
+            likely (1 for one shared option, 1/2 when one side ties two options and the other
+            picks one of them, 0 with nothing shared), so a uniform answer does not agree with
+            everything.
     """
 
     a: str
@@ -264,7 +268,7 @@ class PairAudit:
     estimator_b: str
     n: int
     mean_distance: float | None
-    agree: int
+    agree: float
 
     @property
     def agreement(self) -> float | None:
@@ -348,15 +352,18 @@ class OrderSensitivity:
 
 @dataclass(frozen=True)
 class ParseRate:
-    """How many of a ``verbalized`` run's questions got a usable answer.
+    """How many of a ``verbalized`` run's replies could be read.
 
     Attributes:
-        run: the run's name; ``ok`` answered and ``failed`` failed questions.
+        run: the run's name; ``ok`` questions answered, ``failed`` questions whose reply
+            failed the parse, ``not_asked`` questions whose request itself failed (HTTP
+            errors, timeouts: no reply to parse, so not in the rate).
     """
 
     run: str
     ok: int
     failed: int
+    not_asked: int = 0
 
     @property
     def rate(self) -> float | None:
@@ -364,7 +371,13 @@ class ParseRate:
         return self.ok / total if total else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"run": self.run, "ok": self.ok, "failed": self.failed, "rate": self.rate}
+        return {
+            "run": self.run,
+            "ok": self.ok,
+            "failed": self.failed,
+            "not_asked": self.not_asked,
+            "rate": self.rate,
+        }
 
 
 @dataclass(frozen=True)
@@ -509,46 +522,10 @@ class EstimatorAudit:
             lines.append(
                 (
                     f"first-token vs free-text argmax agreement ({p.a} vs {p.b})",
-                    f"{_percent(p.agreement)} ({p.agree} of {counted(p.n, 'question')})",
+                    f"{_percent(p.agreement)} ({p.agree:g} of {counted(p.n, 'question')})",
                 )
             )
-        for r in self.refusals:
-            lines.append(
-                (
-                    f"refusal rate ({r.run})",
-                    f"{_percent(r.rate)} ({r.refused} of {counted(r.replies, 'reply', 'replies')} "
-                    f"on {counted(r.questions, 'question')}; {r.no_choice} with no reply "
-                    "choosing an option)",
-                )
-            )
-        for o in self.order:
-            spread = "—" if o.mean_spread is None else f"{o.mean_spread:.3f}"
-            lines.append(
-                (
-                    f"argmax changes with the option order ({o.run})",
-                    f"{_percent(o.share)} ({o.flipped} of {counted(o.questions, 'question')}); "
-                    f"mean largest JSD between orders {spread}",
-                )
-            )
-        for parsed in self.parse:
-            total = parsed.ok + parsed.failed
-            lines.append(
-                (
-                    f"parse rate ({parsed.run})",
-                    f"{_percent(parsed.rate)} ({parsed.ok} of {counted(total, 'question')})",
-                )
-            )
-        for prior in self.priors:
-            parts = [
-                f"{o.options} options: "
-                + " ".join(f"{chr(65 + i)} {x:.2f}" for i, x in enumerate(o.prior))
-                + f" ({counted(o.size, 'calibration question')})"
-                for o in prior.by_options
-            ]
-            if prior.missing:
-                missing = ", ".join(str(k) for k in prior.missing)
-                parts.append(f"no prior for {missing} options")
-            lines.append((f"letter prior ({prior.run})", "; ".join(parts) or "not recorded"))
+        lines += _estimator_lines(self.refusals, self.order, self.parse, self.priors)
         return tuple(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -597,7 +574,8 @@ def related_runs(store: Store, name: str) -> list[str]:
 
     A related run has the same dataset (sha256), backend kind, model, mode, condition,
     template and option-order variant, and another estimator (name or settings). Of several
-    runs with the same estimator the newest is taken. A run is only added while every run
+    runs with the same estimator the one sharing the most answered questions with ``name`` is
+    taken (the newest of those that share as many). A run is only added while every run
     taken (``name`` included) still shares an answered question, so auditing ``name`` with
     them never finds the common questions empty on the run's own dataset.
 
@@ -614,13 +592,20 @@ def related_runs(store: Store, name: str) -> list[str]:
         store.summary(name)  # raises the store's "No run called …" with the stored names
         return []
     own = _estimator_key(target.manifest)
+    mine = store.answered_keys(name)
     newest: dict[tuple[str, str], RunSummary] = {}
-    for r in summaries:  # oldest first: a later run replaces an earlier one
+    overlap: dict[str, int] = {}
+    for r in summaries:  # oldest first: a later run replaces an earlier one sharing as many
         m = r.manifest
         if m.name == name or r.n_ok == 0 or _related_key(m) != _related_key(target.manifest):
             continue
-        if _estimator_key(m) != own:
-            newest[_estimator_key(m)] = r
+        key = _estimator_key(m)
+        if key == own:
+            continue
+        overlap[m.name] = len(mine & store.answered_keys(m.name))
+        best = newest.get(key)
+        if best is None or overlap[m.name] >= overlap[best.manifest.name]:
+            newest[key] = r
     rank: dict[str, int] = {e: i for i, e in enumerate(estimators.ESTIMATOR_NAMES)}
     ordered = sorted(
         newest.values(),
@@ -634,6 +619,94 @@ def related_runs(store: Store, name: str) -> list[str]:
             common = shared
             chosen.append(r.manifest.name)
     return chosen
+
+
+def _estimator_lines(
+    refusals: Sequence[RefusalRate],
+    order: Sequence[OrderSensitivity],
+    parse: Sequence[ParseRate],
+    priors: Sequence[LetterPrior],
+) -> list[tuple[str, str]]:
+    """What each run's estimator recorded, as (label, sentence) lines."""
+    lines: list[tuple[str, str]] = []
+    for r in refusals:
+        lines.append(
+            (
+                f"refusal rate ({r.run})",
+                f"{_percent(r.rate)} ({r.refused} of {counted(r.replies, 'reply', 'replies')} "
+                f"on {counted(r.questions, 'question')}; {r.no_choice} with no reply "
+                "choosing an option)",
+            )
+        )
+    for o in order:
+        spread = "—" if o.mean_spread is None else f"{o.mean_spread:.3f}"
+        lines.append(
+            (
+                f"argmax changes with the option order ({o.run})",
+                f"{_percent(o.share)} ({o.flipped} of {counted(o.questions, 'question')}); "
+                f"mean largest JSD between orders {spread}",
+            )
+        )
+    for parsed in parse:
+        total = parsed.ok + parsed.failed
+        lines.append(
+            (
+                f"parse rate ({parsed.run})",
+                f"{_percent(parsed.rate)} ({parsed.ok} of {counted(total, 'reply', 'replies')}"
+                + (
+                    f"; {parsed.not_asked} more not asked: the request failed)"
+                    if parsed.not_asked
+                    else ")"
+                ),
+            )
+        )
+    for prior in priors:
+        parts = [
+            f"{o.options} options: "
+            + " ".join(f"{chr(65 + i)} {x:.2f}" for i, x in enumerate(o.prior))
+            + f" ({counted(o.size, 'calibration question')})"
+            for o in prior.by_options
+        ]
+        if prior.missing:
+            missing = ", ".join(str(k) for k in prior.missing)
+            parts.append(f"no prior for {missing} options")
+        lines.append((f"letter prior ({prior.run})", "; ".join(parts) or "not recorded"))
+    return lines
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """What one run's estimator recorded about its own answers (no other run needed):
+    the refusal rate (free-text), order flips (order-averaged), parse rate (verbalized) or
+    the letter prior (prior-corrected); empty for first-token."""
+
+    refusals: tuple[RefusalRate, ...] = ()
+    order: tuple[OrderSensitivity, ...] = ()
+    parse: tuple[ParseRate, ...] = ()
+    priors: tuple[LetterPrior, ...] = ()
+
+    def summary(self) -> tuple[tuple[str, str], ...]:
+        """(label, sentence) lines, worded as in the audit's summary."""
+        return tuple(_estimator_lines(self.refusals, self.order, self.parse, self.priors))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "refusals": [r.to_json() for r in self.refusals],
+            "order": [o.to_json() for o in self.order],
+            "parse": [p.to_json() for p in self.parse],
+            "priors": [p.to_json() for p in self.priors],
+        }
+
+
+def run_figures(store: Store, run: LoadedRun) -> RunFigures:
+    """:class:`RunFigures` of one loaded run (``goqa report`` shows them for any run)."""
+    method = run.manifest.estimator or "first-token"
+    return RunFigures(
+        refusals=(_refusals(store, run),) if method == "free-text" else (),
+        order=(_order(run),) if method == "order-averaged" else (),
+        parse=(_parse_rate(store, run),) if method == "verbalized" else (),
+        priors=(_prior(run),) if method == "prior-corrected" else (),
+    )
 
 
 # --------------------------------------------------------------------------- the audit
@@ -772,11 +845,7 @@ def audit_loaded(
         pairs=_pairs(loaded),
         refusals=tuple(_refusals(store, r) for r in loaded if r.manifest.estimator == "free-text"),
         order=tuple(_order(r) for r in loaded if r.manifest.estimator == "order-averaged"),
-        parse=tuple(
-            ParseRate(r.name, r.summary.n_ok, r.summary.n_failed)
-            for r in loaded
-            if r.manifest.estimator == "verbalized"
-        ),
+        parse=tuple(_parse_rate(store, r) for r in loaded if r.manifest.estimator == "verbalized"),
         priors=tuple(_prior(r) for r in loaded if r.manifest.estimator == "prior-corrected"),
         differences=differences,
         caveats=_caveats(loaded, common, differences),
@@ -918,6 +987,13 @@ def _modes(probs: np.ndarray) -> set[int]:
     return set(np.flatnonzero(probs >= probs.max() - _TIE).tolist())
 
 
+def _chance_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """The chance that the most likely options of ``a`` and ``b`` agree when ties are broken
+    at random: ``|A ∩ B| / (|A| |B|)``."""
+    modes_a, modes_b = _modes(a), _modes(b)
+    return len(modes_a & modes_b) / (len(modes_a) * len(modes_b))
+
+
 def _letter(probs: np.ndarray) -> str:
     return chr(65 + int(np.argmax(probs)))
 
@@ -958,7 +1034,7 @@ def _pairs(loaded: Sequence[LoadedRun]) -> tuple[PairAudit, ...]:
         for j in range(i + 1, len(loaded)):
             shared = sorted(by_run[i].keys() & by_run[j].keys())
             distances = [float(metrics.js_distance(by_run[i][p], by_run[j][p])) for p in shared]
-            agree = sum(1 for p in shared if _modes(by_run[i][p]) & _modes(by_run[j][p]))
+            agree = sum(_chance_agreement(by_run[i][p], by_run[j][p]) for p in shared)
             out.append(
                 PairAudit(
                     a=loaded[i].name,
@@ -971,6 +1047,13 @@ def _pairs(loaded: Sequence[LoadedRun]) -> tuple[PairAudit, ...]:
                 )
             )
     return tuple(out)
+
+
+def _parse_rate(store: Store, run: LoadedRun) -> ParseRate:
+    """Answered questions against those whose reply failed the parse."""
+    failed = [a.error or "" for a in store.answers(run.name, status="failed")]
+    unparsed = sum(1 for e in failed if e.startswith(VERBALIZED_FAILURE))
+    return ParseRate(run.name, run.summary.n_ok, unparsed, len(failed) - unparsed)
 
 
 def _refusals(store: Store, run: LoadedRun) -> RefusalRate:

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -49,6 +50,9 @@ from core.metrics import js_distance
 from core.prompts import Condition, Prompt
 from core.store import Store
 
+VERBALIZED_FAILURE = "The model's verbalized reply could not be used"
+"""Start of the failure a verbalized question gets when its reply fails the parse (the
+audit's parse rate counts these, not failed requests)."""
 NO_CHOICE_PREFIX = "None of the"
 """Start of the failure a free-text question gets when no reply chose an option."""
 _NO_CHOICE = re.compile(r"^None of the (\d+) free-text replies chose an option \((\d+) refused")
@@ -190,6 +194,9 @@ class Estimation:
             if len(samples) == request.n:
                 return samples, True
         samples = await with_retries(lambda: self.backend.generate_texts(request), self.retry)
+        # A server that ignores max_tokens can send megabytes: what is parsed, stored and
+        # cached is the first MAX_REPLY_CHARS of each reply (a real reply is far shorter).
+        samples = tuple(replace(s, text=s.text[:MAX_REPLY_CHARS]) for s in samples)
         if self.store is not None:
             self.store.cache_put_json(
                 key,
@@ -381,7 +388,9 @@ class Estimation:
             seed=self.spec.seed,
             json_schema=replies.verbalized_schema(prompt.letters),
         )
+        started = time.perf_counter()
         samples, hit = await self._generated(request)
+        latency = 0.0 if hit else time.perf_counter() - started
         text = samples[0].text
         perm = self.build.permutation(question)
         shown_options = self.build.shown_options(question)
@@ -391,8 +400,7 @@ class Estimation:
         if reading.probs is None:
             excerpt = " ".join(text.split())[:160]
             raise InvalidAnswerError(
-                f"The model's verbalized reply could not be used: {reading.reason} "
-                f"(reply: {excerpt!r})."
+                f"{VERBALIZED_FAILURE}: {reading.reason} (reply: {excerpt!r})."
             )
         raw = Answer(
             probs=reading.probs,
@@ -400,6 +408,7 @@ class Estimation:
             estimator="verbalized",
             prompt_tokens=samples[0].prompt_tokens,
             completion_tokens=samples[0].completion_tokens,
+            latency_s=latency,
             note=f"shares written as {reading.scale}s",
             method="verbalized",
             replies=(text[:MAX_REPLY_CHARS],),
@@ -415,7 +424,9 @@ class Estimation:
             n=self.spec.samples,
             seed=self.spec.seed,
         )
+        started = time.perf_counter()
         samples, hit = await self._generated(request)
+        latency = 0.0 if hit else time.perf_counter() - started
         perm = self.build.permutation(question)
         shown_options = self.build.shown_options(question)
         nonsub = list(question.nonsubstantive)
@@ -448,6 +459,7 @@ class Estimation:
             unparseable=n - chosen,
             prompt_tokens=_total(s.prompt_tokens for s in samples),
             completion_tokens=_total(s.completion_tokens for s in samples),
+            latency_s=latency,
             note=f"{chosen} of {n} replies chose an option, {refused} refused",
             method="free-text",
             replies=tuple(s.text[:MAX_REPLY_CHARS] for s in samples),
@@ -537,7 +549,14 @@ async def ask_estimators(
         except BackendError as exc:
             return EstimatorResult(spec, error=str(exc), calibration=estimation.priors, failure=exc)
 
-    return tuple(await asyncio.gather(*(one(s) for s in specs)))
+    # First-token first: its cache entry is then there for order-averaged and
+    # prior-corrected, which ask the same published-order prompt.
+    first = [s for s in specs if s.name == "first-token"][:1]
+    done = {id(s): await one(s) for s in first}
+    rest = [s for s in specs if id(s) not in done]
+    for spec, result in zip(rest, await asyncio.gather(*(one(s) for s in rest)), strict=True):
+        done[id(spec)] = result
+    return tuple(done[id(s)] for s in specs)
 
 
 def pairwise_distances(

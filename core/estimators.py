@@ -136,10 +136,11 @@ class EstimatorSpec:
 
     @property
     def label(self) -> str:
-        """``order-averaged (4 orders)``, ``prior-corrected (calibration 8)`` (questions per
+        """``order-averaged (up to 4 orders)`` (a question may have fewer distinct ones),
+        ``prior-corrected (calibration 8)`` (questions per
         number of options), ``free-text (8 samples)``, ``first-token``."""
         if self.name == "order-averaged":
-            return f"order-averaged ({self.orders} orders)"
+            return f"order-averaged (up to {self.orders} order{'s' if self.orders != 1 else ''})"
         if self.name == "prior-corrected":
             return f"prior-corrected (calibration {self.calibration})"
         if self.name == "free-text":

@@ -390,7 +390,23 @@ class OpenAIBackend:
                 "temperature": request.temperature,
                 "seed": request.seed + i,
             }
-            data = await self._post("/chat/completions", body)
+            try:
+                data = await self._post("/chat/completions", body)
+            except HTTPStatusError as exc:
+                if exc.status != 404 or self.mode == "chat":
+                    raise
+                raise BackendError(
+                    f"{redact(self.base_url)} has no /chat/completions endpoint (HTTP 404), and "
+                    "the verbalized and free-text estimators read written chat replies. Use "
+                    "first-token, order-averaged or prior-corrected with this server, or a "
+                    "server that serves chat."
+                ) from None
+            choices = data.get("choices")
+            if not isinstance(choices, list) or not choices:
+                raise BackendError(
+                    f"{redact(self.base_url)} answered with no choices (no reply at all).",
+                    retryable=True,
+                )
             pt, ct = usage_tokens(data, "prompt_tokens", "completion_tokens")
             return Sample(sample_text(data), pt, ct)
 

@@ -233,15 +233,15 @@ def test_every_figure_of_the_audit_is_the_one_computed_by_hand(
     assert result.common == 3  # q3 failed in vb and txt and was not asked in oa
 
     by_name = {r.name: r for r in result.runs}
-    assert by_name["oa"].label == "order-averaged (2 orders)"
+    assert by_name["oa"].label == "order-averaged (up to 2 orders)"
     assert by_name["txt"].label == "free-text (4 samples)"
     assert (by_name["txt"].answered, by_name["txt"].failed, by_name["txt"].scored) == (3, 1, 3)
     assert (by_name["ft"].answered, by_name["ft"].failed) == (4, 0)
 
-    # First-token vs free-text: q0 ties A and B (counts as agreeing with A), q1 B vs A, q2 C.
+    # First-token vs free-text: q0 ties A and B (half agreeing with A), q1 B vs A, q2 C.
     (pair,) = result.first_token_vs_free_text
-    assert (pair.a, pair.b, pair.n, pair.agree) == ("ft", "txt", 3, 2)
-    assert pair.agreement == pytest.approx(2 / 3)
+    assert (pair.a, pair.b, pair.n, pair.agree) == ("ft", "txt", 3, 1.5)  # the tie on one question counts half
+    assert pair.agreement == pytest.approx(1.5 / 3)
     # Refusals: 1 + 0 + 2 replies of the answered questions, and all 4 of q3's.
     (refusals,) = result.refusals
     assert (refusals.refused, refusals.replies, refusals.questions, refusals.no_choice) == (
@@ -268,12 +268,12 @@ def test_every_figure_of_the_audit_is_the_one_computed_by_hand(
     # The same figures in words, as every front end shows them.
     assert dict(result.summary()) == {
         "mean largest JSD per question": f"{result.mean_max_distance:.3f} over 3 common questions",
-        "first-token vs free-text argmax agreement (ft vs txt)": "66.7% (2 of 3 questions)",
+        "first-token vs free-text argmax agreement (ft vs txt)": "50.0% (1.5 of 3 questions)",
         "refusal rate (txt)": "43.8% (7 of 16 replies on 4 questions; 1 with no reply choosing "
         "an option)",
         "argmax changes with the option order (oa)": "33.3% (1 of 3 questions); mean largest "
         f"JSD between orders {order.mean_spread:.3f}",
-        "parse rate (vb)": "75.0% (3 of 4 questions)",
+        "parse rate (vb)": "75.0% (3 of 4 replies)",
         "letter prior (pc)": "2 options: A 0.60 B 0.40 (2 calibration questions); 3 options: "
         "A 0.50 B 0.30 C 0.20 (1 calibration question)",
     }
@@ -345,7 +345,7 @@ def test_the_json_is_plain_and_says_the_same(store: Store, five: dataset.Dataset
     assert data["common_questions"] == 3
     assert [r["name"] for r in data["runs"]] == ["ft", "txt"]
     assert data["runs"][1]["estimator_params"] == {"samples": 4, "seed": 0}
-    assert data["first_token_vs_free_text"][0]["agreement"] == pytest.approx(2 / 3)
+    assert data["first_token_vs_free_text"][0]["agreement"] == pytest.approx(1.5 / 3)
     assert data["refusals"][0]["rate"] == pytest.approx(7 / 16)
     assert data["order"] == [] and data["parse"] == [] and data["priors"] == []
     assert len(data["questions"]["top"]) == 3  # top=0 keeps every common question
@@ -364,7 +364,7 @@ def test_the_free_text_run_first_still_pairs_first_token_as_a(
         "ft",
         "txt",
         "first-token",
-        2,
+        1.5,
         3,
     )
 
@@ -475,7 +475,7 @@ def test_the_html_section_shows_the_audit_escaped(store: Store, tiny: dataset.Da
     assert '<section id="audit"><h2>Estimator audit</h2>' in page
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "txt &amp; co" in page and "txt & co" not in page
-    assert "first-token vs free-text argmax agreement" in page and "66.7%" in page
+    assert "first-token vs free-text argmax agreement" in page and "50.0%" in page
     assert "refusal rate" in page and "25.0%" in page  # 3 of 12 replies (no failure here)
     for q in result.questions:
         assert f">{q.max_distance:.3f}<" in page

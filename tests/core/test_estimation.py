@@ -370,6 +370,6 @@ def test_parse_estimator_name_errors_name_the_value_and_the_choices(text: str) -
 
 def test_labels() -> None:
     assert EstimatorSpec().label == "first-token"
-    assert EstimatorSpec("order-averaged", orders=4).label == "order-averaged (4 orders)"
+    assert EstimatorSpec("order-averaged", orders=4).label == "order-averaged (up to 4 orders)"
     assert EstimatorSpec("free-text", samples=8).label == "free-text (8 samples)"
     assert estimators.SUMMARY.keys() == set(ESTIMATOR_NAMES)

@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from core.backends.base import Answer, Backend, BackendError, PartialCallback
+from core.backends.base import Answer, Backend, BackendError, PartialCallback, Sample, TextRequest
 from core.config import LOCAL_DEFAULT, BackendConfig, Config, ConfigError
 from core.dataset import Dataset
 from core.metrics import Policy
@@ -82,6 +82,10 @@ class FixedBackend:
             estimator="logprobs",
         )
 
+    async def generate_texts(self, request: TextRequest) -> tuple[Sample, ...]:
+        """No generated text: this fake answers first-token asks only."""
+        raise BackendError("This test backend writes no text (it answers first-token asks).")
+
     async def aclose(self) -> None:
         self.closed = True
 
@@ -131,6 +135,10 @@ class SteppedSamplingBackend:
                     on_partial(answer)
         assert answer is not None
         return answer
+
+    async def generate_texts(self, request: TextRequest) -> tuple[Sample, ...]:
+        """No generated text: this fake answers first-token asks only."""
+        raise BackendError("This test backend writes no text (it answers first-token asks).")
 
     async def aclose(self) -> None:
         pass
@@ -210,6 +218,10 @@ class FakeBackend:
             estimator="sampling" if self.samples else "logits",
             samples=self.samples,
         )
+
+    async def generate_texts(self, request: TextRequest) -> tuple[Sample, ...]:
+        """No generated text: this fake answers first-token asks only."""
+        raise BackendError("This test backend writes no text (it answers first-token asks).")
 
     async def aclose(self) -> None:
         return None

@@ -101,7 +101,7 @@ async def test_ask_shows_model_and_closest_countries(tmp_path: Path, sample: Dat
         for series, (_, sim) in zip(shown, expected, strict=True):
             assert series.similarity == pytest.approx(sim, abs=1e-9)
         assert not data.pending
-        assert "estimator logprobs" in data.caption
+        assert "estimator first-token (logprobs)" in data.caption
         assert "off-option mass 5.0%" in data.caption
         # The prompt was the paper's, for this question, under the default condition.
         assert len(fake.prompts) == 1
@@ -178,7 +178,7 @@ async def test_sampling_bars_grow_sample_by_sample(tmp_path: Path, sample: Datas
         final = chart_data(pilot)
         assert not final.pending
         assert final.series[0].values == pytest.approx(tuple(sampler.counts(5, k)))
-        assert "estimator sampling n=5" in final.caption
+        assert "estimator first-token (sampling n=5)" in final.caption
         # The recorded states passed through every sample count, in order.
         seen = [
             s.series[0].values
@@ -344,7 +344,7 @@ async def test_ask_through_the_openai_backend_and_a_real_server(
             data = chart_data(pilot)
             assert data.series[0].values == pytest.approx(tuple(probs), abs=1e-6)
             assert f"off-option mass {off * 100:.1f}%" in data.caption
-            assert "estimator logprobs" in data.caption
+            assert "estimator first-token (logprobs)" in data.caption
             assert server.count("/v1/completions") == 1
             expected = closest(q, probs)
             assert [s.label for s in data.series[1:]] == [

@@ -25,11 +25,12 @@ from support.tui import (
 from textual import on
 from textual.app import App, ComposeResult
 
-from core import compared as comparison
 from core import asking
+from core import compared as comparison
 from core.backends.base import Backend, BackendError
 from core.backends.retry import RetryPolicy
 from core.dataset import Dataset
+from core.estimators import EstimatorSpec
 from core.prompts import Condition
 from core.store import Store
 from tui.screens.browse import AskKey, BrowseScreen
@@ -228,4 +229,8 @@ async def test_browse_and_demo_chart_through_the_shared_widget(
         await pilot.press("right")
         await wait_for(pilot, lambda: screen.position == 1 and screen.answer is not None)
         assert backend.calls == 2 and not screen.cached
-        assert set(chart.states) == {(0, Condition("default")), (1, Condition("default"))}
+        first_token = EstimatorSpec()
+        assert set(chart.states) == {
+            (0, Condition("default"), first_token),
+            (1, Condition("default"), first_token),
+        }

@@ -91,7 +91,8 @@ async def test_run_table_lists_marks_and_keeps_its_cursor(two_runs: Store) -> No
         assert [r.manifest.name for r in listed.runs] == ["base", "ru"]
         assert listed.highlighted == "ru" and listed.changed and listed.error is None
         assert [table.get_row_at(i)[1].plain for i in range(2)] == ["ru", "base"]
-        assert table.get_row_at(0)[4].plain == "40/40 ✓" and table.get_row_at(0)[5] == "when"
+        assert table.get_row_at(0)[4].plain == "40/40 ✓" and table.get_row_at(0)[6] == "when"
+        assert table.get_row_at(0)[5].plain == "first-token"  # the run's estimator
         # Drawing the list is not the user moving the cursor.
         assert app.of(RunTable.RunHighlighted) == []
 

@@ -15,8 +15,8 @@ import pytest
 from support.tui import SIZE, FakeBackend, StyledHarnessApp, wait_for
 from textual.widgets import Input, ProgressBar, Select, Static
 
-from core import dataset as datasetmod
 from core import asking, runner, runs
+from core import dataset as datasetmod
 from core.config import LOCAL_DEFAULT, BackendConfig, Config
 from core.prompts import Condition
 from core.runs import planned_positions, run_name

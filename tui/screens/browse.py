@@ -9,6 +9,10 @@ back to a question shows what it was answered. Translations are read in a worker
 A suspect answer (off-option mass above the config's ``max_off_option``…) is drawn with its
 reason under the chart; an ask that fails shows why in place of the model's bars. Without a
 results store the screen still browses, and asks without the response cache.
+
+``E`` toggles the estimators the chart shows (:mod:`core.estimators`): the configured one
+alone, or all five side by side, one series each, named in the legend. With all five, ``a``
+asks all five at once; each draws as it lands, and one that fails says why in its own rows.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Select, Static
 from textual.worker import Worker
@@ -32,10 +37,19 @@ from core import compared as comparison
 from core import countries
 from core.backends.base import Answer
 from core.dataset import Question
+from core.estimators import EstimatorSpec
 from core.prompts import Condition
 from core.translate import translation_table
 from tui.contract import GoqaContract, available_store
-from tui.widgets.ask_chart import AskChart, AskRequest, ask_request
+from tui.widgets.ask_chart import (
+    FIRST_TOKEN,
+    AskChart,
+    AskRequest,
+    EstimatorRow,
+    ask_request,
+    estimator_specs,
+    estimators_caption,
+)
 from tui.widgets.country_picker import ANY, CountryPicker
 from tui.widgets.pickers import Picker
 from tui.widgets.question_list import QuestionList
@@ -57,20 +71,24 @@ class AskKey:
     backend: str
     condition: Condition
     template: str
+    estimator: EstimatorSpec = FIRST_TOKEN
 
 
 def describe_answer(answer: Answer | None, pending: bool, cached: bool, total: int) -> str:
-    """The caption under the chart: estimator, samples, off-option mass, provenance."""
+    """The caption under the chart: estimator and readout (``estimator first-token
+    (logprobs)``), samples, off-option mass, provenance."""
     if answer is None:
         return "asking…" if pending else ""
     parts = []
     if answer.estimator == "sampling":
         n = f"n={answer.samples}" + (f"/{total}" if pending and total else "")
-        parts.append(f"estimator sampling {n}")
+        parts.append(f"estimator {answer.method} (sampling {n})")
         if answer.unparseable:
             parts.append(f"{answer.unparseable} unparseable")
+    elif answer.estimator == answer.method:
+        parts.append(f"estimator {answer.method}")
     else:
-        parts.append(f"estimator {answer.estimator}")
+        parts.append(f"estimator {answer.method} ({answer.estimator})")
     parts.append(f"off-option mass {answer.off_option_mass * 100:.1f}%")
     if answer.truncated:
         parts.append("top-k truncated")
@@ -106,6 +124,13 @@ class BrowseScreen(Screen[None]):
             tooltip="Default, a country or a language",
         ),
         Binding("b", "app.choose_backend", "Backend", id="browse.backend", tooltip="Backend"),
+        Binding(
+            "E",
+            "toggle_estimators",
+            "Estimators",
+            id="browse.estimators",
+            tooltip="Chart the configured estimator alone, or all five side by side",
+        ),
         Binding(
             "plus",
             "add_country",
@@ -174,6 +199,9 @@ class BrowseScreen(Screen[None]):
         ),
     ]
 
+    every_estimator: reactive[bool] = reactive(False, init=False)
+    """The chart shows all five estimators (else the configured one alone)."""
+
     @dataclass
     class TranslationsRead(Message):
         """The question texts of one language, read from the store in a worker."""
@@ -237,7 +265,7 @@ class BrowseScreen(Screen[None]):
         questions.border_title = "Questions · loading…"
         self.query_one("#detail", QuestionDetail).border_title = "Question"
         self.chart.empty_message = "Loading the dataset…"
-        for attribute in ("condition", "backend_name", "template", "policy"):
+        for attribute in ("condition", "backend_name", "template", "policy", "config"):
             self.watch(self.app, attribute, self._context_changed, init=False)
         self.watch(self.app, "dataset_ready", self._dataset_ready)
         self.watch(self.app, "dataset_problem", self._dataset_problem, init=False)
@@ -456,9 +484,15 @@ class BrowseScreen(Screen[None]):
 
     # ------------------------------------------------------------------ asking
 
-    def _ask_key(self, q: Question) -> AskKey:
+    @property
+    def estimators(self) -> tuple[EstimatorSpec, ...]:
+        """The estimators the chart shows, the configured one first."""
+        return estimator_specs(self.goqa.config, self.every_estimator)
+
+    def _ask_key(self, q: Question, spec: EstimatorSpec | None = None) -> AskKey:
         app = self.goqa
-        return AskKey(q.key, app.backend_name, app.condition, app.template)
+        estimator = spec if spec is not None else app.config.estimator_spec()
+        return AskKey(q.key, app.backend_name, app.condition, app.template, estimator)
 
     def _context_changed(self) -> None:
         self._translations_for = None  # read again: translations may have been added
@@ -491,13 +525,34 @@ class BrowseScreen(Screen[None]):
 
     @on(Button.Pressed, "#ask")
     def action_ask(self) -> None:
-        """Ask the model the highlighted question under the app's condition."""
+        """Ask the model the highlighted question under the app's condition, under each
+        estimator the chart shows."""
         q = self.question
         if q is None:
             self.notify("Select a question first.", severity="warning", timeout=4)
             return
-        key = self._ask_key(q)
-        self.chart.ask(key, lambda: self._request(q, key))
+        for spec in self.estimators:
+            self._ask(q, spec)
+        self._refresh_chart()
+
+    def _ask(self, q: Question, spec: EstimatorSpec) -> None:
+        key = self._ask_key(q, spec)
+        self.chart.ask(key, lambda: self._request(q, key), spec)
+
+    def action_toggle_estimators(self) -> None:
+        """Show all five estimators, or the configured one alone. Shown all at once for a
+        question already asked, the estimators not asked yet are asked."""
+        self.every_estimator = not self.every_estimator
+
+    def watch_every_estimator(self, every: bool) -> None:
+        q = self.question
+        if every and q is not None:
+            primary = self.chart.states.get(self._ask_key(q))
+            if primary is not None and (primary.pending or primary.answer or primary.error):
+                for spec in self.estimators[1:]:
+                    state = self.chart.states.get(self._ask_key(q, spec))
+                    if state is None or not (state.pending or state.answer is not None):
+                        self._ask(q, spec)
         self._refresh_chart()
 
     def _request(self, q: Question, key: AskKey) -> AskRequest:
@@ -533,8 +588,8 @@ class BrowseScreen(Screen[None]):
         if q is None:
             return
         key = self._ask_key(q)
-        if key in self.chart.states:
-            return
+        if key.estimator.name != "first-token" or key in self.chart.states:
+            return  # only first-token answers are looked up without asking
         try:
             request = self._request(q, key)
         except Exception:  # e.g. an unknown backend: asking will say so
@@ -551,9 +606,11 @@ class BrowseScreen(Screen[None]):
         q = self.question
         if q is None:
             return
-        key = self._ask_key(q)
-        if only is not None and only != key:
+        specs = self.estimators
+        keys = [self._ask_key(q, spec) for spec in specs]
+        if only is not None and only not in keys:
             return
+        key = keys[0]
         app = self.goqa
         state = self.chart.states.get(key)
         answer = state.answer if state else None
@@ -568,6 +625,32 @@ class BrowseScreen(Screen[None]):
             self.pinned,
             self.hidden,
         )
+        nonsubstantive = (
+            " · non-substantive options left out of the similarity"
+            if app.policy == "drop" and bool(q.nonsubstantive.any())
+            else ""
+        )
+        where = f"{key.backend} · {condition_label(key.condition)}"
+        if len(specs) > 1:
+            asked = any(k in self.chart.states for k in keys)
+            again = " again" if asked else ""
+            caption = estimators_caption(
+                [EstimatorRow(k, k.estimator) for k in keys],
+                self.chart.states,
+                again=f"a asks {key.backend}{again} ({condition_label(key.condition)}) "
+                f"· E: {specs[0].name} alone",
+            )
+            self.chart.draw_estimators(
+                q,
+                [EstimatorRow(k, k.estimator) for k in keys],
+                self.compared,
+                caption=caption + nonsubstantive,
+                asking=f"asking {key.backend}…",
+            )
+            self.query_one(
+                "#detail", QuestionDetail
+            ).border_subtitle = f"{len(specs)} estimators · {where}"
+            return
         cfg = app.config.backends.get(key.backend)
         total = cfg.samples if cfg is not None else 0
         caption = describe_answer(answer, pending, bool(state and state.cached), total)
@@ -575,18 +658,19 @@ class BrowseScreen(Screen[None]):
             again = " again" if error else ""
             caption = (
                 f"Human answers only · a asks {key.backend}{again} "
-                f"({condition_label(key.condition)})"
+                f"({condition_label(key.condition)}, {key.estimator.name}) · E: all 5 estimators"
             )
-        if app.policy == "drop" and bool(q.nonsubstantive.any()):
-            caption += " · non-substantive options left out of the similarity"
         self.chart.draw(
             q,
             key,
             self.compared,
-            model_tag=f"{key.backend} · {condition_label(key.condition)}",
-            caption=caption,
+            model_tag=where,
+            caption=caption + nonsubstantive,
             asking=f"asking {key.backend}…",
         )
+        self.query_one(
+            "#detail", QuestionDetail
+        ).border_subtitle = f"estimator {key.estimator.label}"
 
     def _shown_countries(self) -> list[str]:
         return [c.key for c in self.compared] if self.question is not None else []

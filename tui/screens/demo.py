@@ -9,6 +9,10 @@ sample. The condition cycles through ``default`` and the ``country:``/``language
 the user has configured or used recently. A suspect answer carries its reason under the
 chart; a failed ask shows why in place of the model's bars. Without a results store the
 demo still runs, without the response cache.
+
+``E`` shows the configured estimator alone or all five (:mod:`core.estimators`), as in
+Browse: each question is then asked under all five at once, each drawn as it lands, and the
+timer waits until every one has answered or failed.
 """
 
 from __future__ import annotations
@@ -28,10 +32,21 @@ from textual.widgets import Footer, Static
 
 from core import compared as comparison
 from core.backends.base import Answer
+from core.estimators import EstimatorSpec
 from core.metrics import Policy
 from core.prompts import Condition
 from tui.contract import GoqaContract, available_store, leave
-from tui.widgets.ask_chart import AskChart, AskState, ask_request
+from tui.widgets.ask_chart import (
+    AskChart,
+    AskState,
+    EstimatorRow,
+    ask_request,
+    estimator_specs,
+    estimators_caption,
+)
+
+DemoKey = tuple[int, Condition, EstimatorSpec]
+"""What an answer on screen is kept under: the question's position, condition, estimator."""
 
 MAX_RECENT = 6
 """How many recently used ``country:`` and ``language:`` conditions join the cycle (each)."""
@@ -86,6 +101,13 @@ class DemoScreen(Screen[None]):
             tooltip="Ask under the next condition: default, country:…, language:…",
         ),
         Binding(
+            "E",
+            "toggle_estimators",
+            "Estimators",
+            id="demo.estimators",
+            tooltip="Ask the configured estimator alone, or all five side by side",
+        ),
+        Binding(
             "r",
             "reask",
             "Ask again",
@@ -104,6 +126,8 @@ class DemoScreen(Screen[None]):
     """Seconds a complete answer stays on screen before the next question."""
     condition: reactive[Condition] = reactive(Condition("default"), init=False)
     """The condition the questions are asked under."""
+    every_estimator: reactive[bool] = reactive(False, init=False)
+    """Each question is asked under all five estimators (else the configured one)."""
 
     def __init__(self, positions: list[int], condition: Condition, interval: float = 8.0) -> None:
         """Create the screen.
@@ -121,8 +145,9 @@ class DemoScreen(Screen[None]):
         self.conditions: list[Condition] = [condition]
         self.partial_updates = 0
         """Partial estimates drawn so far (a sampling backend sends one per sample)."""
-        self._key: tuple[int, Condition] | None = None
-        """What the question on screen is asked as: its position and condition."""
+        self._keys: tuple[DemoKey, ...] = ()
+        """What the question on screen is asked as, one key per estimator shown (the
+        configured estimator first)."""
         self._timer: Timer | None = None
 
     @property
@@ -133,6 +158,16 @@ class DemoScreen(Screen[None]):
     def chart(self) -> AskChart:
         """The chart, which asks the model."""
         return self.query_one("#demo-chart", AskChart)
+
+    @property
+    def _key(self) -> DemoKey | None:
+        """The configured estimator's key for the question on screen."""
+        return self._keys[0] if self._keys else None
+
+    @property
+    def estimators(self) -> tuple[EstimatorSpec, ...]:
+        """The estimators each question is asked under, the configured one first."""
+        return estimator_specs(self.goqa.config, self.every_estimator)
 
     @property
     def _state(self) -> AskState | None:
@@ -158,8 +193,11 @@ class DemoScreen(Screen[None]):
 
     @property
     def _loading(self) -> bool:
-        state = self._state
-        return state is not None and state.pending
+        """Some estimator shown is still being asked."""
+        return any(
+            (state := self.chart.states.get(key)) is not None and state.pending
+            for key in self._keys
+        )
 
     @property
     def position(self) -> int | None:
@@ -217,6 +255,12 @@ class DemoScreen(Screen[None]):
     def action_reask(self) -> None:
         self._show_question()
 
+    def action_toggle_estimators(self) -> None:
+        self.every_estimator = not self.every_estimator
+
+    def watch_every_estimator(self) -> None:
+        self._show_question()
+
     def action_leave(self) -> None:
         self.chart.cancel()
         self.paused = True
@@ -252,7 +296,7 @@ class DemoScreen(Screen[None]):
         app = self.goqa
         question = app.dataset.at(position)
         condition, template = self.condition, app.template
-        self._key = (position, condition)
+        self._keys = tuple((position, condition, spec) for spec in self.estimators)
         self.query_one("#demo-question", Static).update(
             Text.assemble(
                 (f"#{question.id} · {question.source}\n", "dim"),
@@ -260,7 +304,8 @@ class DemoScreen(Screen[None]):
             )
         )
         self.query_one("#demo-closest", Static).update("asking…")
-        self.chart.ask(self._key, lambda: ask_request(app, question, condition, template))
+        for key in self._keys:
+            self.chart.ask(key, lambda: ask_request(app, question, condition, template), key[2])
         self._draw()
         self._update_status()
         if self._timer is not None:
@@ -268,17 +313,17 @@ class DemoScreen(Screen[None]):
 
     @on(AskChart.PartialAnswerReceived)
     def _partial(self, event: AskChart.PartialAnswerReceived) -> None:
-        if event.key == self._key:
+        if event.key in self._keys:
             self.partial_updates += 1
             self._draw()
 
     @on(AskChart.AnswerReceived)
     def _answered(self, event: AskChart.AnswerReceived) -> None:
-        if event.key != self._key:
+        if event.key not in self._keys:
             return
         self._draw()
         self._update_status()
-        if self._timer is not None:
+        if self._timer is not None and not self._loading:
             # The audience gets the whole interval with the finished answer.
             self._timer.reset()
 
@@ -286,7 +331,10 @@ class DemoScreen(Screen[None]):
     def _ask_ended(self, event: AskChart.AskEnded) -> None:
         if event.error is None or not self.is_attached:
             return
-        if event.key == self._key:
+        if event.key in self._keys and len(self._keys) > 1:
+            self._draw()  # one estimator failed: it says why in its rows, the others go on
+            self._update_status()
+        elif event.key == self._key:
             # Stop the timer: the next question would most likely fail the same way.
             self.paused = True
             self._draw()
@@ -321,21 +369,34 @@ class DemoScreen(Screen[None]):
         answer = state.answer if state is not None else None
         cond_country = self.condition.value if self.condition.kind == "country" else None
         policy: Policy = "drop" if app.policy == "drop" else "keep"
+        several = len(self._keys) > 1
         compared = comparison.choose(
             question,
             answer.probs if answer is not None else None,
             policy,
             cond_country,
-            n=self._chart_countries(self.position),
+            n=1 if several else self._chart_countries(self.position),
         )
-        self.chart.draw(
-            question,
-            self._key,
-            compared,
-            model_tag=str(self.condition) if self.condition.kind != "default" else "",
-            caption=_caption(answer, partial=self._loading, cached=self.cached),
-            asking=f"asking {app.backend_name}…",
-        )
+        if several:
+            rows = [EstimatorRow(key, key[2]) for key in self._keys]
+            self.chart.draw_estimators(
+                question,
+                rows,
+                compared,
+                caption=estimators_caption(
+                    rows, self.chart.states, again=f"E: {self._keys[0][2].name} alone"
+                ),
+                asking=f"asking {app.backend_name}…",
+            )
+        else:
+            self.chart.draw(
+                question,
+                self._key,
+                compared,
+                model_tag=str(self.condition) if self.condition.kind != "default" else "",
+                caption=_caption(answer, partial=self._loading, cached=self.cached),
+                asking=f"asking {app.backend_name}…",
+            )
         closest = [c for c in compared if c.similarity is not None and not c.conditioned]
         if closest:
             best = max(closest, key=lambda c: c.similarity or 0.0)
@@ -350,13 +411,15 @@ class DemoScreen(Screen[None]):
         step = f"{self.index + 1}/{total}" if total else "0/0"
         timer = "⏸ paused" if self.paused else f"⏵ every {self.interval:g}s"
         model = self.goqa.backend_name
+        shown = self.estimators
+        estimators = shown[0].name if len(shown) == 1 else f"{len(shown)} estimators"
         state = "asking…" if self._loading else ("cached" if self.cached else "live")
         if self.error:
             state = "not answered"
         elif answer := self.answer:
             state += " · ⚠ suspect" if answer.suspect else ""
         self.query_one("#demo-status", Static).update(
-            Text(f"{step} · {self.condition} · {model} · {state} · {timer}")
+            Text(f"{step} · {self.condition} · {model} · {estimators} · {state} · {timer}")
         )
 
 
@@ -369,6 +432,8 @@ def _caption(answer: Answer | None, partial: bool, cached: bool) -> str:
         caption = f"sampling…{so_far}" if partial else f"sampling · {answer.samples} samples"
     else:
         caption = answer.estimator
+    if answer.method != "first-token":
+        caption = f"{answer.method} · {caption}"
     if answer.off_option_mass > 0.005:
         caption += f" · off-option mass {answer.off_option_mass:.0%}"
     if not partial and cached:

@@ -1,7 +1,10 @@
 """The experiments dialog: the paper's three experiments as one action.
 
 Choose the experiment (default, cross-national or linguistic prompting), its targets, the
-backend and the run-name prefix; the questions are the ones the browse filter shows. Start
+backend, the estimator every run uses (:mod:`core.estimators`; the config's to start with,
+so the paper's experiments can be re-run under another estimator and compared with the
+first-token result) and the run-name prefix (which follows the backend and the estimator
+unless typed); the questions are the ones the browse filter shows. Start
 resolves every condition first (in a thread worker: translations and stored answers are read
 from the store), so a country that matches nothing or missing translations are reported
 before any request is sent. Then an exclusive async worker makes or resumes the runs
@@ -38,6 +41,7 @@ from textual.worker import Worker, WorkerState
 from core import experiments, runner
 from core.config import BackendConfig
 from core.errors import GoqaError
+from core.estimators import ESTIMATOR_NAMES, SUMMARY, EstimatorSpec
 from core.experiments import ExperimentKind, ExperimentPlan, ExperimentSummary, Movement
 from core.prompts import Condition
 from core.runs import NothingToRunError
@@ -168,7 +172,8 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         app = self.goqa
         backends = app.backend_names
         backend = app.backend_name if app.backend_name in backends else backends[0]
-        self._auto_prefix = experiments.default_prefix(backend)
+        estimator = app.config.estimator
+        self._auto_prefix = experiments.default_prefix(backend, estimator)
         with Vertical(id="exp-dialog") as dialog:
             dialog.border_title = "Experiments"
             dialog.border_subtitle = "ctrl+r start · ctrl+x cancel · Esc close"
@@ -202,6 +207,16 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
                     tooltip="Backend that answers",
                     compact=True,
                 )
+                yield Select(
+                    [(name, name) for name in ESTIMATOR_NAMES],
+                    value=estimator,
+                    allow_blank=False,
+                    id="exp-estimator",
+                    tooltip="How every run of the experiment estimates its answers",
+                    compact=True,
+                )
+                yield Static(SUMMARY[estimator], id="exp-estimator-summary", markup=False)
+            with Horizontal(classes="exp-row"):
                 yield Input(
                     self._auto_prefix,
                     id="exp-prefix",
@@ -234,6 +249,11 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         value = self.query_one("#exp-backend", Select).value
         return str(value) if value is not Select.NULL else self.goqa.backend_name
 
+    def _estimator(self) -> EstimatorSpec:
+        """The estimator the form names, with the config's settings."""
+        value = self.query_one("#exp-estimator", Select).value
+        return self.goqa.config.estimator_spec(str(value) if value is not Select.NULL else None)
+
     def _targets(self) -> list[str]:
         text = self.query_one("#exp-targets", Input).value
         return [t.strip() for t in text.split(",") if t.strip()]
@@ -265,6 +285,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
             max_retries=max_retries,
             selection=Selection(via="tui", ids=tuple(app.dataset.ids[p] for p in self.positions)),
             max_off_option=app.config.max_off_option,
+            estimator=self._estimator(),
         )
 
     def _update_info(self) -> None:
@@ -276,8 +297,8 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
             return
         self.query_one("#exp-info", Static).update(
             f"{counted(len(plan.positions), 'question')} from the browse filter · dataset "
-            f"{app.dataset.name} · template {plan.template} · policy {plan.policy} · runs: "
-            + ", ".join(plan.run_names)
+            f"{app.dataset.name} · template {plan.template} · policy {plan.policy} · estimator "
+            f"{plan.estimator.label} · runs: " + ", ".join(plan.run_names)
         )
 
     @on(Select.Changed, "#exp-kind")
@@ -290,10 +311,13 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         self._update_info()
 
     @on(Select.Changed, "#exp-backend")
+    @on(Select.Changed, "#exp-estimator")
     def _backend_changed(self) -> None:
+        estimator = self._estimator()
+        self.query_one("#exp-estimator-summary", Static).update(SUMMARY[estimator.name])
         prefix = self.query_one("#exp-prefix", Input)
         if prefix.value == self._auto_prefix:  # follow the backend unless the user typed one
-            self._auto_prefix = experiments.default_prefix(self._backend())
+            self._auto_prefix = experiments.default_prefix(self._backend(), estimator.name)
             prefix.value = self._auto_prefix
         self._update_info()
 
@@ -322,7 +346,7 @@ class ExperimentScreen(ModalScreen[CompareChoice | None]):
         self.refresh_bindings()
         self.query_one("#exp-start", Button).disabled = running
         self.query_one("#exp-cancel", Button).disabled = not running
-        for selector in ("#exp-kind", "#exp-backend", "#exp-prefix"):
+        for selector in ("#exp-kind", "#exp-backend", "#exp-estimator", "#exp-prefix"):
             self.query_one(selector).disabled = running
         self.query_one("#exp-targets").disabled = running or self._kind() == "default"
 

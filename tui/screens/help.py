@@ -51,6 +51,7 @@ backend or the condition to change them.
 | `Esc` | Cancel an ask that is still running |
 | `c` | Condition: default, a country ("How would someone from X answer"), or a language |
 | `b` | Backend |
+| `E` | **Estimators**: chart the configured one alone, or all five side by side (`a` then asks all five) |
 | `+` / `-` | Add / remove a country in the chart |
 | `r` | Reset the chart's countries |
 
@@ -65,6 +66,15 @@ model is in the legend. Options such as *DK/Refused* are marked *non-substantive
 policy `drop` they do not count in the similarity. Under the chart: how the distribution was
 estimated (`logits`, `logprobs`, or `sampling n=…`) and the probability mass that fell
 outside the option letters. A sampling backend's bars grow sample by sample.
+
+With `E` the chart shows five estimators of the model's distribution, one series each,
+named in the legend: **first-token** (the paper's), **order-averaged** (the question asked
+under several option orders, averaged), **prior-corrected** (the model's letter prior, from a
+calibration subset, divided out), **verbalized** (the shares the model writes down as JSON)
+and **free-text** (the options chosen in unforced written answers). Each draws as it lands;
+one that fails says why in its own rows. The countries' similarities are to the first one
+listed, and the caption names the two estimators that disagree most. The Run view and the
+experiments dialog choose the estimator of a run (the config's `estimator` to start with).
 
 Answers go through the same response cache as the command line: asking a question twice
 costs one request, and answers from `goqa run` appear here at once.
@@ -81,6 +91,7 @@ The runs in the store, newest first; the highlighted run's country leaderboard b
 | `m` | Mark the highlighted run as the reference A |
 | `c` | Compare the highlighted run B with A (or the latest default run of the same model) |
 | `v` | Back to the run's own scores |
+| `a` | **Estimator audit**: the run beside its runs of the same questions made with other estimators (the status line says when there are some) |
 | `e` | Experiments (below) |
 | `h` | Countries view on the highlighted country: whose people answer alike |
 | `/` `s` `S` | Search, sort, reverse the leaderboard |
@@ -91,6 +102,13 @@ Beside each score: its **95% CI** (bootstrap over questions, 1000 resamples, see
 light part of the bar and the whisker `─┤` draw it), the **uniform** answer's score (`┆`, the
 floor a model has to beat) and the **best other** country's people's score: how well the
 people of the closest other country (sharing at least 5 questions) match this one's.
+
+The estimator audit shows, above its tabs, the first-token vs free-text argmax agreement, the
+free-text refusal rate, how often the most likely option changes with the option order and
+the verbalized parse rate; **Countries** gives each country's score under each estimator with
+its 95% interval (`*`: differs from the first run's, q < 0.05), **Questions** the questions
+where the estimators disagree most (`Enter` opens one), **Summary** every pair of runs, the
+letter prior and the caveats. `ctrl+pgup`/`ctrl+pgdn` or a click switch the tabs.
 
 A comparison lists Δ = B − A per country with its paired bootstrap 95% CI, the sign-flip
 test's **p** and the Benjamini–Hochberg **q** across countries; `*` marks q < 0.05. The

@@ -18,6 +18,13 @@ rendering and the worker that fills it, and says what happened with its own mess
 - :class:`~tui.widgets.question_drill.QuestionDrill`: Enter on a country lists its
   per-question similarities; Enter on a question opens it in Browse.
 
+- :class:`~tui.widgets.results_audit.EstimatorAuditPane`: when the highlighted run has
+  related runs (the same questions asked with other estimators,
+  :func:`core.audit.related_runs`; the status line says so), ``a`` audits them
+  (:func:`core.audit.report_audit`): each country's score per estimator with its interval,
+  the questions where the estimators disagree most, and the summary (argmax agreement,
+  refusal rate, order flips, parse rate, letter prior).
+
 ``e`` opens the experiments dialog (:mod:`tui.screens.experiments`). Everything shown is
 computed by :mod:`core.runs`, as ``goqa report`` and ``goqa compare`` compute it: suspect
 answers are left out of every score (the board says how many, and ``i`` includes them, in
@@ -53,18 +60,21 @@ from tui.contract import (
 )
 
 from ..widgets.question_drill import QuestionDrill
+from ..widgets.results_audit import EstimatorAuditPane
 from ..widgets.results_compare import RunComparisonPane, run_level_line
 from ..widgets.results_scores import RunScores, scores_status
 from ..widgets.run_table import RunTable
 from .experiments import ExperimentScreen
 
-View = Literal["scores", "compare", "questions"]
-"""What the lower pane shows: a run's scores, a comparison, or one country's questions."""
+View = Literal["scores", "compare", "questions", "audit"]
+"""What the lower pane shows: a run's scores, a comparison, one country's questions, or the
+estimator audit of a run."""
 
 _PANES: dict[View, str] = {
     "scores": "results-scores-view",
     "compare": "results-compare-view",
     "questions": "results-questions-view",
+    "audit": "results-audit-view",
 }
 
 
@@ -146,6 +156,13 @@ class ResultsScreen(Screen[None]):
             tooltip="Back to the highlighted run's own scores",
         ),
         Binding(
+            "a",
+            "audit",
+            "Audit",
+            id="results.audit",
+            tooltip="Estimator audit: the highlighted run beside its runs with other estimators",
+        ),
+        Binding(
             "r",
             "reload",
             "Reload",
@@ -197,7 +214,7 @@ class ResultsScreen(Screen[None]):
     ]
 
     view: reactive[View] = reactive[View]("scores")
-    """What the lower pane shows: ``scores``, ``compare`` or ``questions``."""
+    """What the lower pane shows: ``scores``, ``compare``, ``questions`` or ``audit``."""
     include_suspect: reactive[bool] = reactive(False, init=False)
     """Score suspect answers too (they are left out by default, as in ``goqa report``)."""
 
@@ -211,6 +228,8 @@ class ResultsScreen(Screen[None]):
         """Load the highlighted run once the runs are listed, changed or not."""
         self._select_after_listing: str | None = None
         """Put the run list's cursor on this run once the runs are listed."""
+        self._related: dict[str, tuple[str, ...]] = {}
+        """Run name -> its related runs (other estimators), as last found."""
 
     @property
     def goqa(self) -> GoqaContract:
@@ -225,6 +244,7 @@ class ResultsScreen(Screen[None]):
             yield RunScores(id=_PANES["scores"], board_id="results-scores", map_id="results-map")
             yield RunComparisonPane(id=_PANES["compare"], board_id="results-compare")
             yield QuestionDrill(id=_PANES["questions"], table_id="results-questions")
+            yield EstimatorAuditPane(id=_PANES["audit"])
         yield Footer()
 
     def on_mount(self) -> None:
@@ -261,6 +281,15 @@ class ResultsScreen(Screen[None]):
     @property
     def _drill(self) -> QuestionDrill:
         return self.query_one(QuestionDrill)
+
+    @property
+    def _audit(self) -> EstimatorAuditPane:
+        return self.query_one(EstimatorAuditPane)
+
+    @property
+    def related(self) -> dict[str, tuple[str, ...]]:
+        """Run name -> the runs of its questions made with other estimators, as found."""
+        return dict(self._related)
 
     @property
     def runs(self) -> list[RunSummary]:
@@ -324,6 +353,7 @@ class ResultsScreen(Screen[None]):
 
     @on(RunTable.RunsListed)
     def _runs_listed(self, event: RunTable.RunsListed) -> None:
+        self._related = {}  # runs may have been made or deleted meanwhile
         force, self._force_load = self._force_load, False
         select, self._select_after_listing = self._select_after_listing, None
         if event.error is not None:
@@ -361,6 +391,7 @@ class ResultsScreen(Screen[None]):
         self.view = self._board_view = "scores"
         self._status(f"Loading {name}…")
         self._compare.cancel()
+        self._audit.cancel()
         self._scores.load(store, self.goqa.dataset, name, include_suspect=self.include_suspect)
 
     @on(RunScores.RunLoaded)
@@ -368,14 +399,32 @@ class ResultsScreen(Screen[None]):
         if self.view != "scores":
             return
         run = event.run
-        self._status(scores_status(run, self.marked))
+        self._status(self._scores_line(run))
         if note := run.match.note(run.name):
             self.notify(note, title="Another dataset", severity="warning", markup=False)
+        store, _ = available_store(self.goqa)
+        if store is not None and run.name not in self._related:
+            self._audit.find_related(store, run.name)
 
     @on(RunScores.StatisticsLoaded)
     def _statistics_loaded(self, event: RunScores.StatisticsLoaded) -> None:
         if self.view == "scores":
-            self._status(scores_status(event.run, self.marked))
+            self._status(self._scores_line(event.run))
+
+    def _scores_line(self, run: LoadedRun) -> str:
+        """The status line of a run's scores, and ``a``'s audit when it has related runs."""
+        line = scores_status(run, self.marked)
+        related = self._related.get(run.name)
+        if related:
+            line += f" · a audits it against {counted(len(related), 'run')} with other estimators"
+        return line
+
+    @on(EstimatorAuditPane.RelatedFound)
+    def _related_found(self, event: EstimatorAuditPane.RelatedFound) -> None:
+        self._related[event.name] = event.related
+        run = self.loaded
+        if self.view == "scores" and run is not None and run.name == event.name:
+            self._status(self._scores_line(run))
 
     def action_view_scores(self) -> None:
         name = self._table.highlighted_name
@@ -450,6 +499,62 @@ class ResultsScreen(Screen[None]):
         self._reload(force=False)
         self.compare(a, b)
 
+    # ------------------------------------------------------------------ the estimator audit
+
+    def action_audit(self) -> None:
+        """Audit the highlighted run against its runs made with other estimators."""
+        name = self._table.highlighted_name
+        if name is None:
+            self.notify("No run to audit.", severity="warning")
+            return
+        if self._related.get(name) == ():
+            self._no_related(name)
+            return
+        store, problem = available_store(self.goqa)
+        if store is None:
+            self._status(problem)
+            return
+        self.view = "audit"
+        self._status(f"Auditing the estimators of {name}…")
+        self._scores.cancel_load()
+        self._compare.cancel()
+        self._audit.load(store, self.goqa.dataset, name, include_suspect=self.include_suspect)
+
+    def _no_related(self, name: str) -> None:
+        self.notify(
+            f"No other run of {name}'s questions with another estimator (same model, "
+            "condition and template). Make one in the Run view (its estimator), then press a.",
+            title="Nothing to audit",
+            severity="warning",
+            markup=False,
+        )
+
+    @on(EstimatorAuditPane.NoRelatedRuns)
+    def _audit_unavailable(self, event: EstimatorAuditPane.NoRelatedRuns) -> None:
+        self._related[event.name] = ()
+        self._no_related(event.name)
+        if self.view == "audit":
+            self.action_view_scores()
+
+    @on(EstimatorAuditPane.AuditLoaded)
+    def _audit_loaded(self, event: EstimatorAuditPane.AuditLoaded) -> None:
+        if self.view != "audit":
+            return
+        others = counted(len(event.audit.runs) - 1, "run")
+        self._status(
+            f"Estimator audit of {event.name} against {others} with other estimators · "
+            "Enter on a question opens it · v: the run's own scores"
+        )
+        self._audit.focus_table()
+
+    @on(EstimatorAuditPane.QuestionChosen)
+    def _audit_question_chosen(self, event: EstimatorAuditPane.QuestionChosen) -> None:
+        self.post_message(QuestionOpenRequested(event.position))
+
+    @on(EstimatorAuditPane.AuditFailed)
+    def _audit_failed(self, event: EstimatorAuditPane.AuditFailed) -> None:
+        self._failed("audit the estimators", event.error)
+
     # ------------------------------------------------------------------ suspect answers
 
     def action_toggle_suspect(self) -> None:
@@ -464,6 +569,9 @@ class ResultsScreen(Screen[None]):
             title="Suspect answers",
             timeout=4,
         )
+        if self.view == "audit":
+            self.action_audit()
+            return
         comp = self.comparison
         if self._board_view == "compare" and comp is not None:
             self.compare(comp.a.name, comp.b.name)
@@ -576,6 +684,10 @@ class ResultsScreen(Screen[None]):
         self.query_one(ContentSwitcher).current = _PANES[view]
 
     def action_back(self) -> None:
+        if self.view == "audit":
+            self.action_view_scores()
+            self._table.focus()
+            return
         if self.view == "questions":
             self.view = self._board_view
             if self._board_view == "compare":

@@ -1,7 +1,9 @@
 """The run screen: ask a backend every question of the current selection and watch the scores.
 
 The user names the run (:func:`core.runs.run_name` fills in a default like
-``default-local-20261122-0930``), picks the backend and the condition, and starts it: the form
+``default-local-20261122-0930``), picks the backend, the condition and the estimator
+(:mod:`core.estimators`; the config's ``estimator`` to start with, part of the run's identity
+and its default name), and starts it: the form
 becomes a :class:`core.runs.RunPlan` (:func:`core.runs.plan_run`, as ``goqa run`` makes it) and
 :func:`core.runs.execute` does the work in an async worker; each answer lands in an inbox and
 :class:`RunScreen.ProgressUpdated` (replaceable: only the newest matters) tells the screen to
@@ -39,6 +41,7 @@ from textual.worker import Worker, WorkerState
 
 from core import countries, metrics, runner, runs
 from core.config import BackendConfig
+from core.estimators import ESTIMATOR_NAMES, SUMMARY, EstimatorSpec
 from core.prompts import Condition
 from core.runs import RunPlan
 from core.store import RunSummary, Selection, Store
@@ -212,6 +215,15 @@ class RunScreen(Screen[None]):
                 compact=True,
             )
         with Horizontal(id="run-form-2"):
+            yield Select(
+                [(name, name) for name in ESTIMATOR_NAMES],
+                value=app.config.estimator,
+                allow_blank=False,
+                id="run-estimator",
+                tooltip="How each answer is estimated (part of the run's identity): "
+                + "; ".join(f"{n}: {SUMMARY[n]}" for n in ESTIMATOR_NAMES),
+                compact=True,
+            )
             yield Select[str](
                 [],
                 prompt="Resume an unfinished run…",
@@ -268,13 +280,28 @@ class RunScreen(Screen[None]):
         value = self.query_one("#run-backend", Select).value
         return str(value) if value is not Select.NULL else self.goqa.backend_name
 
+    def _form_estimator(self) -> EstimatorSpec:
+        """The estimator the form names, with the config's settings (a resumed run keeps
+        the settings it was made with)."""
+        if self._resume is not None:
+            m = self._resume.manifest
+            return EstimatorSpec.from_manifest(m.estimator, m.estimator_params)
+        value = self.query_one("#run-estimator", Select).value
+        config = self.goqa.config
+        return config.estimator_spec(str(value) if value is not Select.NULL else None)
+
     def _update_default_name(self) -> None:
         """Fill in a fresh default name unless the user typed their own."""
         name = self._name_input
         if name.value and name.value != self._auto_name:
             return
         condition = self._form_condition() or self.condition
-        self._auto_name = runs.run_name(condition, self._form_backend(), taken=self._taken_names())
+        self._auto_name = runs.run_name(
+            condition,
+            self._form_backend(),
+            taken=self._taken_names(),
+            estimator=self._form_estimator().name,
+        )
         name.value = self._auto_name
 
     def _refresh_resumable(self, after_run: RunPlan | None = None) -> None:
@@ -308,7 +335,7 @@ class RunScreen(Screen[None]):
                 # A Text prompt: a run name is shown as written, never read as markup.
                 Text(
                     f"{r.manifest.name} · {r.manifest.condition} · {r.manifest.backend} · "
-                    f"{r.n_ok}/{r.planned} done"
+                    f"{r.manifest.estimator} · {r.n_ok}/{r.planned} done"
                     + (f", {r.n_failed} failed" if r.n_failed else "")
                     + (f", {r.n_suspect} suspect" if r.n_suspect else "")
                 ),
@@ -351,11 +378,14 @@ class RunScreen(Screen[None]):
                 + (f" ({suspect} suspect)" if suspect else "")
                 + (f", {r.n_failed} failed (asked again)" if r.n_failed else "")
                 + f"; {left} to ask · template {r.manifest.template} · policy {r.manifest.policy}"
+                + f" · estimator {r.manifest.estimator}"
             )
         else:
+            spec = self._form_estimator()
             text = (
                 f"{counted(len(self.positions), 'question')} selected · dataset {app.dataset.name} · "
-                f"template {app.template} · policy {app.policy}"
+                f"template {app.template} · policy {app.policy} · estimator {spec.label}: "
+                f"{SUMMARY[spec.name]}"
             )
         self.query_one("#run-info", Static).update(Text(text))
 
@@ -368,6 +398,16 @@ class RunScreen(Screen[None]):
     def _backend_changed(self) -> None:
         if self._resume is None:
             self._update_default_name()
+
+    @on(Select.Changed, "#run-estimator")
+    def _estimator_changed(self, event: Select.Changed) -> None:
+        if self._resume is not None and event.value != self._resume.manifest.estimator:
+            # Another estimator is another run: leave resume mode, under a fresh name.
+            self._set_resume(None)
+            self._auto_name = self._name_input.value
+        if self._resume is None:
+            self._update_default_name()
+        self._update_info()
 
     @on(Input.Changed, "#run-name")
     def _name_changed(self, event: Input.Changed) -> None:
@@ -415,6 +455,8 @@ class RunScreen(Screen[None]):
         if m.backend in app.config.backends:
             self.query_one("#run-backend", Select).value = m.backend
         self.query_one("#run-condition", Input).value = m.condition
+        if m.estimator in ESTIMATOR_NAMES:
+            self.query_one("#run-estimator", Select).value = m.estimator
         self._update_info()
 
     # ------------------------------------------------------------------ actions
@@ -480,7 +522,13 @@ class RunScreen(Screen[None]):
         self.refresh_bindings()
         self.query_one("#run-start", Button).disabled = running
         self.query_one("#run-cancel", Button).disabled = not running
-        for selector in ("#run-name", "#run-backend", "#run-condition", "#run-resume"):
+        for selector in (
+            "#run-name",
+            "#run-backend",
+            "#run-condition",
+            "#run-estimator",
+            "#run-resume",
+        ):
             self.query_one(selector).disabled = running
         if not running:
             self.query_one("#run-resume", Select).disabled = not self._resumable
@@ -529,6 +577,7 @@ class RunScreen(Screen[None]):
                 concurrency=concurrency,
                 max_retries=max_retries,
                 max_off_option=app.config.max_off_option,
+                estimator=self._form_estimator(),
             )
         except runs.NothingToRunError:
             self.notify(
@@ -562,8 +611,8 @@ class RunScreen(Screen[None]):
         bar.update(total=len(plan.positions), progress=earlier)
         self.query_one("#run-stats", Static).update(
             Text(
-                f"Starting {plan.name}: {counted(len(plan.positions), 'question')}, "
-                f"{earlier} already answered"
+                f"Starting {plan.name} ({plan.estimator.label}): "
+                f"{counted(len(plan.positions), 'question')}, {earlier} already answered"
                 + (f" ({self._earlier_suspect} suspect)" if self._earlier_suspect else "")
                 + "…"
             )

@@ -10,17 +10,25 @@ shows an answer the store already holds without asking (in a thread: a local bac
 its model file the first time).
 
 The widget keeps what has arrived per *key* (whatever the screen says one answer depends on:
-question, backend, condition, template…) in :attr:`AskChart.states` and posts a message for
-every change; the screen, which knows what its captions say, redraws with :meth:`draw`. The
+question, backend, condition, template, estimator…) in :attr:`AskChart.states` and posts a
+message for every change; the screen, which knows what its captions say, redraws with
+:meth:`draw` (one model series) or :meth:`draw_estimators` (one series per estimator). The
 widget never reaches the app: an ask gets an :class:`AskRequest` (built by
 :func:`ask_request` from the app's contract, or by a test), and failures travel as
 :class:`AskChart.AskEnded` messages for the screen to report.
+
+Estimators (:mod:`core.estimators`): ``first-token`` is asked as above (partial answers,
+the cache look-up); any other is asked by :class:`core.estimation.Estimation` in a worker of
+its own (group ``ask-NAME``), so the five estimators of one question are asked at once, each
+posts its own :class:`AskChart.AnswerReceived` as it lands, and one that fails keeps its
+reason in its own rows without stopping the others. :func:`estimator_specs` gives the set
+the screens show: the configured estimator alone, or all five.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from textual import on, work
@@ -31,12 +39,34 @@ from core import asking
 from core.backends.base import Answer, Backend
 from core.backends.retry import RetryPolicy, policy_for
 from core.compared import Compared
+from core.config import Config
 from core.dataset import Dataset, Question
+from core.estimation import (
+    Estimate,
+    Estimation,
+    EstimatorResult,
+    calibration_pool,
+    pairwise_distances,
+)
+from core.estimators import ESTIMATOR_NAMES, EstimatorSpec
 from core.prompts import Condition
 from core.store import Store
 from tui.contract import GoqaContract, available_store
 from tui.errors import describe
 from tui.widgets.chart import ChartData, DistributionChart, Series
+
+FIRST_TOKEN = EstimatorSpec()
+"""The paper's estimator, asked through :func:`core.asking.ask_cached` (partial answers)."""
+
+
+def estimator_specs(config: Config, every: bool) -> tuple[EstimatorSpec, ...]:
+    """The estimators a chart shows: the configured one (``config.estimator``) alone, or with
+    ``every`` all five, the configured one first and the others in
+    :data:`~core.estimators.ESTIMATOR_NAMES` order, each with the config's settings."""
+    primary = config.estimator_spec()
+    if not every:
+        return (primary,)
+    return (primary, *(config.estimator_spec(n) for n in ESTIMATOR_NAMES if n != primary.name))
 
 
 @dataclass(frozen=True)
@@ -169,6 +199,122 @@ def chart_data(
     )
 
 
+@dataclass(frozen=True)
+class EstimatorRow:
+    """One estimator of a chart that shows several: where its answer is kept, and which."""
+
+    key: Hashable
+    spec: EstimatorSpec
+
+
+def estimator_tag(state: AskState | None) -> str:
+    """An estimator's remark in the legend: its readout, its note, the cache
+    (``logprobs · mean over 4 option orders · from cache``); ``asking…`` while it asks."""
+    if state is None:
+        return "not asked"
+    if state.pending and state.answer is None:
+        return "asking…"
+    answer = state.answer
+    if answer is None:
+        return "failed" if state.error else "not asked"
+    parts = [answer.readout]
+    if answer.note and not state.pending:
+        parts.append(answer.note)
+    if state.cached:
+        parts.append("from cache")
+    return " · ".join(parts)
+
+
+def estimators_caption(
+    rows: Sequence[EstimatorRow], states: Mapping[Hashable, AskState], *, again: str
+) -> str:
+    """The line under a chart of several estimators: how many answered, which one the
+    countries' similarities are to, the two that disagree most (Jensen–Shannon distance,
+    :func:`core.estimation.pairwise_distances`) and what ``a`` does.
+
+    Args:
+        rows: the estimators shown, the one similarities are measured against first.
+        states: what has arrived, by key.
+        again: what asking does now (``a asks local again``).
+    """
+    answered = [
+        EstimatorResult(row.spec, Estimate(state.answer))
+        for row in rows
+        if (state := states.get(row.key)) is not None
+        and state.answer is not None
+        and not state.pending
+    ]
+    asking_now = sum(1 for row in rows if (st := states.get(row.key)) is not None and st.pending)
+    failed = sum(
+        1 for row in rows if (st := states.get(row.key)) is not None and st.error and not st.pending
+    )
+    parts = [f"{len(rows)} estimators · {len(answered)} answered"]
+    if asking_now:
+        parts.append(f"{asking_now} asking")
+    if failed:
+        parts.append(f"{failed} failed")
+    parts.append(f"similarity to {rows[0].spec.name}" if rows else "")
+    pairs = pairwise_distances(answered)
+    if pairs:
+        a, b, distance = max(pairs, key=lambda p: p[2])
+        parts.append(f"most apart: {a} vs {b} (JSD {distance:.3f})")
+    parts.append(again)
+    return " · ".join(p for p in parts if p)
+
+
+def estimators_chart_data(
+    question: Question,
+    rows: Sequence[tuple[EstimatorSpec, AskState | None]],
+    compared: Sequence[Compared],
+    *,
+    caption: str,
+    asking: str,
+) -> ChartData:
+    """What the chart shows for several estimators: one model series per estimator (named
+    by its label in the legend, its name on the rows), each with its own status or failure,
+    then the countries. With none asked at all, the countries alone.
+
+    Args:
+        rows: each estimator with what has arrived for it (None: never asked).
+        asking: the status shown in an estimator's rows while it has no answer yet.
+    """
+    series: list[Series] = []
+    if any(state is not None for _, state in rows):
+        for spec, state in rows:
+            answer = state.answer if state is not None else None
+            pending = state is not None and state.pending
+            error = state.error if state is not None and not pending else ""
+            if answer is None:
+                status = asking if pending else ("" if error else "not asked · a asks")
+            else:
+                status = ""
+            series.append(
+                Series(
+                    spec.label,
+                    tuple(float(p) for p in answer.probs) if answer is not None else (),
+                    "model",
+                    tag=estimator_tag(state),
+                    short=spec.name,
+                    pending=pending,
+                    status=status,
+                    error=error,
+                    suspect=answer.suspect if answer is not None and not pending else "",
+                )
+            )
+    for c in compared:
+        tag = "conditioned" if c.conditioned else ("added" if c.pinned else "")
+        series.append(
+            Series(c.label, tuple(float(p) for p in c.probs), "country", c.similarity, tag)
+        )
+    return ChartData(
+        options=question.options,
+        nonsubstantive=tuple(bool(x) for x in question.nonsubstantive),
+        series=tuple(series),
+        caption=caption,
+        pending=any(state is not None and state.pending for _, state in rows),
+    )
+
+
 class AskChart(DistributionChart):
     """A distribution chart that asks the model and keeps its answers by key."""
 
@@ -226,22 +372,42 @@ class AskChart(DistributionChart):
         """An ask is running."""
         return any(w.is_running for w in self._asks)
 
-    def ask(self, key: Hashable, request: Callable[[], AskRequest]) -> None:
+    def ask(
+        self,
+        key: Hashable,
+        request: Callable[[], AskRequest],
+        estimator: EstimatorSpec | None = None,
+    ) -> None:
         """Ask the model; what arrives is kept under ``key``, replacing what was there.
+
+        A new ask with the same estimator cancels the one still running (whatever its key);
+        asks with different estimators run side by side.
 
         Args:
             key: what the answer depends on (messages carry it back).
             request: builds the request; called in the worker, so that a backend that
                 cannot be built fails the ask like any other error.
+            estimator: how the distribution is read (default ``first-token``, through the
+                cache with partial answers; the others by :class:`core.estimation.Estimation`).
         """
         self._serial += 1
         self.states[key] = AskState(pending=True, serial=self._serial)
-        worker = self._ask(key, self._serial, request)
+        if estimator is None or estimator.name == "first-token":
+            worker = self._ask(key, self._serial, request)
+        else:
+            worker = self.run_worker(
+                self._estimate(key, self._serial, estimator, request),
+                name=f"ask {estimator.name}",
+                group=f"ask-{estimator.name}",
+                exclusive=True,
+                exit_on_error=False,
+            )
         self._asks[worker] = (key, self._serial)
 
     def cancel(self) -> None:
-        """Cancel the running ask (its key keeps an answer that had arrived, if any)."""
-        self.workers.cancel_group(self, "ask")
+        """Cancel the running asks (each key keeps an answer that had arrived, if any)."""
+        for group in {worker.group for worker in self._asks}:
+            self.workers.cancel_group(self, group)
 
     def forget(self, keep: Callable[[AskState], bool]) -> None:
         """Drop the states ``keep`` says no to (e.g. empty look-ups, to look again)."""
@@ -268,6 +434,33 @@ class AskChart(DistributionChart):
         )
         self.post_message(self.AnswerReceived(key, serial, answer, cached))
 
+    async def _estimate(
+        self,
+        key: Hashable,
+        serial: int,
+        spec: EstimatorSpec,
+        request: Callable[[], AskRequest],
+    ) -> None:
+        """Ask one question under ``spec`` as :func:`core.estimation.ask_estimators` does
+        (calibrating first for ``prior-corrected``), through the response cache."""
+        r = request()
+        build = asking.prompt_builder(r.dataset, r.condition, r.template, r.store, [r.question])
+        await asyncio.to_thread(r.backend.request_params)
+        estimation = Estimation(
+            spec,
+            r.backend,
+            build,
+            r.cache if r.cache is not None else r.store,
+            r.retry,
+            r.max_off_option,
+        )
+        await estimation.prepare(calibration_pool(r.dataset, r.question))
+        estimate = await estimation.answer(r.question)
+        if r.cache is not None and not r.cache.read_only:
+            for cache_key, response in estimate.cache_writes:  # what a run would store with it
+                r.cache.cache_put(cache_key, response)
+        self.post_message(self.AnswerReceived(key, serial, estimate.answer, estimate.from_cache))
+
     def _current(self, key: Hashable, serial: int) -> AskState | None:
         """The state of ``key`` if it still belongs to ask ``serial`` and is pending."""
         state = self.states.get(key)
@@ -293,7 +486,7 @@ class AskChart(DistributionChart):
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "ask" or event.state not in (
+        if event.worker not in self._asks or event.state not in (
             WorkerState.ERROR,
             WorkerState.CANCELLED,
             WorkerState.SUCCESS,
@@ -365,6 +558,25 @@ class AskChart(DistributionChart):
             self.states.get(key),
             compared,
             model_tag=model_tag,
+            caption=caption,
+            asking=asking,
+        )
+
+    def draw_estimators(
+        self,
+        question: Question,
+        rows: Sequence[EstimatorRow],
+        compared: Sequence[Compared],
+        *,
+        caption: str,
+        asking: str,
+    ) -> None:
+        """Show ``question`` with one model series per estimator of ``rows`` (see
+        :func:`estimators_chart_data`)."""
+        self.data = estimators_chart_data(
+            question,
+            [(row.spec, self.states.get(row.key)) for row in rows],
+            compared,
             caption=caption,
             asking=asking,
         )

@@ -13,6 +13,11 @@ simply sets a new value. Colours come from ``COMPONENT_CLASSES``, so themes rest
 A suspect answer (too much probability off the option letters, say) is flagged in the
 legend and explained on a ``⚠ suspect: …`` line under the chart; an ask that failed shows
 its reason in place of the model's bars. Every text is drawn as plain text, never as markup.
+
+Several model series may be drawn together (one per estimator of the model's distribution,
+:mod:`core.estimators`): each carries its own status, failure and suspicion, so one that is
+still asking or has failed says so in its own rows while the others draw their bars. The
+first model series is styled ``chart--model``, the others ``chart--estimator-2``…``5``.
 """
 
 from __future__ import annotations
@@ -31,8 +36,14 @@ LEGEND_SWATCH = "██"
 """A series' colour in the legend."""
 COMPACT_LEGEND_WIDTH = 72
 """Narrower than this, the legend runs on instead of one line per series."""
+COMPACT_ESTIMATORS_WIDTH = 100
+"""With several model series (estimators), narrower than this the legend runs on too (their
+remarks, which would wrap each line, are left out)."""
 SERIES_STYLES = 4
 """Countries cycle through this many ``chart--series-N`` component classes."""
+ESTIMATOR_STYLES = 5
+"""Model series (estimators) cycle through this many styles: ``chart--model`` for the
+first, ``chart--estimator-2``… for the others."""
 SUSPECT_MARK = "⚠"
 """Starts the line under a suspect answer."""
 FAILED_MARK = "✗"
@@ -43,12 +54,21 @@ FAILED_MARK = "✗"
 class Series:
     """One row per option: the model's or a country's distribution.
 
+    The last five attributes describe one model series of several (an estimator); a chart
+    with a single model series may leave them at their defaults and use the same fields of
+    :class:`ChartData` instead.
+
     Attributes:
-        label: name shown at the start of each row.
+        label: name shown in the legend (and at the start of each row unless ``short``).
         values: one fraction per option (summing to 1, or all zero).
         kind: ``model`` or ``country``.
         similarity: 1 - JSD to the model on this question, for countries once answered.
         tag: a short remark for the legend (``conditioned``, ``pinned``…).
+        short: the name at the start of each row ("": ``label``).
+        pending: this model series is still arriving (its bars are drawn muted).
+        status: a message instead of its bars (``asking local…``), or "".
+        error: why it has no answer, drawn in place of its bars and under the chart, or "".
+        suspect: why its answer is doubtful, or "".
     """
 
     label: str
@@ -56,6 +76,16 @@ class Series:
     kind: Literal["model", "country"] = "country"
     similarity: float | None = None
     tag: str = ""
+    short: str = ""
+    pending: bool = False
+    status: str = ""
+    error: str = ""
+    suspect: str = ""
+
+    @property
+    def row_label(self) -> str:
+        """The name at the start of each of its rows."""
+        return self.short or self.label
 
 
 @dataclass(frozen=True)
@@ -88,6 +118,32 @@ class ChartData:
         """The series called ``label`` (None if absent)."""
         return next((s for s in self.series if s.label == label), None)
 
+    @property
+    def models(self) -> tuple[Series, ...]:
+        """The model series (one per estimator shown), in legend order."""
+        return tuple(s for s in self.series if s.kind == "model")
+
+
+@dataclass(frozen=True)
+class _ModelLook:
+    """How one model series is drawn: its own fields, or the chart's for a lone model."""
+
+    pending: bool
+    status: str
+    error: str
+    suspect: str
+
+
+def _model_look(data: ChartData, series: Series) -> _ModelLook:
+    if len(data.models) == 1:
+        return _ModelLook(
+            series.pending or data.pending,
+            series.status or data.status,
+            series.error or data.error,
+            series.suspect or data.suspect,
+        )
+    return _ModelLook(series.pending, series.status, series.error, series.suspect)
+
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
@@ -109,6 +165,10 @@ class DistributionChart(Widget):
         "chart--series-2",
         "chart--series-3",
         "chart--series-4",
+        "chart--estimator-2",
+        "chart--estimator-3",
+        "chart--estimator-4",
+        "chart--estimator-5",
         "chart--similarity",
         "chart--caption",
         "chart--suspect",
@@ -127,6 +187,7 @@ class DistributionChart(Widget):
     | `chart--model` | The model's bars. |
     | `chart--pending` | The model's bars while its answer is still arriving. |
     | `chart--series-1`…`4` | Country bars, in legend order. |
+    | `chart--estimator-2`…`5` | Bars of the second to fifth model series (estimators). |
     | `chart--similarity` | Similarities in the legend. |
     | `chart--caption` | The line under the chart. |
     | `chart--suspect` | The warning line under a suspect answer. |
@@ -150,6 +211,10 @@ class DistributionChart(Widget):
         & > .chart--series-2 { color: $secondary; }
         & > .chart--series-3 { color: $success; }
         & > .chart--series-4 { color: $warning; }
+        & > .chart--estimator-2 { color: $text; }
+        & > .chart--estimator-3 { color: $accent-lighten-3; }
+        & > .chart--estimator-4 { color: $accent-darken-3; }
+        & > .chart--estimator-5 { color: $foreground 55%; }
         & > .chart--similarity { color: $text-success; }
         & > .chart--caption { color: $text-muted; }
         & > .chart--suspect { color: $text-warning; text-style: bold; }
@@ -168,8 +233,12 @@ class DistributionChart(Widget):
         return self.get_component_rich_style(name, partial=True)
 
     def _series_class(self, index: int, series: Series, pending: bool) -> str:
+        """``index`` counts the countries, or for a model series the model series before it."""
         if series.kind == "model":
-            return "chart--pending" if pending else "chart--model"
+            if pending:
+                return "chart--pending"
+            slot = index % ESTIMATOR_STYLES
+            return "chart--model" if slot == 0 else f"chart--estimator-{slot + 1}"
         return f"chart--series-{index % SERIES_STYLES + 1}"
 
     def render(self) -> Text:
@@ -177,9 +246,10 @@ class DistributionChart(Widget):
         if data is None:
             return Text(self.empty_message, style=self._style("chart--empty"))
         width = max(self.size.width, 30)
-        longest = max((len(s.label) for s in data.series), default=5)
+        longest = max((len(s.row_label) for s in data.series), default=5)
         label_width = min(longest, 28 if width >= 100 else 20)
-        if data.status or data.error:
+        looks = {id(s): _model_look(data, s) for s in data.models}
+        if any(look.status or look.error for look in looks.values()):
             label_width = max(label_width, 5)
         # "  label │bars│ 100.0%": 2 + label + 2 + bars + 1 + 7, and a spare column
         bar_width = max(width - label_width - 13, 6)
@@ -188,14 +258,14 @@ class DistributionChart(Widget):
         value_style = self._style("chart--value")
         out = Text(no_wrap=False, overflow="fold")
 
-        country_index = 0
+        counts = {"model": 0, "country": 0}
         classes: list[str] = []
         for series in data.series:
-            if series.kind == "model":
-                classes.append(self._series_class(0, series, data.pending))
-            else:
-                classes.append(self._series_class(country_index, series, data.pending))
-                country_index += 1
+            look = looks.get(id(series))
+            classes.append(
+                self._series_class(counts[series.kind], series, look is not None and look.pending)
+            )
+            counts[series.kind] += 1
         self._legend(out, data, classes)
 
         for i, option in enumerate(data.options):
@@ -207,35 +277,67 @@ class DistributionChart(Widget):
             out.append(heading, self._style("chart--nonsubstantive" if nonsub else "chart--option"))
             for series, cls in zip(data.series, classes, strict=True):
                 out.append("\n  ")
-                out.append(_clip(series.label, label_width).ljust(label_width), label_style)
+                out.append(_clip(series.row_label, label_width).ljust(label_width), label_style)
                 out.append(" │", axis)
-                if series.kind == "model" and data.error and not series.values:
-                    failed = _clip(f"{FAILED_MARK} {data.error}", bar_width).ljust(bar_width)
+                look = looks.get(id(series))
+                if look is not None and look.error and not series.values:
+                    failed = _clip(f"{FAILED_MARK} {look.error}", bar_width).ljust(bar_width)
                     out.append(failed, self._style("chart--error"))
                     out.append("│", axis)
                     continue
-                if series.kind == "model" and data.status and not series.values:
-                    out.append(_clip(data.status, bar_width).ljust(bar_width), self._style(cls))
+                if look is not None and look.status and not series.values:
+                    out.append(_clip(look.status, bar_width).ljust(bar_width), self._style(cls))
                     out.append("│", axis)
                     continue
                 value = series.values[i] if i < len(series.values) else 0.0
                 out.append(eighths_bar(value, bar_width), self._style(cls))
                 out.append("│", axis)
                 out.append(f"{value * 100:6.1f}%", value_style)
+        if len(data.models) > 1 and self._compact_legend(data):
+            # The run-on legend leaves out the estimators' remarks: one line each here.
+            for series in data.models:
+                if series.tag and not looks[id(series)].error:
+                    out.append("\n")
+                    out.append(f"{series.row_label}: {series.tag}", label_style)
         if data.caption:
             out.append("\n")
             out.append(data.caption, self._style("chart--caption"))
-        if data.suspect:
+        if len(data.models) > 1:
+            # One line per estimator that is doubtful or failed, named: the others drew.
+            for series in data.models:
+                look = looks[id(series)]
+                if look.suspect:
+                    out.append("\n")
+                    out.append(
+                        f"{SUSPECT_MARK} {series.row_label} suspect: {look.suspect}",
+                        self._style("chart--suspect"),
+                    )
+                if look.error:
+                    out.append("\n")
+                    out.append(
+                        f"{FAILED_MARK} {series.row_label} not answered: {look.error}",
+                        self._style("chart--error"),
+                    )
+            return out
+        suspect = next((looks[id(s)].suspect for s in data.models), data.suspect)
+        error = next((looks[id(s)].error for s in data.models), data.error)
+        if suspect:
             out.append("\n")
-            out.append(f"{SUSPECT_MARK} suspect: {data.suspect}", self._style("chart--suspect"))
-        if data.error:
+            out.append(f"{SUSPECT_MARK} suspect: {suspect}", self._style("chart--suspect"))
+        if error:
             out.append("\n")
-            out.append(f"{FAILED_MARK} not answered: {data.error}", self._style("chart--error"))
+            out.append(f"{FAILED_MARK} not answered: {error}", self._style("chart--error"))
         return out
+
+    def _compact_legend(self, data: ChartData) -> bool:
+        """The legend runs on (a narrow chart, or several estimators on a chart under
+        :data:`COMPACT_ESTIMATORS_WIDTH`)."""
+        several = len(data.models) > 1
+        return self.size.width < (COMPACT_ESTIMATORS_WIDTH if several else COMPACT_LEGEND_WIDTH)
 
     def _legend(self, out: Text, data: ChartData, classes: list[str]) -> None:
         """One line per series, or all on wrapping lines when the chart is narrow."""
-        compact = self.size.width < COMPACT_LEGEND_WIDTH
+        compact = self._compact_legend(data)
         sim_style = self._style("chart--similarity")
         muted = self._style("chart--label")
         for n, (series, cls) in enumerate(zip(data.series, classes, strict=True)):
@@ -248,7 +350,7 @@ class DistributionChart(Widget):
                 out.append(f"{series.similarity:.3f}", sim_style)
             if series.tag and not (compact and series.kind == "model"):
                 out.append(f" ({series.tag})" if compact else f"  {series.tag}", muted)
-            if series.kind == "model" and data.suspect:
+            if series.kind == "model" and _model_look(data, series).suspect:
                 # The reason follows under the chart; the legend flags it where the eye starts.
                 out.append(f" {SUSPECT_MARK} suspect", self._style("chart--suspect"))
         if data.series:

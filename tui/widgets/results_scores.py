@@ -30,8 +30,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from core import runs, stats
 from core.dataset import Dataset
+from core.errors import GoqaError
+from core.estimators import EstimatorSpec
 from core.runs import LoadedRun
-from core.store import Store
+from core.store import RunManifest, Store
 from core.wording import counted
 
 from .leaderboard import Leaderboard, LeaderboardRow, rows_from_scores
@@ -84,9 +86,19 @@ def scores_caption(run: LoadedRun) -> str:
     )
 
 
+def estimator_label(manifest: RunManifest) -> str:
+    """How a stored run estimated its answers: ``order-averaged (up to 4 orders)`` (its name as
+    stored when its settings cannot be read)."""
+    try:
+        return EstimatorSpec.from_manifest(manifest.estimator, manifest.estimator_params).label
+    except GoqaError:
+        return manifest.estimator
+
+
 def scores_status(run: LoadedRun, marked: str | None) -> str:
-    """The status line under a run's scores: its leader, how the intervals were made, and
-    what ``c`` would compare it with (A = ``marked``, or the latest default run)."""
+    """The status line under a run's scores: its leader, its estimator, how the intervals
+    were made, and what ``c`` would compare it with (A = ``marked``, or the latest default
+    run)."""
     top = run.scores.countries[0] if run.scores.countries else None
     if top is None:
         return f"{run.name} has no scored answer yet."
@@ -101,8 +113,9 @@ def scores_status(run: LoadedRun, marked: str | None) -> str:
         )
     against = f"A = {marked}" if marked else "the latest default run"
     return (
-        f"{run.name}: most like {top.display} ({top.similarity:.3f}) · {how} · "
-        f"m marks it as A · c compares it with {against}"
+        f"{run.name}: most like {top.display} ({top.similarity:.3f}) · estimator "
+        f"{estimator_label(run.manifest)} · {how} · m marks it as A · c compares it with "
+        f"{against}"
     )
 
 

@@ -51,7 +51,8 @@ def created_label(text: str) -> str:
 
 
 class RunTable(DataTable[Any]):
-    """The stored runs, newest first: mark, name, condition, backend, counts, creation time."""
+    """The stored runs, newest first: mark, name, condition, backend, counts, estimator
+    (``manifest.estimator``), creation time."""
 
     marked: reactive[str | None] = reactive(None, init=False)
     """Name of the run marked as the comparison's reference A (its row shows ``A``)."""
@@ -118,6 +119,7 @@ class RunTable(DataTable[Any]):
         self.add_column("Condition", key="condition")
         self.add_column("Backend / model", key="backend")
         self.add_column("ok/planned", key="counts")
+        self.add_column("Estimator", key="estimator")
         self.add_column("Created", key="created")
 
     # ------------------------------------------------------------------ reading
@@ -186,6 +188,7 @@ class RunTable(DataTable[Any]):
                     Text(m.condition, no_wrap=True, overflow="ellipsis"),
                     Text(f"{m.backend} ({m.model})" if m.model else m.backend),
                     Text(run_status(r, r.n_suspect)),
+                    Text(m.estimator, no_wrap=True),
                     (self._created_format or created_label)(m.created_at),
                     key=m.name,
                 )
