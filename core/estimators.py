@@ -155,12 +155,21 @@ class EstimatorSpec:
             InvalidValueError: an unknown name or settings out of range.
         """
         params = params or {}
+
+        def whole(key: str, default: int) -> int:
+            value = params.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidValueError(
+                    f"The stored estimator setting {key} is {value!r}, not a whole number."
+                )
+            return value
+
         return cls(
             name=parse_estimator_name(name or "first-token"),
-            orders=int(params.get("orders", DEFAULT_ORDERS)),
-            samples=int(params.get("samples", DEFAULT_SAMPLES)),
-            calibration=int(params.get("calibration", DEFAULT_CALIBRATION)),
-            seed=int(params.get("seed", 0)),
+            orders=whole("orders", DEFAULT_ORDERS),
+            samples=whole("samples", DEFAULT_SAMPLES),
+            calibration=whole("calibration", DEFAULT_CALIBRATION),
+            seed=whole("seed", 0),
         )
 
 

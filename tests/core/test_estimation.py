@@ -373,3 +373,9 @@ def test_labels() -> None:
     assert EstimatorSpec("order-averaged", orders=4).label == "order-averaged (up to 4 orders)"
     assert EstimatorSpec("free-text", samples=8).label == "free-text (8 samples)"
     assert estimators.SUMMARY.keys() == set(ESTIMATOR_NAMES)
+
+
+@pytest.mark.parametrize("bad", [True, 2.9, "4", None])
+def test_a_stored_setting_that_is_not_a_whole_number_is_named(bad: object) -> None:
+    with pytest.raises(InvalidValueError, match="orders"):
+        EstimatorSpec.from_manifest("order-averaged", {"orders": bad})
