@@ -442,6 +442,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Before any backend is built or request sent: a read-only store cannot take answers.
         store.ensure_writable(f"store the answers of run {plan.name!r}")
         name, _, backend = open_backend(cfg, args.backend)
+        # A run of that name made otherwise is refused before it is announced.
+        store.check_resumable(runs.planned_manifest(plan, ds, backend))
 
         async def go(on_progress: Any) -> Any:
             try:

@@ -307,6 +307,22 @@ def planned_positions(dataset: Dataset, selection: Selection) -> list[int] | Non
     return positions[: f.limit] if f.limit > 0 else positions
 
 
+def planned_manifest(plan: RunPlan, dataset: Dataset, backend: Backend) -> RunManifest:
+    """The manifest :func:`execute` will open the run with (its identity, to check with
+    :meth:`core.store.Store.check_resumable` before anything is asked)."""
+    return runner.manifest_for(
+        plan.name,
+        backend,
+        plan.backend_name,
+        plan.condition,
+        plan.template,
+        dataset,
+        plan.policy,
+        plan.selection,
+        estimator=plan.estimator,
+    )
+
+
 async def execute(
     plan: RunPlan,
     dataset: Dataset,

@@ -1159,14 +1159,7 @@ class Store:
                 )
                 return created
             existing = RunManifest.from_json(json.loads(row[0]))
-            mine, theirs = manifest.identity(), existing.identity()
-            diff = [k for k in mine if mine[k] != theirs[k]]
-            if diff:
-                what = ", ".join(f"{k} {theirs[k]!r} (now {mine[k]!r})" for k in diff)
-                raise StoreError(
-                    f"Run {manifest.name!r} already exists with {what}. Choose another --name "
-                    f"to start a new run, or 'goqa runs' to see it."
-                )
+            _check_same_identity(manifest, existing)
             if manifest.selection != existing.selection or manifest.params != existing.params:
                 merged = replace(existing, selection=manifest.selection, params=manifest.params)
                 db.execute(
@@ -1175,6 +1168,18 @@ class Store:
                 )
                 return merged
             return existing
+
+    def check_resumable(self, manifest: RunManifest) -> None:
+        """Raise now what :meth:`open_run` would raise for ``manifest``: a run of that name
+        made with another backend, model, condition, template, dataset or estimator (so a
+        front end can say so before it announces the run).
+
+        Raises:
+            StoreError: the stored run of that name is not this one.
+        """
+        rows = self._query("SELECT manifest FROM runs WHERE name = ?", (manifest.name,))
+        if rows:
+            _check_same_identity(manifest, RunManifest.from_json(json.loads(rows[0][0])))
 
     def set_calibration(self, name: str, calibration: dict[str, Any]) -> RunManifest:
         """Record what a run estimated before asking (:attr:`RunManifest.calibration`).
@@ -1676,6 +1681,24 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self._query("PRAGMA integrity_check")[0][0] == "ok"
+
+
+def _check_same_identity(manifest: RunManifest, existing: RunManifest) -> None:
+    mine, theirs = manifest.identity(), existing.identity()
+    diff = [k for k in mine if mine[k] != theirs[k]]
+    if diff:
+        what = ", ".join(f"{k} {_shown(theirs[k])} (now {_shown(mine[k])})" for k in diff)
+        raise StoreError(
+            f"Run {manifest.name!r} already exists with {what}. Choose another --name "
+            f"to start a new run, or 'goqa runs' to see it."
+        )
+
+
+def _shown(value: Any) -> str:
+    """An identity value as a person reads it: settings as ``orders=4``, ``{}`` as none."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return repr(value)
 
 
 def _like(exc: StoreError, message: str) -> StoreError:

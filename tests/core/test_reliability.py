@@ -166,10 +166,12 @@ def test_killed_runs_resume_to_exactly_the_uninterrupted_answers(tmp_path: Path)
             while len(_answers(db)) < kill_at and proc.poll() is None:
                 assert time.monotonic() < deadline
                 time.sleep(0.005)
+            ended = proc.poll()  # a run that ended by itself before the kill says why
             proc.send_signal(signal.SIGKILL)  # mid-run, often mid-write
             proc.wait(timeout=30)
             assert _integrity(db) == "ok"
-            assert kill_at <= len(_answers(db)) <= N_CRASH
+            why = proc.stderr.read() if ended is not None and proc.stderr else ""
+            assert kill_at <= len(_answers(db)) <= N_CRASH, (ended, why)
         proc = _goqa(env, *RUN_ARGS)
         assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
         assert _integrity(db) == "ok"
