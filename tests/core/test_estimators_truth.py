@@ -578,12 +578,10 @@ async def test_a_failed_calibration_question_is_left_out_of_the_prior_and_record
 
 async def test_asking_one_question_caches_the_first_token_answer(ds: Dataset, store: Store) -> None:
     """``goqa ask`` and the app ask through :func:`core.estimation.ask_estimators`; asking
-    the same question twice must not pay twice.
-
-    Fails today: a first-token :class:`~core.estimation.Estimate` defers its cache write to
-    ``Estimate.cache_writes`` (the runner stores it with the answer), and ``ask_estimators``
-    never writes those, so a first-token ask is never cached (tests/cli/test_cli_models.py's
-    ``again["cached"] is True`` fails for the same reason).
+    the same question twice must not pay twice, and first-token asked beside order-averaged
+    shares its published-order request. (The first failed while a first-token estimate's
+    deferred cache write, ``Estimate.cache_writes``, was written only by the runner: a
+    first-token ask was never cached.)
     """
     q = ds.at(0)
     build = prompt_builder(ds, Condition("default"), "paper", store, [q])
@@ -595,6 +593,45 @@ async def test_asking_one_question_caches_the_first_token_answer(ds: Dataset, st
                 (result,) = await ask_estimators(ds, q, backend, build, [EstimatorSpec()], store)
                 assert result.answer is not None and result.error == ""
                 np.testing.assert_allclose(result.answer.probs, shown_probs(q, (0, 1, 2, 3)))
+            assert server.count("/v1/completions") == 1
+            # Asked together on a new question: four orders, the published one asked once.
+            other = ds.at(1)
+            build = prompt_builder(ds, Condition("default"), "paper", store, [other])
+            specs = [EstimatorSpec("order-averaged", orders=4), EstimatorSpec()]
+            both = await ask_estimators(ds, other, backend, build, specs, store)
+            assert all(r.answer is not None for r in both)
+            assert server.count("/v1/completions") == 1 + 4
+            oa, ft = (r.answer for r in both)
+            assert oa is not None and ft is not None
+            np.testing.assert_allclose(oa.parts[0].probs, ft.probs, atol=1e-12)
         finally:
             await backend.aclose()
-        assert server.count("/v1/completions") == 1
+
+
+async def test_verbalized_under_a_country_names_the_country_once(ds: Dataset, store: Store) -> None:
+    """core/replies.py ``verbalized_user``: "Render ``prompt`` with the default condition:
+    the country goes into the instruction here, not into the question (a country-condition
+    prompt would name it twice)"."""
+    q = ds.at(0)
+    with FakeServer(reply=lambda user: '{"A": 40, "B": 30, "C": 20, "D": 10}') as server:
+        cfg = BackendConfig("fake", "openai", base_url=server.base_url, model="m", timeout=5.0)
+        backend = OpenAIBackend(cfg)
+        try:
+            outcome = await run(
+                name="verb-de",
+                dataset=ds,
+                positions=[0],
+                backend=backend,
+                backend_name="fake",
+                condition=Condition("country", "Germany"),
+                template="paper",
+                store=store,
+                retry=FAST_RETRY,
+                estimator=EstimatorSpec("verbalized"),
+            )
+        finally:
+            await backend.aclose()
+        assert outcome.answered == 1
+        (sent,) = [r.body["messages"][0]["content"] for r in server.recorded()]
+    assert sent == verbalized_user(render(q), "Germany")
+    assert sent.count("Germany") == 1
