@@ -149,6 +149,20 @@ class AskState:
     """The ask this state belongs to (0: none, only a cache look-up)."""
 
 
+def _country_series(compared: Sequence[Compared]) -> list[Series]:
+    """One series per compared country, tagged conditioned or added."""
+    return [
+        Series(
+            c.label,
+            tuple(float(p) for p in c.probs),
+            "country",
+            c.similarity,
+            "conditioned" if c.conditioned else ("added" if c.pinned else ""),
+        )
+        for c in compared
+    ]
+
+
 def chart_data(
     question: Question,
     state: AskState | None,
@@ -182,11 +196,7 @@ def chart_data(
                 tag=model_tag,
             )
         )
-    for c in compared:
-        tag = "conditioned" if c.conditioned else ("added" if c.pinned else "")
-        series.append(
-            Series(c.label, tuple(float(p) for p in c.probs), "country", c.similarity, tag)
-        )
+    series += _country_series(compared)
     return ChartData(
         options=question.options,
         nonsubstantive=tuple(bool(x) for x in question.nonsubstantive),
@@ -301,11 +311,7 @@ def estimators_chart_data(
                     suspect=answer.suspect if answer is not None and not pending else "",
                 )
             )
-    for c in compared:
-        tag = "conditioned" if c.conditioned else ("added" if c.pinned else "")
-        series.append(
-            Series(c.label, tuple(float(p) for p in c.probs), "country", c.similarity, tag)
-        )
+    series += _country_series(compared)
     return ChartData(
         options=question.options,
         nonsubstantive=tuple(bool(x) for x in question.nonsubstantive),
