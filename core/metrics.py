@@ -4,10 +4,40 @@ For a question q, a model distribution p over its K options and a country c with
 distribution h (both renormalised to sum 1), ``similarity(q, c) = 1 - JSD(p, h)``. A country's
 score is the mean similarity over the questions where it has data. Everything is computed over
 flat arrays of (question, country) pairs, never in a Python loop per pair.
+
+Other metrics (issue 12) are computed the same way by :func:`pair_values` and ranked by
+:func:`score_with`; ``jsd`` (the paper's, above) stays the default and gives exactly the numbers
+of :func:`score`. Per pair, with p the model's and h the country's distribution, both after the
+non-substantive policy and renormalised (a side with no mass left: the pair is not scored):
+
+- ``jsd``: ``1 - JSD(p, h)``, base 2 (the paper's).
+- ``jsd-e``: ``1 - JSD(p, h)`` with natural logarithms, scipy's default (some replications);
+  it is ``1 - sqrt(ln 2) * (1 - jsd)``, so it ranks exactly like ``jsd`` but reads higher.
+- ``tv``: ``1 - ½ Σ |p - h|``, one minus the total variation distance.
+- ``wasserstein``: ``1 - W1(p, h) / (K - 1)`` on ordinal questions only (OpinionQA's metric):
+  the K substantive options are placed at 0 .. K-1 in scale order (:func:`core.ordinal.scale`,
+  whatever order they are published in), non-substantive options have no place on a scale so
+  they are left out under either policy, and both sides are renormalised over the scale.
+  Nominal questions give no pair at all: they are missing from the pairs, not NaN, and a
+  country's score and ``n_questions`` count its ordinal questions only.
+- ``kl``: ``KL(h ‖ p)`` in bits, the information lost when the model's answer stands in for
+  the country's. A divergence: 0 is best, lower is better. Both sides are smoothed with
+  :data:`KL_EPSILON` over the question's options (those the policy keeps), ``x -> (x + ε) /
+  (1 + K ε)``, so a model that rules out an answer people gave costs a large, finite amount.
+- ``cosine``: ``p · h / (‖p‖ ‖h‖)``.
+- ``argmax``: 1 when the model's most likely option is the country's plurality answer, else 0.
+  Ties (values within :data:`ARGMAX_TIE` of the row's maximum): any of the country's tied top
+  options counts as its plurality answer, and a model tied between several top options gets
+  the share of them that are the country's, the expected hit of breaking its tie at random;
+  so the uniform answer scores (country top options) / K, never a fixed published position.
+
+``kl`` and ``wasserstein`` live on a question's own options (mass a model put beyond them, which
+goqa's runner never does, is ignored); the others use the zero-padded row as ``jsd`` does.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -16,10 +46,60 @@ import numpy as np
 
 from core.countries import resolve
 from core.dataset import Dataset
+from core.errors import InvalidValueError
+from core.ordinal import scale
 
 Policy = Literal["keep", "drop"]
 POLICIES: tuple[Policy, ...] = ("keep", "drop")
 JSD_BASE = 2
+
+MetricName = Literal["jsd", "jsd-e", "tv", "wasserstein", "kl", "cosine", "argmax"]
+METRIC_NAMES: tuple[MetricName, ...] = (
+    "jsd",
+    "jsd-e",
+    "tv",
+    "wasserstein",
+    "kl",
+    "cosine",
+    "argmax",
+)
+DEFAULT_METRIC: MetricName = "jsd"
+METRIC_INFO: dict[MetricName, str] = {
+    "jsd": "1 - Jensen-Shannon distance, base 2 (the paper's metric, the default)",
+    "jsd-e": "1 - Jensen-Shannon distance, natural log (scipy's default base)",
+    "tv": "1 - total variation distance (half the L1 distance)",
+    "wasserstein": "1 - Wasserstein-1 distance / (K - 1) on the scale order, ordinal questions only",
+    "kl": "KL divergence KL(country || model) in bits, smoothed by 1e-6; lower is better",
+    "cosine": "cosine similarity of the two distributions",
+    "argmax": "1 if the model's most likely option is the country's plurality answer",
+}
+HIGHER_IS_BETTER: dict[MetricName, bool] = {name: name != "kl" for name in METRIC_NAMES}
+KL_EPSILON = 1e-6
+"""Additive smoothing of both distributions for ``kl`` (see the module docstring)."""
+ARGMAX_TIE = 1e-12
+"""Normalised probabilities this close to a row's maximum tie with it for ``argmax``."""
+
+
+def parse_metric(text: str) -> MetricName:
+    """The metric a name (``--metric``, a config value, a picker) stands for.
+
+    Args:
+        text: one of :data:`METRIC_NAMES`; surrounding spaces and case do not count.
+
+    Raises:
+        InvalidValueError: ``text`` names no metric; the message names it and the choices.
+    """
+    wanted = text.strip().lower()
+    for name in METRIC_NAMES:
+        if name == wanted:
+            return name
+    raise _unknown_metric(text)
+
+
+def _unknown_metric(value: object) -> InvalidValueError:
+    return InvalidValueError(
+        f"Unknown metric {value!r}.", f"Choose one of: {', '.join(METRIC_NAMES)}."
+    )
 
 
 def js_distance(p: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -87,16 +167,27 @@ class PairScores:
 
 @dataclass(frozen=True)
 class Scores:
-    """Per-country scores sorted by similarity, highest first."""
+    """Per-country scores sorted best first (highest similarity; lowest for ``kl``).
+
+    ``metric`` says what ``CountryScore.similarity`` and ``pairs.similarity`` hold: the
+    paper's similarity unless :func:`score_with` scored with another metric.
+    """
 
     countries: tuple[CountryScore, ...]
     n_questions_scored: int
     pairs: PairScores
+    metric: MetricName = DEFAULT_METRIC
 
     def to_json(self) -> dict[str, object]:
+        # The default metric's JSON is what it always was; another metric says which it is.
+        head: dict[str, object] = (
+            {"jsd_base": JSD_BASE}
+            if self.metric == DEFAULT_METRIC
+            else {"metric": self.metric, "higher_is_better": HIGHER_IS_BETTER[self.metric]}
+        )
         return {
             "n_questions_scored": self.n_questions_scored,
-            "jsd_base": JSD_BASE,
+            **head,
             "countries": [
                 {
                     "country": c.country,
@@ -172,6 +263,38 @@ def pair_similarities(
         policy: ``keep`` scores all options; ``drop`` removes non-substantive options from
             both distributions and renormalises.
     """
+    padded, model_row, sel, q = _answered_pairs(dataset, positions, probs)
+    if policy == "keep":
+        sims = _fast_similarity(padded, model_row, dataset, sel)
+    else:
+        mask = dataset.nonsubstantive[q]
+        sims = similarity(
+            apply_policy(padded[model_row], mask, policy),
+            apply_policy(dataset.pair_human[sel], mask, policy),
+        )
+    ok = np.isfinite(sims)  # a side with no mass (no data for this country) gives NaN
+    return PairScores(
+        position=q[ok].astype(np.int64),
+        country=dataset.pair_country[sel][ok].astype(np.int64),
+        similarity=sims[ok],
+    )
+
+
+def _answered_pairs(
+    dataset: Dataset, positions: np.ndarray, probs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | slice, np.ndarray]:
+    """The (question, country) pairs of the answered questions, with the model's rows.
+
+    Returns:
+        ``(padded, model_row, sel, question)``: the model rows padded to ``dataset.kmax``;
+        for each selected pair, its row in ``padded``; the selection of the dataset's pair
+        arrays (a slice when every question is answered, to save gather copies); and each
+        selected pair's question position.
+
+    Raises:
+        ValueError: ``probs`` is not one row per position, or a row is not finite,
+            non-negative and of positive finite sum.
+    """
     positions = np.asarray(positions, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[0] != positions.shape[0]:
@@ -199,20 +322,7 @@ def pair_similarities(
     else:
         sel = np.flatnonzero(rows >= 0)
         q = dataset.pair_question[sel]
-    if policy == "keep":
-        sims = _fast_similarity(padded, rows[sel], dataset, sel)
-    else:
-        mask = dataset.nonsubstantive[q]
-        sims = similarity(
-            apply_policy(padded[rows[sel]], mask, policy),
-            apply_policy(dataset.pair_human[sel], mask, policy),
-        )
-    ok = np.isfinite(sims)  # a side with no mass (no data for this country) gives NaN
-    return PairScores(
-        position=q[ok].astype(np.int64),
-        country=dataset.pair_country[sel][ok].astype(np.int64),
-        similarity=sims[ok],
-    )
+    return padded, rows[sel], sel, q
 
 
 def _fast_similarity(
@@ -244,12 +354,19 @@ def _fast_similarity(
 
 def aggregate(dataset: Dataset, pairs: PairScores, min_questions: int = 1) -> Scores:
     """Average pair similarities per country and rank the countries."""
+    return _aggregate(dataset, pairs, min_questions, DEFAULT_METRIC)
+
+
+def _aggregate(
+    dataset: Dataset, pairs: PairScores, min_questions: int, metric: MetricName
+) -> Scores:
+    """Mean pair value per country, ranked best first for ``metric`` (ties: country order)."""
     n_countries = len(dataset.countries)
     counts = np.bincount(pairs.country, minlength=n_countries)
     sums = np.bincount(pairs.country, weights=pairs.similarity, minlength=n_countries)
     keep = np.flatnonzero(counts >= max(1, min_questions))
     means = sums[keep] / counts[keep]
-    order = np.lexsort((keep, -means))
+    order = np.lexsort((keep, -means if HIGHER_IS_BETTER[metric] else means))
     scores = []
     for i in order:
         ci = int(keep[i])
@@ -259,6 +376,7 @@ def aggregate(dataset: Dataset, pairs: PairScores, min_questions: int = 1) -> Sc
         countries=tuple(scores),
         n_questions_scored=int(np.unique(pairs.position).shape[0]),
         pairs=pairs,
+        metric=metric,
     )
 
 
@@ -323,3 +441,209 @@ def human_similarity(
         similarity=similarity(a[ok], b[ok]),
     )
     return aggregate(dataset, pairs)
+
+
+# --------------------------------------------------------------------------- other metrics
+
+
+@dataclass(frozen=True)
+class ScaleOrders:
+    """Every question's scale (:func:`core.ordinal.scale`) as arrays indexed by position.
+
+    Attributes:
+        ordinal: (Q,) bool, True for a question whose substantive options form a scale.
+        order: (Q, Kmax) int: ``order[q, j]`` is the published index of the option at scale
+            position ``j`` for ``j < n_scale[q]``, and ``Kmax`` (a zero column the metric
+            appends) beyond; for a nominal question the substantive options in published order.
+        n_scale: (Q,) int, the number of substantive options (K of ``1 - W1 / (K - 1)``).
+    """
+
+    ordinal: np.ndarray
+    order: np.ndarray
+    n_scale: np.ndarray
+
+
+_SCALE_ORDERS: dict[int, tuple[weakref.ref[Dataset], ScaleOrders]] = {}
+
+
+def scale_orders(dataset: Dataset) -> ScaleOrders:
+    """The scale of each of ``dataset``'s questions, classified once per dataset object.
+
+    A loop over questions (never over pairs); the result is kept while ``dataset`` lives.
+    """
+    cached = _SCALE_ORDERS.get(id(dataset))
+    if cached is not None and cached[0]() is dataset:
+        return cached[1]
+    n, kmax = len(dataset), dataset.kmax
+    ordinal = np.zeros(n, dtype=bool)
+    order = np.full((n, kmax), kmax, dtype=np.int64)
+    n_scale = np.zeros(n, dtype=np.int64)
+    for pos in range(n):
+        k = int(dataset.n_options[pos])
+        flags = [bool(f) for f in dataset.nonsubstantive[pos, :k]]
+        found = scale(dataset.options[pos], flags, dataset.keys[pos])
+        ordinal[pos] = found.ordinal
+        order[pos, : len(found.order)] = found.order
+        n_scale[pos] = len(found.order)
+    result = ScaleOrders(ordinal, order, n_scale)
+    key = id(dataset)
+    _SCALE_ORDERS[key] = (weakref.ref(dataset, lambda _: _SCALE_ORDERS.pop(key, None)), result)
+    return result
+
+
+def pair_values(
+    dataset: Dataset,
+    positions: np.ndarray,
+    probs: np.ndarray,
+    metric: MetricName = DEFAULT_METRIC,
+    policy: Policy = "keep",
+) -> PairScores:
+    """One metric's value for every scored (question, country) pair of the answered questions.
+
+    Computed over all pairs at once (see the module docstring for each metric's definition).
+    ``jsd`` is :func:`pair_similarities` itself.
+
+    Args:
+        dataset: the questions and human distributions.
+        positions: (M,) dataset positions of the answered questions (unique).
+        probs: (M, >=K) model distributions, one row per position, zero padded to the right.
+        metric: one of :data:`METRIC_NAMES`.
+        policy: ``keep`` or ``drop`` non-substantive options, as for :func:`pair_similarities`
+            (``wasserstein`` always leaves them out: they have no place on a scale).
+
+    Returns:
+        :class:`PairScores` whose ``similarity`` holds the metric's value (for ``kl`` a
+        divergence, lower is better). Pairs where either side has no mass left are absent, as
+        for ``jsd``; for ``wasserstein`` so are all pairs of nominal questions.
+
+    Raises:
+        InvalidValueError: an unknown metric.
+        ValueError: bad ``probs`` (see :func:`pair_similarities`) or an unknown policy.
+    """
+    if metric not in METRIC_NAMES:
+        raise _unknown_metric(metric)
+    if policy not in POLICIES:
+        apply_policy(np.zeros(0), np.zeros(0, dtype=bool), policy)  # raises
+    if metric in ("jsd", "jsd-e"):
+        base2 = pair_similarities(dataset, positions, probs, policy)
+        if metric == "jsd":
+            return base2
+        # The natural-log distance is sqrt(ln 2) times the base-2 one (same divergence, other
+        # unit, under a square root): exact, and it reuses the fast path.
+        natural = 1.0 - (1.0 - base2.similarity) * np.sqrt(np.log(2.0))
+        return PairScores(base2.position, base2.country, natural)
+    padded, model_row, sel, q = _answered_pairs(dataset, positions, probs)
+    country = dataset.pair_country[sel]
+    human = dataset.pair_human[sel]
+    if metric == "wasserstein":
+        orders = scale_orders(dataset)
+        on_scale = np.flatnonzero(orders.ordinal[q])
+        q, country, model_row = q[on_scale], country[on_scale], model_row[on_scale]
+        values = _wasserstein(
+            padded[model_row], human[on_scale], orders.order[q], orders.n_scale[q]
+        )
+    else:
+        mask = dataset.nonsubstantive[q]
+        p = apply_policy(padded[model_row], mask, policy)
+        h = apply_policy(human, mask, policy)
+        if metric == "kl":
+            support = np.arange(dataset.kmax)[None, :] < dataset.n_options[q][:, None]
+            if policy == "drop":
+                support &= ~mask
+            values = _kl_bits(p, h, support)
+        elif metric == "tv":
+            values = _one_minus_tv(p, h)
+        elif metric == "cosine":
+            values = _cosine(p, h)
+        else:
+            values = _argmax_hit(p, h)
+    ok = np.isfinite(values)  # a side with no mass gives NaN
+    return PairScores(
+        position=q[ok].astype(np.int64),
+        country=country[ok].astype(np.int64),
+        similarity=values[ok],
+    )
+
+
+def score_with(
+    dataset: Dataset,
+    positions: np.ndarray,
+    probs: np.ndarray,
+    metric: MetricName = DEFAULT_METRIC,
+    policy: Policy = "keep",
+    min_questions: int = 1,
+) -> Scores:
+    """Per-country scores under any metric: the mean pair value over a country's questions.
+
+    Countries are ranked best first (lowest first for ``kl``), ties by country order. With
+    ``metric="jsd"`` the result equals :func:`score`'s.
+
+    Args:
+        dataset, positions, probs, policy: as for :func:`pair_values`.
+        metric: one of :data:`METRIC_NAMES`.
+        min_questions: a country needs at least this many scored questions to be ranked.
+
+    Returns:
+        :class:`Scores` with ``metric`` set; ``n_questions`` counts the scored pairs of a
+        country (for ``wasserstein`` its ordinal questions only).
+    """
+    pairs = pair_values(dataset, positions, probs, metric, policy)
+    return _aggregate(dataset, pairs, min_questions, metric)
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum 1; a row with no mass becomes NaN (the pair is not scored)."""
+    total = x.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, x / np.where(total > 0, total, 1.0), np.nan)
+
+
+def _one_minus_tv(p: np.ndarray, h: np.ndarray) -> np.ndarray:
+    return 1.0 - 0.5 * np.abs(_normalised(p) - _normalised(h)).sum(axis=1)
+
+
+def _cosine(p: np.ndarray, h: np.ndarray) -> np.ndarray:
+    p, h = _normalised(p), _normalised(h)
+    dot = np.einsum("nk,nk->n", p, h)
+    norms = np.sqrt(np.einsum("nk,nk->n", p, p) * np.einsum("nk,nk->n", h, h))
+    return np.minimum(dot / norms, 1.0)  # identical rows are 1, not 1 + 1 ulp
+
+
+def _kl_bits(p: np.ndarray, h: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """``KL(h ‖ p)`` in bits, both smoothed by :data:`KL_EPSILON` over ``support``."""
+    k = support.sum(axis=1, keepdims=True)
+
+    def smoothed(x: np.ndarray) -> np.ndarray:
+        x = _normalised(np.where(support, x, 0.0))
+        return np.where(support, (x + KL_EPSILON) / (1.0 + k * KL_EPSILON), 0.0)
+
+    ps, hs = smoothed(p), smoothed(h)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = np.where(support, hs * np.log2(np.where(support, hs / ps, 1.0)), 0.0)
+    return np.maximum(terms.sum(axis=1), 0.0)
+
+
+def _argmax_hit(p: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Share of the model's top options (ties within ARGMAX_TIE) that are the country's."""
+    p, h = _normalised(p), _normalised(h)
+    with np.errstate(invalid="ignore"):
+        top_p = p >= np.max(p, axis=1, keepdims=True) - ARGMAX_TIE
+        top_h = h >= np.max(h, axis=1, keepdims=True) - ARGMAX_TIE
+    hits = (top_p & top_h).sum(axis=1) / np.maximum(top_p.sum(axis=1), 1)
+    return np.where(np.isnan(p[:, 0]) | np.isnan(h[:, 0]), np.nan, hits)
+
+
+def _wasserstein(
+    p: np.ndarray, h: np.ndarray, order: np.ndarray, n_scale: np.ndarray
+) -> np.ndarray:
+    """``1 - W1 / (K - 1)`` with options at 0 .. K-1 in scale order (``order``, see ScaleOrders).
+
+    W1 between distributions on unit-spaced points is the L1 distance of their CDFs.
+    """
+    pad = np.zeros((p.shape[0], 1))
+    ps = _normalised(np.take_along_axis(np.hstack([p, pad]), order, axis=1))
+    hs = _normalised(np.take_along_axis(np.hstack([h, pad]), order, axis=1))
+    gap = np.abs(np.cumsum(ps, axis=1) - np.cumsum(hs, axis=1))
+    inner = np.arange(order.shape[1])[None, :] < (n_scale - 1)[:, None]  # last CDF value is 1
+    w1 = np.where(inner, gap, 0.0).sum(axis=1)
+    return 1.0 - w1 / np.maximum(n_scale - 1, 1)
