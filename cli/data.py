@@ -24,7 +24,8 @@ from cli.common import (
     positive_int,
     print_json,
 )
-from core import countries, dataset, metrics, predictions
+from core import countries, dataset, metrics, ordinal, predictions
+from core.wording import counted
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
@@ -49,6 +50,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
         },
         "options_histogram": {str(k): hist[k] for k in sorted(hist)},
         "non_substantive_share": nonsub / n_opts if n_opts else 0.0,
+        "ordinal_questions": ordinal.ordinal_count(ds),
         "bad_rows": len(ds.problems),
     }
     if args.json:
@@ -72,6 +74,10 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     con.print(t)
     con.print(
         f"Non-substantive options (DK/Refused, … (VOL), Missing…): {info['non_substantive_share']:.1%}"
+    )
+    con.print(
+        f"Ordinal scales (shown forwards and reversed only by order-averaged): "
+        f"{info['ordinal_questions']} of {counted(len(ds), 'question')}"
     )
     names = [countries.resolve(c).label for c in ds.countries]
     con.print(f"[dim]Countries:[/] {', '.join(names)}")
