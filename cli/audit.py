@@ -38,6 +38,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         names = list(args.runs)
         if len(names) == 1:
             related = audit.related_runs(store, names[0])
+            if not related and store.summary(names[0]).n_ok == 0:
+                raise CliError(
+                    f"Run {names[0]!r} has no answered question, so there is nothing to audit.",
+                    EXIT_FAIL,
+                    f"'goqa report {names[0]} --failed' lists why its questions failed; run it "
+                    "again to retry them.",
+                )
             if not related:
                 raise CliError(
                     f"Run {names[0]!r} has no run to be audited against: no other run of the "

@@ -154,6 +154,7 @@ def test_bad_requests_exit_with_a_message(
         put(store, tiny, "q1", EstimatorSpec("verbalized"), {1: token([0.5, 0.5])}, model="other")
         put(store, tiny, "solo", EstimatorSpec("verbalized"), {0: token([0.5, 0.4, 0.1])},
             model="solo")  # fmt: skip
+        put(store, tiny, "dead", EstimatorSpec("verbalized"), {}, {0: "Server error HTTP 500"})
     ds = ("--dataset", str(tiny_csv))
     code, _, err = run_cli(capsys, "audit", "ft", "nope", *ds)
     assert code == 1 and "No run called 'nope'" in err
@@ -163,6 +164,9 @@ def test_bad_requests_exit_with_a_message(
     assert code == 1
     assert "Run 'solo' has no run to be audited against" in flat(err)
     assert "goqa audit solo OTHER_RUN" in flat(err)
+    code, _, err = run_cli(capsys, "audit", "dead", *ds)  # only failures: say that, not "no run"
+    assert code == 1 and "Run 'dead' has no answered question" in flat(err)
+    assert "goqa report dead --failed" in flat(err)
     code, _, err = run_cli(capsys, "audit", "lonely", "q1", *ds)
     assert code == 1 and "The runs share no answered question" in flat(err)
     code, _, err = run_cli(capsys, "audit", "ft", "ft", *ds)
