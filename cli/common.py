@@ -97,6 +97,22 @@ def distribution_rows(
     return t
 
 
+METRIC_TITLES: dict[str, str] = {
+    "jsd": "1 − Jensen–Shannon distance (base 2)",
+    "jsd-e": "1 − Jensen–Shannon distance (natural log)",
+    "tv": "1 − total variation distance",
+    "wasserstein": "1 − Wasserstein-1 distance / (K − 1), ordinal questions only",
+    "kl": "KL(country ‖ model) in bits, lower is better",
+    "cosine": "cosine similarity",
+    "argmax": "share of questions where the model's top answer is the country's",
+}
+
+
+def metric_title(metric: str) -> str:
+    """How a leaderboard's title names the metric of its numbers."""
+    return METRIC_TITLES.get(metric, metric)
+
+
 def leaderboard(
     scores: metrics.Scores,
     title: str,
@@ -121,7 +137,11 @@ def leaderboard(
     t.add_column("country", no_wrap=True, overflow="ellipsis", max_width=28)
     if wide:
         t.add_column("iso", no_wrap=True)
-    t.add_column("similarity", justify="right", no_wrap=True, min_width=6)
+    metric = scores.metric
+    divergence = not metrics.HIGHER_IS_BETTER[metric]
+    t.add_column(
+        "KL bits" if divergence else "similarity", justify="right", no_wrap=True, min_width=6
+    )
     if wide or (intervals is None and best_other is None):
         t.add_column("", no_wrap=True)
     if intervals is not None:
@@ -135,7 +155,8 @@ def leaderboard(
     for i, c in enumerate(rows, start=1):
         cells = [str(i), c.display] + ([c.iso2 or ""] if wide else []) + [f"{c.similarity:.4f}"]
         if wide or (intervals is None and best_other is None):
-            cells.append(bar(c.similarity, 20))
+            # A divergence has no top: its bar is 1 / (1 + KL), full at 0 bits.
+            cells.append(bar(1.0 / (1.0 + c.similarity) if divergence else c.similarity, 20))
         if intervals is not None:
             iv = intervals.get(c.country)
             cells.append(f"{iv.ci_low:.3f}–{iv.ci_high:.3f}" if iv else "")
@@ -262,6 +283,18 @@ def add_estimator(p: argparse.ArgumentParser, allow_all: bool = False) -> None:
         type=orders_int,
         default=None,
         help="option orders an order-averaged answer asks under (config default, else 4)",
+    )
+
+
+def add_metric(p: argparse.ArgumentParser) -> None:
+    """``--metric`` on a command that scores (see :mod:`core.metrics` for each metric)."""
+    p.add_argument(
+        "--metric",
+        choices=metrics.METRIC_NAMES,
+        default=metrics.DEFAULT_METRIC,
+        help="how a model's answer is compared with a country's people: "
+        + "; ".join(f"{name}: {info}" for name, info in metrics.METRIC_INFO.items())
+        + " (default: jsd, the paper's)",
     )
 
 

@@ -14,12 +14,14 @@ from cli.common import (
     EXIT_OK,
     add_dataset,
     add_json,
+    add_metric,
     bar,
     console,
     distribution_rows,
     escape,
     leaderboard,
     load_dataset,
+    metric_title,
     non_negative_int,
     positive_int,
     print_json,
@@ -260,7 +262,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     err = console(stderr=True)
     for problem in found.problems:
         err.print(f"[yellow]{escape(args.predictions)}:[/] {escape(str(problem))}", soft_wrap=True)
-    scored = predictions.score_predictions(ds, found, args.policy, args.min_questions)
+    metric = metrics.parse_metric(args.metric)
+    scored = predictions.score_predictions(ds, found, args.policy, args.min_questions, metric)
     if found.problems:
         err.print(
             f"[yellow]{len(found.problems)} bad line(s) skipped[/]; fix or delete them "
@@ -274,7 +277,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         console().print(
             leaderboard(
                 scores,
-                f"{scores.n_questions_scored} questions scored · 1 − Jensen–Shannon distance (base 2)",
+                f"{scores.n_questions_scored} questions scored · {metric_title(metric)}",
                 args.top,
                 scored.uniform,
             )
@@ -331,5 +334,6 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--top", type=positive_int, default=None, help="rows to show")
     p.add_argument("--strict", action="store_true", help="exit 1 if any line was bad")
+    add_metric(p)
     add_json(p)
     p.set_defaults(func=cmd_score)

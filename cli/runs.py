@@ -31,6 +31,7 @@ from cli.common import (
     add_dataset,
     add_estimator,
     add_json,
+    add_metric,
     busy_printer,
     concurrency_int,
     console,
@@ -40,6 +41,7 @@ from cli.common import (
     leaderboard,
     load_config,
     load_dataset,
+    metric_title,
     non_negative_int,
     open_backend,
     positive_int,
@@ -787,6 +789,7 @@ def _report(args: argparse.Namespace, store: Store) -> int:
         policy=args.policy,
         include_suspect=args.include_suspect,
         min_questions=args.min_questions,
+        metric=args.metric,
     )
     print_match_note(run.match, run.name)
     run.check_reportable()
@@ -828,7 +831,7 @@ def _report(args: argparse.Namespace, store: Store) -> int:
         + escape(
             f"{manifest.condition} · {manifest.backend} ({manifest.model}) · template "
             f"{manifest.template} · estimator {manifest.estimator} · policy {run.policy} · "
-            f"{run.scores.n_questions_scored} questions"
+            f"metric {run.metric} · {run.scores.n_questions_scored} questions"
         )
     )
     for label, sentence in figures.summary():
@@ -846,7 +849,7 @@ def _report(args: argparse.Namespace, store: Store) -> int:
     con.print(
         leaderboard(
             run.scores,
-            "Country similarity (1 − Jensen–Shannon distance)",
+            f"Country scores: {metric_title(run.metric)}",
             args.top,
             run.uniform,
             run.statistics.intervals,
@@ -859,6 +862,8 @@ def _report(args: argparse.Namespace, store: Store) -> int:
         grid = worldmap.load_grid("small" if con.width < 150 else "large")
         values = {k: v for k, (v, _) in worldmap.values_from_scores(run.scores.countries).items()}
         lo, hi = worldmap.map_range(grid, values)
+        if not metrics.HIGHER_IS_BETTER[run.metric]:
+            lo, hi = hi, lo  # a divergence: the lowest (best) draws darkest
         for line in worldmap.render_ascii(grid, values, lo, hi):
             con.print(line, highlight=False, markup=False)
         con.print(worldmap.ascii_legend(lo, hi), highlight=False, markup=False)
@@ -882,7 +887,12 @@ def _write_html(
     comparison = None
     if args.compare:
         other = runs.load_run(
-            store, ds, args.compare, policy=run.policy, include_suspect=args.include_suspect
+            store,
+            ds,
+            args.compare,
+            policy=run.policy,
+            include_suspect=args.include_suspect,
+            metric=run.metric,
         )
         print_match_note(other.match, other.name)
         comparison = runs.compare_loaded(ds, run, other, n_resamples=args.resamples, seed=args.seed)
@@ -1095,6 +1105,7 @@ def register(sub: Any) -> None:
         default=5,
         help="questions for 'best other country' (default 5)",
     )
+    add_metric(p)
     p.add_argument("--map", action="store_true", help="draw a world map of the scores")
     p.add_argument("--html", help="write a self-contained HTML report to this file")
     p.add_argument("--compare", help="with --html: another run to compare against")

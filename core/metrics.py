@@ -80,6 +80,15 @@ ARGMAX_TIE = 1e-12
 """Normalised probabilities this close to a row's maximum tie with it for ``argmax``."""
 
 
+def oriented(metric: MetricName, values: np.ndarray | float) -> np.ndarray | float:
+    """``values`` turned so that higher is better under every metric (``kl`` negated).
+
+    What code that compares scores (a gain, a lift, a "closer than") uses so that one sign
+    convention holds for divergences and similarities alike.
+    """
+    return values if HIGHER_IS_BETTER[metric] else -values
+
+
 def parse_metric(text: str) -> MetricName:
     """The metric a name (``--metric``, a config value, a picker) stands for.
 
@@ -352,9 +361,15 @@ def _fast_similarity(
     return 1.0 - dist
 
 
-def aggregate(dataset: Dataset, pairs: PairScores, min_questions: int = 1) -> Scores:
-    """Average pair similarities per country and rank the countries."""
-    return _aggregate(dataset, pairs, min_questions, DEFAULT_METRIC)
+def aggregate(
+    dataset: Dataset,
+    pairs: PairScores,
+    min_questions: int = 1,
+    metric: MetricName = DEFAULT_METRIC,
+) -> Scores:
+    """Average pair values per country and rank the countries best first for ``metric``
+    (the pairs hold that metric's values)."""
+    return _aggregate(dataset, pairs, min_questions, metric)
 
 
 def _aggregate(
@@ -536,27 +551,10 @@ def pair_values(
     country = dataset.pair_country[sel]
     human = dataset.pair_human[sel]
     if metric == "wasserstein":
-        orders = scale_orders(dataset)
-        on_scale = np.flatnonzero(orders.ordinal[q])
-        q, country, model_row = q[on_scale], country[on_scale], model_row[on_scale]
-        values = _wasserstein(
-            padded[model_row], human[on_scale], orders.order[q], orders.n_scale[q]
-        )
-    else:
-        mask = dataset.nonsubstantive[q]
-        p = apply_policy(padded[model_row], mask, policy)
-        h = apply_policy(human, mask, policy)
-        if metric == "kl":
-            support = np.arange(dataset.kmax)[None, :] < dataset.n_options[q][:, None]
-            if policy == "drop":
-                support &= ~mask
-            values = _kl_bits(p, h, support)
-        elif metric == "tv":
-            values = _one_minus_tv(p, h)
-        elif metric == "cosine":
-            values = _cosine(p, h)
-        else:
-            values = _argmax_hit(p, h)
+        on_scale = np.flatnonzero(scale_orders(dataset).ordinal[q])
+        q, country = q[on_scale], country[on_scale]
+        model_row, human = model_row[on_scale], human[on_scale]
+    values = row_values(dataset, q, padded[model_row], human, metric, policy)
     ok = np.isfinite(values)  # a side with no mass gives NaN
     return PairScores(
         position=q[ok].astype(np.int64),
@@ -589,6 +587,67 @@ def score_with(
     """
     pairs = pair_values(dataset, positions, probs, metric, policy)
     return _aggregate(dataset, pairs, min_questions, metric)
+
+
+def row_values(
+    dataset: Dataset,
+    question: np.ndarray,
+    p: np.ndarray,
+    h: np.ndarray,
+    metric: MetricName = DEFAULT_METRIC,
+    policy: Policy = "keep",
+) -> np.ndarray:
+    """One metric between any two rows of distributions on the same questions, row by row.
+
+    What :func:`pair_values` computes for the model against a country, for any two sides:
+    two countries' people (a baseline), a calibrated model against a country, the population
+    average against a country. ``p`` stands where the model does (for ``kl`` the
+    divergence is ``KL(h ‖ p)``).
+
+    Args:
+        dataset: the dataset the questions belong to (options, flags, scale orders).
+        question: (N,) the dataset position of each row's question.
+        p, h: (N, dataset.kmax) non-negative weights, zero padded; normalised here.
+        metric: one of :data:`METRIC_NAMES`.
+        policy: ``keep`` or ``drop`` the non-substantive options (``wasserstein`` always
+            leaves them out).
+
+    Returns:
+        (N,) values; NaN where a side has no mass left, and for ``wasserstein`` on a
+        nominal question.
+
+    Raises:
+        InvalidValueError: an unknown metric.
+    """
+    if metric not in METRIC_NAMES:
+        raise _unknown_metric(metric)
+    question = np.asarray(question, dtype=np.int64)
+    p = np.asarray(p, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    if metric == "wasserstein":
+        orders = scale_orders(dataset)
+        values = _wasserstein(p, h, orders.order[question], orders.n_scale[question])
+        return np.where(orders.ordinal[question], values, np.nan)
+    mask = dataset.nonsubstantive[question]
+    p = apply_policy(p, mask, policy)
+    h = apply_policy(h, mask, policy)
+    if metric in ("jsd", "jsd-e"):
+        with np.errstate(invalid="ignore"):
+            dist = js_distance(p, h)
+        if metric == "jsd-e":
+            dist = dist * np.sqrt(np.log(2.0))
+        ok = (p.sum(axis=1) > 0) & (h.sum(axis=1) > 0)
+        return np.where(ok, 1.0 - dist, np.nan)
+    if metric == "kl":
+        support = np.arange(dataset.kmax)[None, :] < dataset.n_options[question][:, None]
+        if policy == "drop":
+            support &= ~mask
+        return _kl_bits(p, h, support)
+    if metric == "tv":
+        return _one_minus_tv(p, h)
+    if metric == "cosine":
+        return _cosine(p, h)
+    return _argmax_hit(p, h)
 
 
 def _normalised(x: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 
 from core import jsonlines
 from core.dataset import Dataset
-from core.metrics import Policy, pad_probs
+from core.metrics import DEFAULT_METRIC, MetricName, Policy, pad_probs
 from core.runs import ScoredDistributions, score_distributions
 from core.usecase_errors import UseCaseError
 
@@ -158,9 +158,14 @@ def read_predictions(path: Path, dataset: Dataset) -> Predictions:
 
 
 def score_predictions(
-    dataset: Dataset, predictions: Predictions, policy: Policy = "keep", min_questions: int = 1
+    dataset: Dataset,
+    predictions: Predictions,
+    policy: Policy = "keep",
+    min_questions: int = 1,
+    metric: MetricName = DEFAULT_METRIC,
 ) -> ScoredDistributions:
-    """Per-country scores of the predictions, with the uniform answer's on the same questions.
+    """Per-country scores of the predictions, with the uniform answer's on the same questions,
+    under ``metric`` (:mod:`core.metrics`).
 
     Raises:
         PredictionsError: no line of the file was usable.
@@ -173,5 +178,5 @@ def score_predictions(
             "(see 'goqa show ID').",
         )
     return score_distributions(
-        dataset, predictions.positions, predictions.probs, policy, min_questions
+        dataset, predictions.positions, predictions.probs, policy, min_questions, metric
     )

@@ -373,10 +373,17 @@ class ScoredDistributions:
 
 
 def _scored(
-    dataset: Dataset, pairs: metrics.PairScores, policy: Policy, min_questions: int
+    dataset: Dataset,
+    pairs: metrics.PairScores,
+    policy: Policy,
+    min_questions: int,
+    metric: metrics.MetricName = metrics.DEFAULT_METRIC,
 ) -> ScoredDistributions:
-    scores = metrics.aggregate(dataset, pairs, min_questions)
-    uniform = metrics.uniform_baseline(dataset, np.unique(pairs.position), policy)
+    scores = metrics.aggregate(dataset, pairs, min_questions, metric)
+    positions = np.unique(pairs.position)
+    uniform = metrics.score_with(
+        dataset, positions, metrics.uniform_probs(dataset, positions), metric, policy
+    )
     return ScoredDistributions(scores, uniform)
 
 
@@ -386,6 +393,7 @@ def score_distributions(
     probs: np.ndarray,
     policy: Policy = "keep",
     min_questions: int = 1,
+    metric: metrics.MetricName = metrics.DEFAULT_METRIC,
 ) -> ScoredDistributions:
     """Score distributions that are not a stored run (answers so far, a predictions file).
 
@@ -393,9 +401,10 @@ def score_distributions(
         positions: (M,) dataset positions; ``probs`` (M, K) the distributions, zero padded.
         policy: ``keep`` or ``drop`` the non-substantive options.
         min_questions: countries scored on fewer questions are left out.
+        metric: the metric of the scores and of the uniform answer's (:mod:`core.metrics`).
     """
-    pairs = metrics.pair_similarities(dataset, positions, probs, policy)
-    return _scored(dataset, pairs, policy, min_questions)
+    pairs = metrics.pair_values(dataset, positions, probs, metric, policy)
+    return _scored(dataset, pairs, policy, min_questions, metric)
 
 
 # --------------------------------------------------------------------------- loading
@@ -516,6 +525,8 @@ class LoadedRun:
         uniform: the uniform answer's scores on the same questions.
         match: how the answers matched the dataset in use.
         statistics: intervals, baselines and diagnostics (None until computed).
+        metric: what every score and pair value of the run holds (:mod:`core.metrics`; the
+            paper's ``jsd`` unless loaded under another).
     """
 
     summary: RunSummary
@@ -527,6 +538,7 @@ class LoadedRun:
     uniform: metrics.Scores
     match: DatasetMatch
     statistics: RunStatistics | None = None
+    metric: metrics.MetricName = metrics.DEFAULT_METRIC
 
     @property
     def name(self) -> str:
@@ -564,15 +576,15 @@ class LoadedRun:
     def scores_on(self, dataset: Dataset, positions: np.ndarray) -> metrics.Scores:
         """The run's scores on some of its questions only (its similarities reused)."""
         return metrics.aggregate(
-            dataset, _restricted(self.scores.pairs, positions), self.min_questions
+            dataset, _restricted(self.scores.pairs, positions), self.min_questions, self.metric
         )
 
     def question_similarities(self, dataset: Dataset, country: str) -> list[tuple[int, float]]:
-        """``(position, similarity)`` of the run to ``country``'s people on every question
-        scored for it, most similar first (ties in question order)."""
+        """``(position, value)`` of the run to ``country``'s people on every question
+        scored for it, most similar first (lowest first for ``kl``; ties in question order)."""
         ci = dataset.country_index.get(country)
         sims = {} if ci is None else _country_pairs(self.scores.pairs, ci)
-        return sorted(sims.items(), key=lambda item: -item[1])
+        return sorted(sims.items(), key=lambda item: -metrics.oriented(self.metric, item[1]))
 
     @property
     def uniform_mean(self) -> float:
@@ -582,11 +594,13 @@ class LoadedRun:
 
     @property
     def n_above_uniform(self) -> int:
-        """Countries the run scores higher than the uniform answer does."""
+        """Countries the run scores better than the uniform answer does (higher; lower for
+        ``kl``)."""
         return sum(
             1
             for c in self.scores.countries
-            if (u := self.uniform.get(c.country)) is not None and c.similarity > u.similarity
+            if (u := self.uniform.get(c.country)) is not None
+            and metrics.oriented(self.metric, c.similarity - u.similarity) > 0
         )
 
     def check_reportable(self) -> None:
@@ -654,6 +668,7 @@ def load_run(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     min_shared: int = BEST_OTHER_MIN_SHARED,
+    metric: str = metrics.DEFAULT_METRIC,
 ) -> LoadedRun:
     """A stored run with its scores (and, with ``statistics``, its statistics).
 
@@ -667,13 +682,16 @@ def load_run(
         statistics: also compute :class:`RunStatistics` (CPU-bound: about a second on the
             full dataset; the app does it in a second worker with :func:`with_statistics`).
         n_resamples, seed, min_shared: as for :func:`with_statistics`.
+        metric: the metric the run is scored under (:data:`core.metrics.METRIC_NAMES`).
 
     Raises:
+        InvalidValueError: an unknown metric.
         StoreError: no run has this name.
         NoMatchingAnswersError: the run has answers, none of them for a question of
             ``dataset``.
         RunsError: the policy is unknown.
     """
+    metric_name = metrics.parse_metric(metric)
     summary = store.summary(name)
     manifest = summary.manifest
     pol = as_policy(policy or manifest.policy)
@@ -694,8 +712,8 @@ def load_run(
             f"({manifest.dataset_sha256[:12]}).",
             f"Use that dataset (--dataset {manifest.dataset}).",
         )
-    pairs = metrics.pair_similarities(dataset, answers.positions, answers.probs, pol)
-    scored = _scored(dataset, pairs, pol, min_questions)
+    pairs = metrics.pair_values(dataset, answers.positions, answers.probs, metric_name, pol)
+    scored = _scored(dataset, pairs, pol, min_questions, metric_name)
     run = LoadedRun(
         summary=summary,
         policy=pol,
@@ -705,6 +723,7 @@ def load_run(
         scores=scored.scores,
         uniform=scored.uniform,
         match=match,
+        metric=metric_name,
     )
     if statistics:
         run = with_statistics(
@@ -740,9 +759,18 @@ def with_statistics(
             n_resamples=n_resamples,
             seed=seed,
             min_questions=run.min_questions,
+            metric=run.metric,
         )
         if baselines is None:
-            baselines = stats.baselines(dataset, positions, run.policy, min_shared=min_shared)
+            baselines = stats.baselines(
+                dataset,
+                positions,
+                run.policy,
+                min_shared=min_shared,
+                metric=run.metric,
+                model_pairs=run.scores.pairs,
+                seed=seed,
+            )
         over = diagnostics.overconfidence(
             dataset, run.answers.positions, run.answers.probs, run.policy
         )
@@ -783,13 +811,19 @@ class RunComparison:
     focus: tuple[str, ...]
     paired: stats.Comparison
 
+    @property
+    def metric(self) -> metrics.MetricName:
+        """The metric both runs are scored under."""
+        return self.b.metric
+
     def difference(self, country: str) -> float | None:
         """B's score minus A's for ``country`` on the shared questions (None if either
-        lacks it)."""
+        lacks it). Positive means B is closer, under every metric: for ``kl`` (lower is
+        better) it is A's divergence minus B's."""
         sa, sb = self.scores_a.get(country), self.scores_b.get(country)
         if sa is None or sb is None:
             return None
-        return sb.similarity - sa.similarity
+        return float(metrics.oriented(self.metric, sb.similarity - sa.similarity))
 
     def differences(self) -> dict[str, float]:
         """B − A for every country both runs scored, in B's order (best first)."""
@@ -828,7 +862,11 @@ class RunComparison:
             return []
         sim_a = _country_pairs(self.scores_a.pairs, ci)
         sim_b = _country_pairs(self.scores_b.pairs, ci)
-        shared = sorted(sim_a.keys() & sim_b.keys(), key=lambda p: (-(sim_b[p] - sim_a[p]), p))
+
+        def toward(p: int) -> float:
+            return float(metrics.oriented(self.metric, sim_b[p] - sim_a[p]))
+
+        shared = sorted(sim_a.keys() & sim_b.keys(), key=lambda p: (-toward(p), p))
         return [(p, sim_a[p], sim_b[p]) for p in shared]
 
     def to_json(self) -> dict[str, object]:
@@ -869,10 +907,13 @@ def compare_loaded(
     """Compare two loaded runs, reusing the similarities :func:`load_run` computed.
 
     Raises:
-        ValueError: the runs were loaded under different policies (load B with A's).
+        ValueError: the runs were loaded under different policies or metrics (load B with
+            A's).
     """
     if a.policy != b.policy:
         raise ValueError(f"Runs loaded under policies {a.policy!r} and {b.policy!r}.")
+    if a.metric != b.metric:
+        raise ValueError(f"Runs loaded under metrics {a.metric!r} and {b.metric!r}.")
     shared = np.intersect1d(a.answers.positions, b.answers.positions)
     with _STATISTICS_LOCK:
         paired = stats.compare(
@@ -884,6 +925,7 @@ def compare_loaded(
             seed=seed,
             label_a=a.name,
             label_b=b.name,
+            metric=a.metric,
         )
     return RunComparison(
         a=a,
@@ -906,20 +948,26 @@ def compare_runs(
     include_suspect: bool = False,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    metric: str = metrics.DEFAULT_METRIC,
 ) -> RunComparison:
     """Compare run ``b`` with the reference run ``a``, country by country, on the questions
     both answered.
 
     Args:
         policy: the non-substantive policy of both (default: A's own).
+        metric: the metric both are scored under (:data:`core.metrics.METRIC_NAMES`).
         include_suspect: score suspect answers of both runs too.
         n_resamples, seed: bootstrap and permutation settings.
 
     Raises:
         StoreError, NoMatchingAnswersError: as :func:`load_run`.
     """
-    run_a = load_run(store, dataset, a, policy=policy, include_suspect=include_suspect)
-    run_b = load_run(store, dataset, b, policy=run_a.policy, include_suspect=include_suspect)
+    run_a = load_run(
+        store, dataset, a, policy=policy, include_suspect=include_suspect, metric=metric
+    )
+    run_b = load_run(
+        store, dataset, b, policy=run_a.policy, include_suspect=include_suspect, metric=metric
+    )
     return compare_loaded(dataset, run_a, run_b, n_resamples=n_resamples, seed=seed)
 
 

@@ -237,8 +237,11 @@ def map_range(
 
 
 def scale_position(value: float, lo: float, hi: float) -> float:
-    """Where ``value`` lies on the scale, 0..1 (clamped)."""
-    if hi <= lo:
+    """Where ``value`` lies on the scale, 0..1 (clamped).
+
+    ``lo`` greater than ``hi`` is a reversed scale (for a divergence, where the lowest value
+    is the best and is drawn as the highest)."""
+    if hi == lo:
         return 1.0
     return min(max((value - lo) / (hi - lo), 0.0), 1.0)
 
