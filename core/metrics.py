@@ -549,12 +549,27 @@ def pair_values(
         return PairScores(base2.position, base2.country, natural)
     padded, model_row, sel, q = _answered_pairs(dataset, positions, probs)
     country = dataset.pair_country[sel]
-    human = dataset.pair_human[sel]
     if metric == "wasserstein":
-        on_scale = np.flatnonzero(scale_orders(dataset).ordinal[q])
-        q, country = q[on_scale], country[on_scale]
-        model_row, human = model_row[on_scale], human[on_scale]
-    values = row_values(dataset, q, padded[model_row], human, metric, policy)
+        # CDFs in scale order: the model's once per question, the people's once per dataset.
+        orders = scale_orders(dataset)
+        answered = np.asarray(positions, dtype=np.int64)
+        model_cdf = _scale_cdf(padded, orders.order[answered])
+        human_cdf = _human_scale_cdf(dataset)[sel]
+        on_scale = np.flatnonzero(orders.ordinal[q])
+        q, country, model_row = q[on_scale], country[on_scale], model_row[on_scale]
+        values = _cdf_wasserstein(model_cdf[model_row], human_cdf[on_scale], orders.n_scale[q])
+    else:
+        # Each model row is masked and normalised once per question, not once per pair;
+        # the people's rows are normalised once per dataset (``pair_distribution``).
+        answered = np.asarray(positions, dtype=np.int64)
+        model = _normalised(apply_policy(padded, dataset.nonsubstantive[answered], policy))
+        if policy == "keep":
+            human = dataset.pair_distribution[sel]
+        else:
+            human = _normalised(
+                apply_policy(dataset.pair_human[sel], dataset.nonsubstantive[q], policy)
+            )
+        values = _normalised_values(dataset, q, model[model_row], human, metric, policy)
     ok = np.isfinite(values)  # a side with no mass gives NaN
     return PairScores(
         position=q[ok].astype(np.int64),
@@ -629,22 +644,34 @@ def row_values(
         values = _wasserstein(p, h, orders.order[question], orders.n_scale[question])
         return np.where(orders.ordinal[question], values, np.nan)
     mask = dataset.nonsubstantive[question]
-    p = apply_policy(p, mask, policy)
-    h = apply_policy(h, mask, policy)
+    p = _normalised(apply_policy(p, mask, policy))
+    h = _normalised(apply_policy(h, mask, policy))
+    return _normalised_values(dataset, question, p, h, metric, policy)
+
+
+def _normalised_values(
+    dataset: Dataset,
+    question: np.ndarray,
+    p: np.ndarray,
+    h: np.ndarray,
+    metric: MetricName,
+    policy: Policy,
+) -> np.ndarray:
+    """:func:`row_values` of rows already masked by the policy and normalised (NaN rows for
+    a side with no mass), for every metric but ``wasserstein``."""
     if metric in ("jsd", "jsd-e"):
         with np.errstate(invalid="ignore"):
             dist = js_distance(p, h)
         if metric == "jsd-e":
             dist = dist * np.sqrt(np.log(2.0))
-        ok = (p.sum(axis=1) > 0) & (h.sum(axis=1) > 0)
-        return np.where(ok, 1.0 - dist, np.nan)
+        return 1.0 - dist
     if metric == "kl":
         support = np.arange(dataset.kmax)[None, :] < dataset.n_options[question][:, None]
         if policy == "drop":
-            support &= ~mask
+            support &= ~dataset.nonsubstantive[question]
         return _kl_bits(p, h, support)
     if metric == "tv":
-        return _one_minus_tv(p, h)
+        return 1.0 - 0.5 * np.abs(p - h).sum(axis=1)
     if metric == "cosine":
         return _cosine(p, h)
     return _argmax_hit(p, h)
@@ -654,37 +681,34 @@ def _normalised(x: np.ndarray) -> np.ndarray:
     """Rows scaled to sum 1; a row with no mass becomes NaN (the pair is not scored)."""
     total = x.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, x / np.where(total > 0, total, 1.0), np.nan)
-
-
-def _one_minus_tv(p: np.ndarray, h: np.ndarray) -> np.ndarray:
-    return 1.0 - 0.5 * np.abs(_normalised(p) - _normalised(h)).sum(axis=1)
+        out = x / total
+    out[~(total[:, 0] > 0)] = np.nan
+    return out
 
 
 def _cosine(p: np.ndarray, h: np.ndarray) -> np.ndarray:
-    p, h = _normalised(p), _normalised(h)
+    """Cosine of normalised rows."""
     dot = np.einsum("nk,nk->n", p, h)
     norms = np.sqrt(np.einsum("nk,nk->n", p, p) * np.einsum("nk,nk->n", h, h))
     return np.minimum(dot / norms, 1.0)  # identical rows are 1, not 1 + 1 ulp
 
 
 def _kl_bits(p: np.ndarray, h: np.ndarray, support: np.ndarray) -> np.ndarray:
-    """``KL(h ‖ p)`` in bits, both smoothed by :data:`KL_EPSILON` over ``support``."""
+    """``KL(h ‖ p)`` in bits of normalised rows (zero off ``support``), both smoothed by
+    :data:`KL_EPSILON` over ``support``."""
     k = support.sum(axis=1, keepdims=True)
-
-    def smoothed(x: np.ndarray) -> np.ndarray:
-        x = _normalised(np.where(support, x, 0.0))
-        return np.where(support, (x + KL_EPSILON) / (1.0 + k * KL_EPSILON), 0.0)
-
-    ps, hs = smoothed(p), smoothed(h)
+    scale = 1.0 + k * KL_EPSILON
+    hs = (h + KL_EPSILON) / scale
     with np.errstate(invalid="ignore", divide="ignore"):
-        terms = np.where(support, hs * np.log2(np.where(support, hs / ps, 1.0)), 0.0)
+        ratio = np.log2(hs * scale / (p + KL_EPSILON))  # log2(hs / ps); scale cancels
+    terms = hs * ratio
+    terms[~support] = 0.0
     return np.maximum(terms.sum(axis=1), 0.0)
 
 
 def _argmax_hit(p: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Share of the model's top options (ties within ARGMAX_TIE) that are the country's."""
-    p, h = _normalised(p), _normalised(h)
+    """Share of the model's top options (ties within ARGMAX_TIE) that are the country's, of
+    normalised rows."""
     with np.errstate(invalid="ignore"):
         top_p = p >= np.max(p, axis=1, keepdims=True) - ARGMAX_TIE
         top_h = h >= np.max(h, axis=1, keepdims=True) - ARGMAX_TIE
@@ -699,10 +723,34 @@ def _wasserstein(
 
     W1 between distributions on unit-spaced points is the L1 distance of their CDFs.
     """
-    pad = np.zeros((p.shape[0], 1))
-    ps = _normalised(np.take_along_axis(np.hstack([p, pad]), order, axis=1))
-    hs = _normalised(np.take_along_axis(np.hstack([h, pad]), order, axis=1))
-    gap = np.abs(np.cumsum(ps, axis=1) - np.cumsum(hs, axis=1))
-    inner = np.arange(order.shape[1])[None, :] < (n_scale - 1)[:, None]  # last CDF value is 1
-    w1 = np.where(inner, gap, 0.0).sum(axis=1)
-    return 1.0 - w1 / np.maximum(n_scale - 1, 1)
+    return _cdf_wasserstein(_scale_cdf(p, order), _scale_cdf(h, order), n_scale)
+
+
+def _scale_cdf(x: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Rows of weights as normalised CDFs over their scale (``order``, see ScaleOrders)."""
+    pad = np.zeros((x.shape[0], 1))
+    return np.cumsum(_normalised(np.take_along_axis(np.hstack([x, pad]), order, axis=1)), axis=1)
+
+
+def _cdf_wasserstein(p_cdf: np.ndarray, h_cdf: np.ndarray, n_scale: np.ndarray) -> np.ndarray:
+    """``1 - W1 / (K - 1)`` from two rows of CDFs: W1 on unit-spaced points is the L1
+    distance of the CDFs (the last value, 1 on both sides, left out)."""
+    gap = np.abs(p_cdf - h_cdf)
+    inner = np.arange(p_cdf.shape[1])[None, :] < (n_scale - 1)[:, None]
+    gap[~inner] = 0.0
+    return 1.0 - gap.sum(axis=1) / np.maximum(n_scale - 1, 1)
+
+
+_HUMAN_CDF: dict[int, tuple[weakref.ref[Dataset], np.ndarray]] = {}
+
+
+def _human_scale_cdf(dataset: Dataset) -> np.ndarray:
+    """Every (question, country) pair's CDF over its question's scale, once per dataset."""
+    cached = _HUMAN_CDF.get(id(dataset))
+    if cached is not None and cached[0]() is dataset:
+        return cached[1]
+    orders = scale_orders(dataset)
+    cdf = _scale_cdf(dataset.pair_human, orders.order[dataset.pair_question])
+    key = id(dataset)
+    _HUMAN_CDF[key] = (weakref.ref(dataset, lambda _: _HUMAN_CDF.pop(key, None)), cdf)
+    return cdf
