@@ -5,7 +5,7 @@ An estimator that asks a question under several option orders may show an ordere
 reversed, never rotated into nonsense; nominal options (countries, parties, statements) may
 be shuffled freely. A distance on ordinal questions (1 - Wasserstein) needs the same flag
 and the options' positions on the scale. :func:`scale` decides both from the option texts
-alone; :data:`OVERRIDES` corrects it for known questions by key.
+alone; :data:`OVERRIDES` corrects it for single published questions by key.
 
 The heuristic, in the order it is applied (the first rule that decides wins):
 
@@ -14,8 +14,10 @@ The heuristic, in the order it is applied (the first rule that decides wins):
    substantive options: nominal. A short table of **known scales** that no rule below can
    read (WVS political action "Have done / Might do / Would never do", church-attendance
    frequencies, Pew "Top priority / Important but lower priority / ...", the WVS
-   revolution/reform/defence and immigration-policy items, ...) is matched on the exact
-   substantive wording: ordinal, in published order.
+   revolution/reform/defence and immigration-policy items, Pew "Job creation / Job losses /
+   Does not make a difference", ...) is matched on the exact substantive wording, in
+   whatever order it is published: ordinal, in the table's scale order ("Go along too much,
+   Not enough, Deal with the US about right" is put as too much, about right, not enough).
 1. **Numeric scales.** Every substantive option is a number ("0", "2.5", a number with a
    gloss such as "1 There is no corruption", or a range "1-20", "18 to 49", "90+"): ordinal,
    ordered by number, low to high, whatever the published order ("0, 9, 10, DK/Refused, 1,
@@ -36,7 +38,8 @@ The heuristic, in the order it is applied (the first rule that decides wins):
    - *polar words* give the sign: favorable/unfavorable, good/bad/poor, better/worse,
      agree/disagree, approve/disapprove, support/oppose, satisfied/dissatisfied,
      likely/unlikely, increase/decrease, improve/worsen, more/less/fewer, larger/smaller,
-     positive/negative, optimistic/pessimistic, help/hurt, acceptable/unacceptable, ...;
+     positive/negative, optimistic/pessimistic, help/hurt, acceptable/unacceptable,
+     partner/enemy, cooperation/hostility, ...;
      one-sided ones (important, serious, problem, threat, danger, concerned, worried,
      confident, confidence, interested, close, closely, well, reliable, trust, priority
      ...) are positive and get their low side from a negation; two polar words multiply
@@ -44,9 +47,9 @@ The heuristic, in the order it is applied (the first rule that decides wins):
    - *intensity words* give the size: all 3; most 2.5; very, strongly, completely, totally,
      definitely, much, a lot, a great deal, major, great, top, always 2; quite a lot, many,
      usually 1.5; somewhat, mostly, fairly, rather, moderately, probably, some, a fair
-     amount, often, and a polar word without intensity 1; a little, minor, few, sometimes 0.5; very little,
-     very few, hardly 0.25. An option with intensity words and no polar word ("A great
-     deal", "Not at all") lies on an implicit amount line;
+     amount, often, and a polar word without intensity 1; a little, minor, few, sometimes
+     0.5; very little, very few, hardly 0.25. An option with intensity words and no polar
+     word ("A great deal", "Not at all") lies on an implicit amount line;
    - *negations*: "not X at all", "no X at all", "none at all", "never" -2; hedged "not
      too / not very / not so / not much" and "rarely" -1; any other "not X" minus its
      intensity, 1.5 without one ("Not likely" -1.5, "Probably not" -1); "none", "nothing"
@@ -73,17 +76,26 @@ The heuristic, in the order it is applied (the first rule that decides wins):
    serious" / "Very serious problem" from two survey waves; "Very much" / "A great
    deal"); otherwise the question is nominal ("A lot of confidence, Very favorable, Some
    confidence, ..." merges two scales into one list). Options that answer yes or no
-   ("Yes, likely / No, not likely") are nominal: see below.
+   ("Yes, likely / No, not likely"; "Justified / Not justified") are nominal: see below.
 3. **Everything else is nominal**, with the published order of the substantive options.
 
 Decisions worth knowing:
 
 - *Yes/No is nominal.* A yes/no answer is a choice between two statements, not two points
   of a graded scale, so "Yes / No" and "Yes, X / No, Y" (any question whose options start
-  with both "Yes" and "No") are nominal. Other two-option questions are classified like
-  any other ("Approve / Disapprove" is a two-point scale); for two options the flag cannot
-  matter to option orders (the published order and its reverse are the only ones) and
-  1 - Wasserstein on two points is 1 - total variation distance.
+  with both "Yes" and "No") are nominal, and so are two options of which one is the other
+  negated, the same words but for not/no/do ("Justified / Not justified", "Growing problem
+  / Not a growing problem", "Like pace of modern life / Do not like pace of modern life",
+  "Will / Will not"): the question asks "X or not?". Other two-option questions are
+  classified like any other ("Approve / Disapprove", "Good / Bad", "Stronger / Weaker" are
+  two-point scales: two antonyms, not a statement and its denial); for two options the flag
+  cannot matter to option orders (the published order and its reverse are the only ones)
+  and 1 - Wasserstein on two points is 1 - total variation distance.
+- *Antonyms make a scale, named sides do not.* "More of a partner / More of an enemy /
+  Neither" and "One of cooperation / One of hostility / Neither" are one line with a
+  middle, like "Good / Bad / Neither"; "Men generally have more influence / Women ... /
+  About the same", "Fair / Favor Israel / Favor Palestinians" and lists of parties or
+  countries name sides to take and stay nominal (their residues differ).
 - *Conservative.* A wrong "ordinal" forbids the rotations an order-averaged estimate needs
   and puts a meaningless distance on the question; a missed one only costs the ordinal
   metric. Unknown words, statements, lists that add a non-scale option to a scale ("Never
@@ -93,9 +105,9 @@ Decisions worth knowing:
   list reads (a published "Very favorable .. Very unfavorable" stays high to low). Only
   positions matter to a distance, and an estimator shows both directions.
 
-Measured on the data (tests/core/test_ordinal.py pins the ranges): 143 of the sample's 189
-questions are ordinal, and 1,921 of the 2,556 questions of the published list (the
-full-shape file carries their real options): 361 of them two-point scales, 1,560 of the
+Measured on the data (tests/core/test_ordinal.py pins the numbers): 141 of the sample's 189
+questions are ordinal, and 1,922 of the 2,556 questions of the published list (the
+full-shape file carries their real options): 345 of them two-point scales, 1,577 of the
 1,758 questions with three or more substantive options.
 """
 
@@ -131,7 +143,30 @@ class Scale:
     reason: str
 
 
-OVERRIDES: dict[str, bool] = {}
+OVERRIDES: dict[str, bool] = {
+    # "Do you think China will replace the U.S. as the world's leading superpower in the next
+    # 10 years, the next 20 years, the next 50 years, or ... will not replace the U.S.?"
+    # Next 10 / 20 / 50 years / will not replace: a time scale with "never" at its far end,
+    # published in order; the numbers sit inside the words, so rule 1 cannot read it.
+    "0d6053729b44": True,
+    # "Democracy in the United States..." Is a good example for other countries to follow /
+    # Used to be a good example, but has not been in recent years / Has never been a good
+    # example: one judgement graded from now through formerly to never, published in order.
+    "28e0c1536c68": True,
+    # "Do you think that the war in Syria will end in the next year, end in the next five
+    # years, or will it continue for more than five years?" A time scale, published in order.
+    "2ba5f6b90b54": True,
+    # "On balance, do you think of China as a partner of the United States, as a competitor
+    # ... or as an enemy ...?" Partner / Competitor / Enemy: one line from friend to foe,
+    # published in order ("competitor" is no lexicon word; "None/All of the above (VOL)" are
+    # non-substantive).
+    "843a1f61ca93": True,
+    # "Which statement best describes your views about the future of the European Union?"
+    # Transfer more powers to the EU / keep the current division / return some powers to
+    # national governments: more, same, less EU, published in order; long statements that
+    # rule 2 does not read.
+    "df79a59fee0d": True,
+}
 """Question key (:func:`core.dataset.question_key`) -> ordinal, where the heuristic is wrong.
 
 An override to True keeps the heuristic's order when it found one and otherwise takes the
@@ -194,9 +229,10 @@ def _classify(options: tuple[str, ...], nonsubstantive: tuple[bool, ...]) -> Sca
     if len(substantive) < 2:
         return Scale(False, substantive, "nominal: fewer than two substantive options")
     texts = [options[i] for i in substantive]
-    known = _KNOWN_SCALES.get(tuple(_plain(t) for t in texts))
+    known = _known_scale(texts)
     if known is not None:
-        return Scale(True, substantive, f"known scale: {known}")
+        positions, name = known
+        return Scale(True, tuple(substantive[p] for p in positions), f"known scale: {name}")
     numeric = _numeric_scale(texts)
     if numeric is not None:
         positions, reason = numeric
@@ -216,7 +252,8 @@ def _plain(text: str) -> str:
 
 
 _KNOWN: tuple[tuple[str, str], ...] = (
-    # name, the substantive options in published (scale) order, joined by " | "
+    # name, the substantive options in scale order (whatever order they are published in),
+    # joined by " | "
     ("political action", "Have done | Might do | Would never do"),
     (
         "political action",
@@ -270,11 +307,53 @@ _KNOWN: tuple[tuple[str, str], ...] = (
         "action | Our society must be gradually improved by reforms | Our present society must "
         "be valiantly defended against all subversive forces",
     ),
+    # Published out of scale order, with wording no rule reads as one scale:
+    # "Does our government go along with U.S. policies too much, not enough, or deal with the
+    # U.S. just about right?" (published: too much, not enough, about right)
+    ("too much/about right", "Go along too much | Deal with the US about right | Not enough"),
+    # "Does trade with other countries lead to job creation in your country, job losses, or
+    # does it not make a difference?" (published: creation, losses, no difference)
+    ("job creation/losses", "Job creation | Does not make a difference | Job losses"),
+    # "China will eventually replace the U.S. as the world's leading superpower; China has
+    # already replaced ...; or China will never replace ..." (published: eventually, already,
+    # never)
+    (
+        "China replacing the U.S.",
+        "Has already replaced US | Will eventually replace US | Will never replace US",
+    ),
+    # "Should [the U.S.] be the SINGLE world leader, or ... play a SHARED leadership role, or
+    # ... not play any leadership role?" Two survey waves' wordings merged into one list and
+    # published wave after wave (single, shared, none, single, shared, none).
+    (
+        "leadership role",
+        "Be the single world leader | Single leader | Play a shared leadership role | "
+        "Shared leadership | Not play any leadership role | No leadership",
+    ),
 )
-_KNOWN_SCALES: dict[tuple[str, ...], str] = {
-    tuple(_plain(o) for o in options.split(" | ")): name for name, options in _KNOWN
+_KNOWN_SCALES: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {
+    tuple(sorted(_plain(o) for o in options.split(" | "))): (
+        name,
+        tuple(_plain(o) for o in options.split(" | ")),
+    )
+    for name, options in _KNOWN
 }
-"""Published scales the rules below cannot read, matched on their exact substantive options."""
+"""Published scales the rules below cannot read: the sorted substantive options -> the name
+and the options in scale order."""
+
+
+def _known_scale(texts: Sequence[str]) -> tuple[tuple[int, ...], str] | None:
+    """Rule 0: the positions of ``texts`` in the known scale's order and its name, or None.
+
+    Matched on the exact wording of the substantive options, in whatever order they are
+    published; the table gives the order ("Might do, Have done, Would never do" is put as
+    Have done, Might do, Would never do).
+    """
+    plain = [_plain(t) for t in texts]
+    found = _KNOWN_SCALES.get(tuple(sorted(plain)))
+    if found is None:
+        return None
+    name, in_order = found
+    return tuple(sorted(range(len(plain)), key=lambda i: in_order.index(plain[i]))), name
 
 
 # --------------------------------------------------------------------------- rule 1: numbers
@@ -440,7 +519,8 @@ _polar(
     "larger large bigger big higher high rising growing progress succeed safer safe closer "
     "important concerned worried interested confident confidence serious problem problems "
     "threat danger close closely reliable trust respect excited priority well liked like "
-    "happy fair united active peaceful democratic frequently aboveaverage right benefiting",
+    "happy fair united active peaceful democratic frequently aboveaverage right benefiting "
+    "partner cooperation",
 )
 _polar(
     -1,
@@ -450,7 +530,7 @@ _polar(
     "harmful hurt hurts harm harms decrease decreases decreased decreasing declining reduced "
     "lessen worsen worsens worsened weaker weakened weak less fewer lesser smaller small lower "
     "low fail unsafe dangerous distrust disliked dislike unhappy unfair unfairly divided "
-    "inactive losingground belowaverage wrong disappointed apart",
+    "inactive losingground belowaverage wrong disappointed apart enemy hostility",
 )
 _polar(+1, "excellent best", 2.0)
 _polar(-1, "poor poorly")
@@ -588,9 +668,24 @@ def _word_point(text: str) -> _Point | None:
     return point if point is not None and point.kind == "point" else None
 
 
+_NEGATION_ONLY = frozenset({"not", "no", "do", "does", "did", "a", "an", "the"})
+
+
 def _is_yes_no(texts: Sequence[str]) -> bool:
-    firsts = {(_tokens(t) or [""])[0] for t in texts}
-    return "yes" in firsts and "no" in firsts
+    """Options that answer yes or no: some start with "Yes" and some with "No", or there are
+    two and one is the other negated ("Justified / Not justified", "Growing problem / Not a
+    growing problem", "Like X / Do not like X", "Will / Will not")."""
+    tokens = [_tokens(t) for t in texts]
+    firsts = {(words or [""])[0] for words in tokens}
+    if "yes" in firsts and "no" in firsts:
+        return True
+    if len(tokens) != 2:
+        return False
+    negated = [bool({"not", "no"} & set(words)) for words in tokens]
+    if negated[0] == negated[1]:
+        return False
+    bare = [[w for w in words if w not in _NEGATION_ONLY] for words in tokens]
+    return bool(bare[0]) and bare[0] == bare[1]
 
 
 def _word_scale(texts: Sequence[str]) -> tuple[tuple[int, ...], str] | str:

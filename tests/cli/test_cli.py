@@ -62,7 +62,7 @@ def test_data_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(int(k) >= 1 for k in info["options_histogram"])
     assert info["bad_rows"] == 0
     assert 0.0 < info["non_substantive_share"] < 1.0
-    assert info["ordinal_questions"] == 143  # core.ordinal on the sample
+    assert info["ordinal_questions"] == 141  # core.ordinal on the sample
 
 
 def test_data_info_text_and_subprocess_agree(capsys: pytest.CaptureFixture[str]) -> None:

@@ -458,12 +458,12 @@ def test_wasserstein_only_on_the_samples_ordinal_questions(sample: Dataset) -> N
             sample.keys[p],
         ).ordinal
     }
-    assert len(ordinal) == 143
+    assert len(ordinal) == 141
     scores = metrics.score_with(
         sample, positions, metrics.uniform_probs(sample, positions), "wasserstein"
     )
     assert set(scores.pairs.position.tolist()) == ordinal
-    assert scores.n_questions_scored == 143
+    assert scores.n_questions_scored == 141
     orders = metrics.scale_orders(sample)
     assert set(np.flatnonzero(orders.ordinal).tolist()) == ordinal
     assert metrics.scale_orders(sample) is orders  # classified once per dataset
