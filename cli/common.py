@@ -126,53 +126,107 @@ def leaderboard(
     Args:
         baseline: uniform-distribution scores (a ``uniform`` column).
         intervals: a ``core.stats.BootstrapResult`` (a ``95% CI`` column).
-        best_other: a ``core.stats.Baselines`` (the best other country's people's score).
+        best_other: a ``core.stats.Baselines``: the best other country's people's score, the
+            population average's and, when it has the model's null, the lift over the best
+            baseline and the shuffled-country q-value. Below 120 columns the baselines fold
+            into the lift and the best baseline's name and score.
     """
     from rich import box
     from rich.table import Table
 
-    wide = console().width >= 120
+    width = console().width
+    wide = width >= 120
+    with_null = best_other is not None and bool(getattr(best_other, "n_permutations", 0))
+    folded = with_null and not wide  # lift + the best baseline instead of every baseline
+    # The bar only where the columns of figures leave room for it.
+    show_bar = (intervals is None and best_other is None) or (wide and not with_null)
+    show_bar = show_bar or width >= 170
+    divergence = not metrics.HIGHER_IS_BETTER[scores.metric]
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     t.add_column("#", justify="right", no_wrap=True, min_width=2)
-    t.add_column("country", no_wrap=True, overflow="ellipsis", max_width=28)
+    t.add_column("country", no_wrap=True, overflow="ellipsis", max_width=18 if folded else 28)
     if wide:
         t.add_column("iso", no_wrap=True)
-    metric = scores.metric
-    divergence = not metrics.HIGHER_IS_BETTER[metric]
+    heading = ("KL bits" if divergence else "score") if folded else None
     t.add_column(
-        "KL bits" if divergence else "similarity", justify="right", no_wrap=True, min_width=6
+        heading or ("KL bits" if divergence else "similarity"),
+        justify="right",
+        no_wrap=True,
+        min_width=7,
     )
-    if wide or (intervals is None and best_other is None):
+    if show_bar:
         t.add_column("", no_wrap=True)
     if intervals is not None:
         t.add_column(f"{intervals.level:.0%} CI", justify="right", no_wrap=True, min_width=11)
     t.add_column("n", justify="right", no_wrap=True, min_width=3)
-    if baseline is not None:
-        t.add_column("uniform", justify="right", no_wrap=True, min_width=6)
-    if best_other is not None:
+    if baseline is not None and not folded:
+        t.add_column("uniform", justify="right", no_wrap=True, min_width=7)
+    if best_other is not None and not folded:
+        t.add_column("pop. avg", justify="right", no_wrap=True, min_width=7)
+    if with_null:
+        t.add_column("lift", justify="right", no_wrap=True, min_width=7)
+    if folded:
+        t.add_column("best baseline", no_wrap=True, overflow="ellipsis", max_width=16)
+    elif with_null:
+        t.add_column("null q", justify="right", no_wrap=True, min_width=6)
+    if best_other is not None and not folded:
         t.add_column("best other country", no_wrap=True, overflow="ellipsis", min_width=12)
     rows = scores.countries[:top] if top else scores.countries
     for i, c in enumerate(rows, start=1):
         cells = [str(i), c.display] + ([c.iso2 or ""] if wide else []) + [f"{c.similarity:.4f}"]
-        if wide or (intervals is None and best_other is None):
+        if show_bar:
             # A divergence has no top: its bar is 1 / (1 + KL), full at 0 bits.
             cells.append(bar(1.0 / (1.0 + c.similarity) if divergence else c.similarity, 20))
         if intervals is not None:
             iv = intervals.get(c.country)
             cells.append(f"{iv.ci_low:.3f}–{iv.ci_high:.3f}" if iv else "")
         cells.append(str(c.n_questions))
-        if baseline is not None:
+        bo = best_other.get(c.country) if best_other is not None else None
+        if baseline is not None and not folded:
             b = baseline.get(c.country)
             cells.append(f"{b.similarity:.4f}" if b else "")
-        if best_other is not None:
-            bo = best_other.get(c.country)
+        if best_other is not None and not folded:
+            pop = bo.population_average if bo else None
+            cells.append(f"{pop:.4f}" if pop is not None else "—")
+        if with_null:
+            lift = bo.lift if bo else None
+            cells.append(f"{lift:+.4f}" if lift is not None else "—")
+        if folded:
+            cells.append(_best_baseline_text(bo))
+        elif with_null:
+            cells.append(_q_text(bo.q_value if bo else None))
+        if best_other is not None and not folded:
             cells.append(
                 f"{bo.best_other_similarity:.3f} {bo.best_other_display} (n={bo.best_other_n_shared})"
                 if bo and bo.best_other
                 else "—"
             )
         t.add_row(*cells)
+    if folded:
+        t.caption = "lift: over the best baseline; every baseline: 120+ columns or --json"
+        t.caption_justify = "left"
     return t
+
+
+def _best_baseline_text(bo: Any) -> str:
+    """The best baseline of a country in a few characters: its name and score."""
+    if bo is None or bo.best_baseline is None:
+        return "—"
+    value = {
+        "uniform": bo.uniform,
+        "population average": bo.population_average,
+        "best other country": bo.best_other_similarity,
+    }.get(bo.best_baseline)
+    name = {"population average": "pop. avg", "best other country": bo.best_other_display}.get(
+        bo.best_baseline, bo.best_baseline
+    )
+    return f"{name} {value:.3f}" if value is not None else str(name)
+
+
+def _q_text(q: float | None) -> str:
+    if q is None:
+        return "—"
+    return "<0.001" if q < 0.001 else f"{q:.3f}"
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -811,8 +811,9 @@ def _report(args: argparse.Namespace, store: Store) -> int:
         est = None
         console(stderr=True).print(f"[yellow]note:[/] {escape(str(exc))}", soft_wrap=True)
     figures = audit_uc.run_figures(store, run)
+    stability = runs.rank_stability(ds, run) if args.metrics else None
     if args.html:
-        _write_html(args, store, ds, run, est)
+        _write_html(args, store, ds, run, est, stability)
     if args.json:
         data = run.to_json(args.top)
         data["estimator"] = {
@@ -822,6 +823,8 @@ def _report(args: argparse.Namespace, store: Store) -> int:
         }
         if est is not None:
             data["audit"] = est.to_json()
+        if stability is not None:
+            data["rank_stability"] = stability.to_json()
         print_json(data)
         return EXIT_OK
     manifest = run.manifest
@@ -867,9 +870,102 @@ def _report(args: argparse.Namespace, store: Store) -> int:
         for line in worldmap.render_ascii(grid, values, lo, hi):
             con.print(line, highlight=False, markup=False)
         con.print(worldmap.ascii_legend(lo, hi), highlight=False, markup=False)
+    st = run.statistics
+    if st.calibration is not None:
+        con.print(f"\n[bold]Calibration:[/] {escape(st.calibration_summary())}", soft_wrap=True)
+    if st.splits is not None:
+        con.print(_splits_table(st.splits))
+    if stability is not None:
+        _print_stability(con, stability, args.top)
     if est is not None:
         print_audit(est, top_countries=args.top, con=con)
     return EXIT_OK
+
+
+def _splits_table(splits: Any) -> Any:
+    """Where the model is good and bad: the mean score of each group of questions."""
+    from rich import box
+    from rich.table import Table
+
+    unit = "KL bits, lower is better" if not splits.higher_is_better else "mean over countries"
+    t = Table(
+        title=f"By kind of question ({unit})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    t.add_column("split", no_wrap=True)
+    t.add_column("group", no_wrap=True)
+    t.add_column("score", justify="right", no_wrap=True)
+    t.add_column("questions", justify="right", no_wrap=True)
+    t.add_column("countries", justify="right", no_wrap=True)
+    t.add_row("all", "all", _opt_num(splits.overall.mean), str(splits.overall.n_questions),
+              str(len(splits.overall.countries)))  # fmt: skip
+    names = {"entropy": "human entropy", "source": "source", "scale": "scale"}
+    for split in splits.splits:
+        for group in split.groups:
+            t.add_row(
+                names.get(split.name, split.name),
+                group.label,
+                _opt_num(group.mean),
+                str(group.n_questions),
+                str(len(group.countries)),
+            )
+    t.caption = (
+        "consensus / contested: the thirds of the run's questions with the least / most "
+        "disagreement within countries"
+    )
+    t.caption_justify = "left"
+    return t
+
+
+def _opt_num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _print_stability(con: Any, stability: Any, top: int | None) -> None:
+    """``report --metrics all``: Kendall's τ between every two metrics, and the movers."""
+    from rich import box
+    from rich.table import Table
+
+    names = list(stability.metrics)
+    t = Table(
+        title="Rank stability: Kendall's τ between the country rankings of two metrics",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    t.add_column("", no_wrap=True)
+    for name in names:
+        t.add_column(name, justify="right", no_wrap=True)
+    for a in names:
+        cells = [a]
+        for b in names:
+            if a == b:
+                cells.append("1")
+                continue
+            tau = stability.agreement(a, b).tau
+            cells.append("—" if tau is None else f"{tau:.2f}")
+        t.add_row(*cells)
+    con.print(t)
+    movers = stability.movers[:top] if top else stability.movers
+    if not movers:
+        return
+    m = Table(
+        title="Countries whose rank moves most with the metric",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    m.add_column("country", no_wrap=True, overflow="ellipsis", max_width=24)
+    m.add_column("ranks", justify="right", no_wrap=True)
+    m.add_column("best under", no_wrap=True)
+    m.add_column("worst under", no_wrap=True)
+    for mv in movers:
+        ranks = dict(mv.ranks)
+        low, high = min(ranks.values()), max(ranks.values())
+        m.add_row(mv.display, f"{low}–{high}", mv.best_metric, mv.worst_metric)
+    con.print(m)
 
 
 def _write_html(
@@ -878,6 +974,7 @@ def _write_html(
     ds: Any,
     run: runs.LoadedRun,
     est: audit_uc.EstimatorAudit | None = None,
+    stability: Any = None,
 ) -> None:
     """``report --html OUT [--compare OTHER]``: the same loaded run, as one HTML file."""
     from core import report_html, worldmap
@@ -897,7 +994,7 @@ def _write_html(
         print_match_note(other.match, other.name)
         comparison = runs.compare_loaded(ds, run, other, n_resamples=args.resamples, seed=args.seed)
     html = report_html.render_run(
-        run, worldmap.load_grid("large"), comparison, top=args.top, audit=est
+        run, worldmap.load_grid("large"), comparison, top=args.top, audit=est, stability=stability
     )
     exports.write_output(out, lambda fh: fh.write(html), store=store, dataset=ds, force=args.force)
     console(stderr=True).print(f"Wrote {escape(str(out))}")
@@ -1106,6 +1203,12 @@ def register(sub: Any) -> None:
         help="questions for 'best other country' (default 5)",
     )
     add_metric(p)
+    p.add_argument(
+        "--metrics",
+        choices=["all"],
+        help="'all': also rank the countries under every metric, with Kendall's τ between "
+        "every two and the countries whose rank moves most",
+    )
     p.add_argument("--map", action="store_true", help="draw a world map of the scores")
     p.add_argument("--html", help="write a self-contained HTML report to this file")
     p.add_argument("--compare", help="with --html: another run to compare against")

@@ -33,6 +33,7 @@ from core.worldmap import (
 
 if TYPE_CHECKING:
     from core.audit import EstimatorAudit
+    from core.breakdown import RankStability
     from core.runs import LoadedRun, RunComparison
 
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|token|authorization)$", re.I)
@@ -378,6 +379,162 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+_BASELINE_NAMES = {
+    "uniform": "uniform",
+    "population average": "population average",
+    "best other country": "best other country",
+}
+
+
+def _baselines_section(
+    countries: Sequence[Mapping[str, Any]], null: Mapping[str, Any] | None, metric: str
+) -> str:
+    """Every baseline beside the model's score, the lift and the shuffled-country null."""
+    if not any("population_average" in c for c in countries):
+        return ""
+    rows = []
+    for c in countries:
+        other = c.get("best_other")
+        rows.append(
+            {
+                "country": c.get("display") or c.get("country"),
+                "model": c.get("similarity"),
+                "uniform": c.get("uniform"),
+                "population average": c.get("population_average"),
+                "best other country": (
+                    f"{_num(c.get('best_other_similarity'))} {other}" if other else "—"
+                ),
+                "lift": c.get("lift"),
+                "best baseline": _BASELINE_NAMES.get(str(c.get("best_baseline")), "—"),
+                "null p": c.get("null_p"),
+                "null q": c.get("null_q"),
+                "calibrated": c.get("calibrated"),
+            }
+        )
+    direction = (
+        "lower is better, so a positive lift is a divergence that many bits below the best "
+        "baseline's"
+        if _divergence(metric)
+        else "a positive lift means the model is closer than every baseline"
+    )
+    test = ""
+    if null:
+        test = (
+            f" Null: a random other country's people answer in the model's place on each "
+            f"question ({_text(null.get('n_permutations'))} resamples, seed "
+            f"{_text(null.get('seed'))}); p is the share at least as close as the model, q "
+            "its Benjamini–Hochberg adjustment across countries."
+        )
+    note = (
+        "Population average: the mean of every country's answers to the question (the "
+        f"'global respondent'). Lift: the model's score minus the best baseline's; {direction}."
+        f"{test} Calibrated: the score after temperature scaling (see Calibration)."
+    )
+    return (
+        '<section id="baselines"><h2>Baselines</h2>'
+        f'{_table(rows)}<p class="note">{escape(note)}</p></section>'
+    )
+
+
+def _calibration_section(calibration: Mapping[str, Any]) -> str:
+    figures = {
+        "temperature": calibration.get("temperature"),
+        "fold temperatures": (
+            f"{_num(calibration.get('fold_temperature_min'))}–"
+            f"{_num(calibration.get('fold_temperature_max'))}"
+        ),
+        "folds": calibration.get("n_folds"),
+        "mean JS distance to the population average, raw": calibration.get("objective_raw"),
+        "… calibrated, out of fold": calibration.get("objective_calibrated"),
+        "questions": calibration.get("n_questions"),
+    }
+    cards = "".join(
+        f'<div class="card"><div class="k">{escape(k)}</div>'
+        f'<div class="v">{_num(v) if isinstance(v, float) else _text(v)}</div></div>'
+        for k, v in figures.items()
+    )
+    note = (
+        f"{calibration.get('summary') or ''} One temperature T is fitted per run: each answer "
+        "p becomes p^(1/T), renormalised, with T chosen to bring the answers closest to the "
+        "population average. Every question is tempered by a T fitted on the other folds, "
+        "never on itself."
+    )
+    return (
+        '<section id="calibration"><h2>Calibration</h2>'
+        f'<div class="figures">{cards}</div><p class="note">{escape(note)}</p></section>'
+    )
+
+
+def _splits_section(splits: Mapping[str, Any]) -> str:
+    names = {"entropy": "human entropy", "source": "source", "scale": "scale"}
+    overall = splits.get("overall") or {}
+    rows = [
+        {
+            "split": "all",
+            "group": "all",
+            "score": overall.get("mean"),
+            "questions": overall.get("n_questions"),
+            "countries": len(overall.get("countries") or []),
+        }
+    ]
+    for split in splits.get("splits") or []:
+        for group in split.get("groups") or []:
+            rows.append(
+                {
+                    "split": names.get(str(split.get("name")), split.get("name")),
+                    "group": group.get("label"),
+                    "score": group.get("mean"),
+                    "questions": group.get("n_questions"),
+                    "countries": len(group.get("countries") or []),
+                }
+            )
+    cuts = (splits.get("terciles") or {}).get("cuts")
+    cut_text = f" (cuts at normalised entropy {_num(cuts[0])} and {_num(cuts[1])})" if cuts else ""
+    note = (
+        "Score: the mean over countries of each country's mean on the group's questions. "
+        "Consensus / contested: the thirds of the run's questions with the least / most "
+        f"disagreement within countries{cut_text}. Scale: ordinal (the options form a scale) "
+        "or nominal."
+    )
+    return (
+        '<section id="splits"><h2>Where the model is good and bad</h2>'
+        f'{_table(rows)}<p class="note">{escape(note)}</p></section>'
+    )
+
+
+def _stability_section(stability: Mapping[str, Any]) -> str:
+    names = [str(m) for m in stability.get("metrics") or []]
+    taus: dict[tuple[str, str], Any] = {}
+    for g in stability.get("agreements") or []:
+        taus[(str(g.get("a")), str(g.get("b")))] = g.get("tau")
+        taus[(str(g.get("b")), str(g.get("a")))] = g.get("tau")
+    head = "<tr><th></th>" + "".join(f'<th class="num">{escape(n)}</th>' for n in names)
+    body = []
+    for a in names:
+        cells = "".join(
+            f'<td class="num">{"1" if a == b else _num(taus.get((a, b)))}</td>' for b in names
+        )
+        body.append(f"<tr><th>{escape(a)}</th>{cells}</tr>")
+    movers = [
+        {
+            "country": m.get("display") or m.get("country"),
+            **{n: (m.get("ranks") or {}).get(n) for n in names},
+            "spread": m.get("spread"),
+        }
+        for m in stability.get("movers") or []
+    ]
+    moved = f"<h2>Countries whose rank moves most</h2>{_table(movers)}" if movers else ""
+    note = (
+        "Kendall's τ (tau-b) between the country rankings of two metrics, over the countries "
+        "both rank; 1 is the same order. Ranks: 1 is the closest country under that metric."
+    )
+    return (
+        '<section id="stability"><h2>Rank stability across metrics</h2>'
+        f"<table><thead>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<p class="note">{escape(note)}</p>{moved}</section>'
+    )
+
+
 def _diagnostics_section(diagnostics: Mapping[str, Any]) -> str:
     figures: dict[str, Any] = dict(diagnostics.get("figures") or {})
     tables: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
@@ -533,6 +690,7 @@ def render_report(
     diagnostics: Mapping[str, Any] | None = None,
     audit: Mapping[str, Any] | None = None,
     audit_top: int | None = None,
+    stability: Mapping[str, Any] | None = None,
 ) -> str:
     """A run's report as one self-contained HTML document.
 
@@ -551,6 +709,9 @@ def render_report(
             section (runs, summary figures, scores under each estimator with intervals, the
             most disagreeing questions, caveats).
         audit_top: show only the audit's first N countries.
+        stability: optional ``core.breakdown.RankStability.to_json()``: a "Rank stability"
+            section. ``scores_json``'s ``calibration``, ``splits`` and the countries'
+            baselines (``population_average``, ``lift``…) add their sections when present.
 
     Returns:
         The HTML text (UTF-8), with no scripts and no external references.
@@ -577,6 +738,15 @@ def render_report(
         map_html,
         _leaderboard_section(countries, lo, hi, metric),
     ]
+    baselines_html = _baselines_section(countries, scores_json.get("null"), metric)
+    if baselines_html:
+        sections.append(baselines_html)
+    if scores_json.get("calibration"):
+        sections.append(_calibration_section(scores_json["calibration"]))
+    if scores_json.get("splits"):
+        sections.append(_splits_section(scores_json["splits"]))
+    if stability:
+        sections.append(_stability_section(stability))
     if compare:
         sections.append(_compare_section(compare))
     if diagnostics:
@@ -615,6 +785,7 @@ def render_run(
     comparison: RunComparison | None = None,
     top: int | None = None,
     audit: EstimatorAudit | None = None,
+    stability: RankStability | None = None,
 ) -> str:
     """The HTML report of a loaded run (see :func:`render_report`).
 
@@ -626,6 +797,8 @@ def render_run(
         top: show only the first N countries (of the leaderboard and of the audit).
         audit: the run audited against runs of its questions with other estimators
             (:func:`core.audit.report_audit`): adds the "Estimator audit" section.
+        stability: the run's ranking under every metric (:func:`core.runs.rank_stability`):
+            adds the "Rank stability" section.
     """
     diagnostics = run.statistics.diagnostics.to_json() if run.statistics is not None else None
     return render_report(
@@ -636,4 +809,5 @@ def render_run(
         diagnostics=diagnostics,
         audit=audit.to_json() if audit is not None else None,
         audit_top=top,
+        stability=stability.to_json() if stability is not None else None,
     )

@@ -39,9 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from core import countries, diagnostics, metrics, runner, stats
+from core import breakdown, countries, diagnostics, metrics, runner, stats
+from core import calibration as calibration_mod
 from core.backends.base import DEFAULT_MAX_OFF_OPTION, Backend
 from core.dataset import Dataset, skipped_note
+from core.errors import InvalidValueError
 from core.estimators import EstimatorSpec
 from core.metrics import Policy
 from core.prompts import Condition, TemplateName, parse_template
@@ -500,14 +502,46 @@ class RunStatistics:
     Attributes:
         run: the run's name.
         intervals: bootstrap percentile intervals of every country's score.
-        baselines: per country the uniform answer's score and the best other people's.
+        baselines: per country the uniform answer's, the population average's and the best
+            other people's scores, the shuffled-country null and the model's lift.
         diagnostics: overconfidence and off-option mass.
+        splits: the scores by human entropy tercile, by source and by scale
+            (:func:`core.breakdown.breakdown`).
+        calibration: one temperature fitted to the run by k-fold cross-validation against
+            the population average (:func:`core.calibration.calibrate`); None with fewer
+            than two answered questions.
+        calibrated: the run's scores under its metric after that calibration (every
+            question tempered by a temperature fitted on the other folds).
     """
 
     run: str
     intervals: stats.BootstrapResult
     baselines: stats.Baselines
     diagnostics: RunDiagnostics
+    splits: breakdown.Breakdown | None = None
+    calibration: calibration_mod.Calibration | None = None
+    calibrated: metrics.Scores | None = None
+
+    def calibration_summary(self) -> str:
+        """One sentence on the calibration ("" without one): the temperature, and what it
+        does to the divergence from the population average."""
+        cal = self.calibration
+        if cal is None:
+            return ""
+        low, high = cal.fold_range
+        shape = (
+            "over-confident: calibration flattens its answers"
+            if cal.temperature > 1.0
+            else "under-confident: calibration sharpens its answers"
+            if cal.temperature < 1.0
+            else "already calibrated"
+        )
+        bound = " (at the edge of the search range)" if cal.at_bound else ""
+        return (
+            f"T = {cal.temperature:.2f}{bound} (folds {low:.2f}–{high:.2f}, {cal.n_folds}-fold): "
+            f"{shape}; mean JS distance to the population average "
+            f"{cal.objective_raw:.3f} → {cal.objective_calibrated:.3f} out of fold."
+        )
 
 
 @dataclass(frozen=True)
@@ -621,8 +655,9 @@ class LoadedRun:
         """The run as ``goqa report --json`` prints it.
 
         ``Scores.to_json()`` (with ``ci_low``/``ci_high``, ``uniform``, ``best_other`` and
-        ``best_other_similarity`` on each country and ``bootstrap`` settings once the
-        statistics are computed), plus ``run`` (the manifest), ``failed``, ``suspect``,
+        ``best_other_similarity``, ``population_average``, ``lift``, ``best_baseline``,
+        ``null_p`` and ``null_q`` on each country, the ``bootstrap`` and ``null`` settings
+        and the ``splits`` once the statistics are computed), plus ``run`` (the manifest), ``failed``, ``suspect``,
         ``suspect_left_out`` and ``dataset_match``.
 
         Args:
@@ -646,6 +681,23 @@ class LoadedRun:
                 row["uniform"] = b.similarity if b else None
                 row["best_other"] = o.best_other if o else None
                 row["best_other_similarity"] = o.best_other_similarity if o else None
+                row["population_average"] = o.population_average if o else None
+                row["lift"] = o.lift if o else None
+                row["best_baseline"] = o.best_baseline if o else None
+                row["null_p"] = o.p_value if o else None
+                row["null_q"] = o.q_value if o else None
+            baselines_json = st.baselines.to_json()
+            data["null"] = baselines_json["null"]
+            if st.splits is not None:
+                data["splits"] = st.splits.to_json()
+            if st.calibration is not None and st.calibrated is not None:
+                data["calibration"] = {
+                    **st.calibration.to_json(),
+                    "summary": st.calibration_summary(),
+                }
+                for row in rows:
+                    c = st.calibrated.get(row["country"])
+                    row["calibrated"] = c.similarity if c else None
         if top:
             data["countries"] = rows[:top]
         return data
@@ -746,10 +798,9 @@ def with_statistics(
     Args:
         n_resamples, seed: bootstrap resamples and seed (:func:`core.stats.bootstrap`).
         min_shared: questions a "best other" country must share (:func:`core.stats.baselines`).
-        baselines: the baselines of the run's scored questions under its policy and
-            ``min_shared``, if already known (they depend on nothing else, and take the
-            longest: about a second on the full dataset); runs over the same questions, such
-            as an experiment's, can share them.
+        baselines: the run's own baselines, if already known (:func:`core.stats.baselines`
+            with ``model_pairs=run.scores.pairs``: its null and lift are this run's, so
+            baselines are never shared between runs).
     """
     positions = run.scored_positions
     with _STATISTICS_LOCK:
@@ -774,6 +825,10 @@ def with_statistics(
         over = diagnostics.overconfidence(
             dataset, run.answers.positions, run.answers.probs, run.policy
         )
+        splits = breakdown.breakdown(
+            dataset, run.scores.pairs, run.metric, run.policy, run.min_questions
+        )
+        cal, calibrated = _calibrated(dataset, run, seed)
     off = [a.off_option_mass for a in run.answers.answers]
     diag = RunDiagnostics(
         overconfidence=over,
@@ -781,7 +836,43 @@ def with_statistics(
         n_answered=int(run.answers.positions.shape[0]),
         suspect_left_out=run.suspect_left_out,
     )
-    return replace(run, statistics=RunStatistics(run.name, intervals, baselines, diag))
+    return replace(
+        run,
+        statistics=RunStatistics(run.name, intervals, baselines, diag, splits, cal, calibrated),
+    )
+
+
+def _calibrated(
+    dataset: Dataset, run: LoadedRun, seed: int
+) -> tuple[calibration_mod.Calibration | None, metrics.Scores | None]:
+    """The run's temperature calibration and its scores after it (None, None with fewer
+    than two scorable questions)."""
+    positions = run.answers.positions
+    if positions.shape[0] < 2:
+        return None, None
+    try:
+        cal = calibration_mod.calibrate(
+            dataset, positions, run.answers.probs, run.policy, seed=seed
+        )
+    except InvalidValueError:  # fewer than two questions the population average can score
+        return None, None
+    scored = calibration_mod.calibrated_scores(
+        dataset, cal, run.metric, run.policy, run.min_questions
+    )
+    return cal, scored
+
+
+def rank_stability(dataset: Dataset, run: LoadedRun) -> breakdown.RankStability:
+    """The run's country ranking under every metric, Kendall's τ between every two, and the
+    countries whose rank moves most (``goqa report NAME --metrics all``, the app's results
+    view, the HTML report); under the run's policy and ``min_questions``."""
+    return breakdown.rank_stability(
+        dataset,
+        run.answers.positions,
+        run.answers.probs,
+        run.policy,
+        min_questions=run.min_questions,
+    )
 
 
 # --------------------------------------------------------------------------- comparing

@@ -66,7 +66,7 @@ def test_every_reading_command_works_on_a_read_only_data_directory(
         report = run_json(capsys, "report", "a", "--resamples", "20")
         assert report["n_questions_scored"] == 12
         code, out, _ = run_cli(capsys, "report", "a", "--resamples", "20", "--map")
-        assert code == 0 and "Country similarity" in out
+        assert code == 0 and "Country scores: 1 − Jensen–Shannon distance" in out
         cmp = run_json(capsys, "compare", "a", "b", "--resamples", "20")
         assert cmp["n_shared_questions"] == 12
         code, _, err = run_cli(capsys, "export", "a", "--out", str(tmp_path / "a.jsonl"))

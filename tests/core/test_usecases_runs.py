@@ -313,7 +313,9 @@ def test_statistics_are_the_core_stats_of_the_scored_questions(
     assert st is not None and st.run == "r"
     expected = stats.bootstrap(tiny, run.scores.pairs, n_resamples=50, seed=7)
     assert st.intervals == expected
-    base = stats.baselines(tiny, np.array([0, 1, 2]), "keep", min_shared=1)
+    base = stats.baselines(
+        tiny, np.array([0, 1, 2]), "keep", min_shared=1, model_pairs=run.scores.pairs, seed=7
+    )
     assert st.baselines == base
     figures = st.diagnostics.to_json()["figures"]
     assert figures["questions answered"] == 3  # type: ignore[index]
