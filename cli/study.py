@@ -1,8 +1,9 @@
 """``goqa compare``, ``goqa experiment`` and ``goqa sensitivity``: the paper's three
 experiments, with statistics.
 
-Registered by :mod:`cli.main`; comparisons are :func:`core.runs.compare_runs`, experiments
-:mod:`core.experiments`.
+Registered by :mod:`cli.main`; comparisons are :func:`core.runs.compare_loaded` of two runs
+loaded under ``--metric``, experiments :mod:`core.experiments` (with each cross-national run's
+:mod:`core.steerability`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Any
 from cli.common import (
     EXIT_FAIL,
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     add_common,
     add_estimator,
     add_json,
+    add_metric,
     busy_printer,
     concurrency_int,
     console,
@@ -33,7 +36,7 @@ from cli.common import (
 )
 from core import experiments, metrics, runs
 from core.dataset import skipped_note
-from core.prompts import Condition
+from core.prompts import STEERING_FORMATS, Condition
 from core.runner import RunOutcome
 from core.store import QuestionFilter, Selection, Store
 from core.wording import counted
@@ -52,15 +55,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 )
         else:
             run_a, run_b = args.run_a, args.run_b
-        comparison = runs.compare_runs(
+        # runs.compare_runs, under the chosen metric: both runs scored with it, then paired.
+        loaded_a = runs.load_run(
             store,
             ds,
             run_a,
-            run_b,
             policy=args.policy,
             include_suspect=args.include_suspect,
-            n_resamples=args.resamples,
-            seed=args.seed,
+            metric=args.metric,
+        )
+        loaded_b = runs.load_run(
+            store,
+            ds,
+            run_b,
+            policy=loaded_a.policy,
+            include_suspect=args.include_suspect,
+            metric=args.metric,
+        )
+        comparison = runs.compare_loaded(
+            ds, loaded_a, loaded_b, n_resamples=args.resamples, seed=args.seed
         )
     for run in (comparison.a, comparison.b):
         print_match_note(run.match, run.name)
@@ -71,8 +84,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "'goqa report NAME --suspect' lists them)."
         )
     result = comparison.paired
+    higher = metrics.HIGHER_IS_BETTER[loaded_a.metric]
     if args.json:
-        print_json(comparison.to_json())
+        print_json({**comparison.to_json(), "metric": experiments.metric_json(loaded_a.metric)})
         return EXIT_OK
     if not result.countries:
         raise CliError("The two runs share no scored (question, country) pair.")
@@ -81,10 +95,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     con = console()
     con.print(
+        metric_line(loaded_a.metric)
+        + ("" if higher else " · B − A below 0: B answers closer to the country than A")
+    )
+    closer, further = result.n_better, result.n_worse  # counted in the metric's direction
+    con.print(
         f"[bold]{escape(run_b)}[/] minus [bold]{escape(run_a)}[/] on {result.n_shared_questions} shared "
         f"questions · mean over countries {result.mean_diff:+.4f} "
         f"({result.mean_diff_ci_low:+.4f} to {result.mean_diff_ci_high:+.4f}) · "
-        f"{result.n_better} countries closer, {result.n_worse} further (BH q < {result.alpha})"
+        f"{closer} countries closer, {further} further (BH q < {result.alpha})"
     )
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     t.add_column("country", no_wrap=True, overflow="ellipsis", max_width=26)
@@ -99,9 +118,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         else rows
     )
     for c in shown:
+        toward = c.diff > 0 if higher else c.diff < 0
         colour = (
             "green"
-            if c.q_value < result.alpha and c.diff > 0
+            if c.q_value < result.alpha and toward
             else "red"
             if c.q_value < result.alpha
             else ""
@@ -121,11 +141,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def metric_line(metric: str) -> str:
+    """``metric: tv (1 - total variation distance …)``: what a report's numbers are."""
+    info = experiments.metric_json(metric)
+    return f"metric: {info['name']} ({escape(str(info['description']))})"
+
+
+def check_format(args: argparse.Namespace) -> None:
+    """``--format`` other than ``paper`` goes with the cross-national experiment and without
+    ``--template`` (the format is its own template: v2's wording around its text).
+
+    Raises:
+        CliError: (usage) either is not so.
+    """
+    fmt = args.format
+    if fmt == "paper":
+        return
+    if args.kind != "cross-national":
+        raise CliError(
+            f"--format {fmt} applies to the cross-national experiment only.",
+            EXIT_USAGE,
+            f"Run 'goqa experiment cross-national --format {fmt}', or leave --format out.",
+        )
+    if args.template:
+        raise CliError(
+            f"--format {fmt} asks with its own template ({fmt!r}: v2's wording around the "
+            f"{fmt} text), so --template does not apply.",
+            EXIT_USAGE,
+            "Leave --template out, or use --format paper with --template paper or v2.",
+        )
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     ds = load_dataset(args)
     cfg = load_config(args)
     targets = [t.strip() for t in (args.countries or args.languages or "").split(",") if t.strip()]
     experiments.conditions(args.kind, targets)  # an unknown kind stops before the backend
+    check_format(args)
     # Questions that cannot be asked are left out before --limit counts the first N.
     positions, skipped = runs.select_questions(
         ds, ds.filter(args.search, args.source, None), args.limit
@@ -150,6 +202,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         ),
         max_off_option=cfg.max_off_option,
         estimator=estimator_specs(cfg, args)[0],
+        steering=args.format,
     )
     try:  # typos and missing translations stop here, before the backend is even built
         experiments.preflight(ds, plan, store)
@@ -172,7 +225,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             await backend.aclose()
 
     outcomes = asyncio.run(go())
-    summary = summarise(ds, store, plan.prefix, list(plan.conditions), plan.policy, args.top)
+    summary = summarise(
+        ds, store, plan.prefix, list(plan.conditions), plan.policy, args.top, args.metric
+    )
+    summary["template"] = plan.template
+    summary["format"] = plan.steering
     summary["runs"] = [
         {
             "name": o.manifest.name,
@@ -200,14 +257,48 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def summarise(
-    ds: Any, store: Store, prefix: str, conds: list[Condition], policy: str, top: int
+    ds: Any,
+    store: Store,
+    prefix: str,
+    conds: list[Condition],
+    policy: str,
+    top: int,
+    metric: str = metrics.DEFAULT_METRIC,
 ) -> dict[str, Any]:
     """The experiment's findings as plain JSON-ready data (see ``ExperimentSummary``)."""
-    return experiments.summarise_runs(ds, store, prefix, conds, policy, top).to_json()
+    return experiments.summarise_runs(
+        ds, store, prefix, conds, policy, top, metric=metric
+    ).to_json()
+
+
+def steerability_lines(s: dict[str, Any]) -> list[str]:
+    """A condition's steerability (:meth:`core.steerability.Steerability.to_json`) as lines:
+    the target's score default → steered with the gain and the rank, then the excess gain
+    over the other countries with its interval and the verdict."""
+    level = f"{s['bootstrap']['level']:.0%}"
+    word = "similarity to" if s["higher_is_better"] else f"{s['metric']} from"
+
+    def num(value: float | None, sign: str = "") -> str:
+        return "—" if value is None else f"{value:{sign}.4f}"
+
+    colour = {"toward target": "green", "toward others": "red"}.get(s["conclusion"], "yellow")
+    return [
+        f"  steerability: {word} {escape(s['display'])} {num(s['similarity_default'])} → "
+        f"{num(s['similarity_steered'])} (gain {num(s['gain'], '+')}, {level} CI "
+        f"{num(s['gain_ci_low'], '+')} to {num(s['gain_ci_high'], '+')}) over "
+        f"{s['n_questions']} questions; rank {s['rank_default']} → {s['rank_steered']} of "
+        f"{s['n_countries']}",
+        f"  excess gain over the other {s['n_others']} countries {num(s['excess_gain'], '+')} "
+        f"({level} CI {num(s['ci_low'], '+')} to {num(s['ci_high'], '+')}; their mean gain "
+        f"{num(s['mean_gain_others'], '+')}): [{colour}]{escape(s['verdict'])}[/]",
+    ]
 
 
 def print_summary(summary: dict[str, Any]) -> None:
     con = console()
+    con.print(metric_line(summary["metric"]["name"]))
+    if "format" in summary:
+        con.print(f"template: {summary['template']} · steering format: {summary['format']}")
     d = summary["default"]
     con.print(
         f"\n[bold]Default prompting[/] ({escape(d['run'])}): uniform answer scores {d['uniform_mean']:.4f} on average"
@@ -240,6 +331,9 @@ def print_summary(summary: dict[str, Any]) -> None:
                 f"  stereotype overshoot: {ov['n_overshoot']} of {ov['n_questions']} questions "
                 f"({ov['rate']:.0%})"
             )
+        if entry.get("steerability") is not None:
+            for line in steerability_lines(entry["steerability"]):
+                con.print(line, soft_wrap=True)
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
@@ -331,6 +425,7 @@ def register(sub: Any) -> None:
         "--top", type=non_negative_int, default=0, help="show the N largest moves each way"
     )
     p.add_argument("--include-suspect", action="store_true", help="score suspect answers too")
+    add_metric(p)
     add_json(p)
     p.set_defaults(func=cmd_compare)
 
@@ -340,7 +435,22 @@ def register(sub: Any) -> None:
     p.add_argument("--languages", help="linguistic targets (default: ru,zh,tr)")
     add_common(p, condition=False)
     add_estimator(p)
-    p.add_argument("--template", choices=["paper", "v2"])
+    p.add_argument(
+        "--template",
+        choices=["paper", "v2"],
+        help="the paper's wording with its typo, or fixed (--format paper only; default: the "
+        "config's template when it is one of these, else paper)",
+    )
+    p.add_argument(
+        "--format",
+        choices=STEERING_FORMATS,
+        default="paper",
+        help="how a cross-national run asks: paper ('How would someone from X answer'), bio "
+        "(a short self-description: 'I am from X') or portray ('Answer ... as if you were a "
+        "person from X'); bio and portray are templates of their own, recorded by the runs, "
+        "and name the runs exp-BACKEND-FORMAT-… (default: paper)",
+    )
+    add_metric(p)
     p.add_argument("--policy", choices=metrics.POLICIES)
     p.add_argument("--source", choices=["GAS", "WVS"], type=str.upper)
     p.add_argument("--search")

@@ -3,7 +3,7 @@
 ::
 
     default_backend = "local"
-    template = "paper"          # or "v2"
+    template = "paper"          # or "v2"; "bio", "portray" (steering formats)
     policy = "keep"             # non-substantive options: "keep" or "drop"
     theme = "goqa-dark"
     max_off_option = 0.5        # an answer with more probability off the letters is suspect
@@ -449,8 +449,10 @@ def _policy(where: str, value: str) -> Policy:
 
 
 def _either(names: tuple[str, ...]) -> str:
-    """``"paper" or "v2"``: the accepted values as a config file spells them."""
-    return " or ".join(f'"{n}"' for n in names)
+    """``"keep" or "drop"``, ``"paper", "v2", "bio" or "portray"``: the accepted values as a
+    config file spells them."""
+    quoted = [f'"{n}"' for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def _read_text(path: Path, *, required: bool) -> str | None:

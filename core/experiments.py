@@ -11,7 +11,18 @@ The CLI (``goqa experiment``) and the app run an experiment the same way:
 2. :func:`preflight` resolves every condition before any request (unknown countries and
    missing translations stop here, for all conditions at once);
 3. :func:`run_experiment` makes or resumes the runs one after the other, reporting progress;
-4. :func:`summarise_runs` scores the stored runs (:class:`ExperimentSummary`).
+4. :func:`summarise_runs` scores the stored runs under a metric (:class:`ExperimentSummary`),
+   with each ``country:X`` run's :class:`core.steerability.Steerability`.
+
+**Steering formats.** A cross-national experiment asks in one steering format
+(:data:`core.prompts.STEERING_FORMATS`): the paper's ("How would someone from X answer"),
+``bio`` or ``portray``. The format is the template of every run of the experiment, its default
+run included (:func:`core.prompts.template_for_format`), and the default run-name prefix carries
+it (``exp-local-bio``), so each format's experiment has its own runs and its own default run:
+``bio``'s and ``portray``'s default runs ask exactly ``v2``'s default prompts (same answer turn
+as their steered prompts, so a gain measures the steering alone), and the response cache
+answers them for free once one of them (or a ``v2`` default run) was asked. The paper format's
+default run keeps the chosen template (the paper's typo or ``v2``'s fix).
 """
 
 from __future__ import annotations
@@ -23,11 +34,20 @@ from typing import Literal
 import numpy as np
 
 from core import asking, countries, diagnostics, languages, metrics, runner, runs, stats
+from core import steerability as steer
 from core.backends.base import DEFAULT_MAX_OFF_OPTION, Backend
 from core.dataset import Dataset
 from core.errors import GoqaError, InvalidValueError
 from core.estimators import EstimatorSpec
-from core.prompts import Condition, TemplateName, parse_template
+from core.prompts import (
+    STEERING_FORMAT,
+    Condition,
+    SteeringFormat,
+    TemplateName,
+    parse_steering_format,
+    parse_template,
+    template_for_format,
+)
 from core.store import Selection, Store
 
 ExperimentKind = Literal["default", "cross-national", "linguistic"]
@@ -41,12 +61,16 @@ named by :func:`core.runs.run_name` with the prefix, ``PREFIX-CONDITION``, so ru
 experiment again resumes its runs."""
 
 
-def default_prefix(backend_name: str, estimator: str = "first-token") -> str:
+def default_prefix(
+    backend_name: str, estimator: str = "first-token", steering: str = "paper"
+) -> str:
     """The run-name prefix of an experiment on ``backend_name``: ``exp-local``, or with
-    another estimator than ``first-token`` ``exp-local-order-averaged`` (so that its runs
-    never resume the first-token ones)."""
+    another estimator than ``first-token`` ``exp-local-order-averaged``, and with another
+    steering format than the paper's ``exp-local-bio`` (``exp-local-order-averaged-bio``), so
+    that its runs never resume the first-token or the paper-format ones."""
     method = "" if estimator == "first-token" else f"-{estimator}"
-    return f"{PREFIX}-{backend_name}{method}"
+    fmt = "" if steering == "paper" else f"-{steering}"
+    return f"{PREFIX}-{backend_name}{method}{fmt}"
 
 
 def parse_kind(text: str) -> ExperimentKind:
@@ -92,10 +116,18 @@ class Movement:
     score_conditioned: float
     rank_default: int
     rank_conditioned: int
+    metric: metrics.MetricName = metrics.DEFAULT_METRIC
 
     @property
     def delta(self) -> float:
+        """``score_conditioned - score_default`` as the metric reads (for ``kl``, a rise is a
+        move away)."""
         return self.score_conditioned - self.score_default
+
+    @property
+    def gain(self) -> float:
+        """The move toward the country: ``delta``, negated for ``kl`` (lower is better)."""
+        return float(metrics.oriented(self.metric, self.delta))
 
 
 @dataclass(frozen=True)
@@ -103,19 +135,20 @@ class TargetSummary:
     """Did the conditioned run move toward its target population?
 
     ``targets`` are the countries the condition aims at (one for ``country:X``; the speakers'
-    countries for ``language:L``) that the dataset scores; ``moved_most`` the countries whose
-    scores rose most.
+    countries for ``language:L``) that the dataset scores; ``moved_most`` the countries the
+    model moved toward most (largest ``gain``); ``metric`` what the scores hold.
     """
 
     condition: str
     targets: tuple[Movement, ...]
     moved_most: tuple[Movement, ...]
     n_countries: int
+    metric: metrics.MetricName = metrics.DEFAULT_METRIC
 
     @property
     def moved_toward(self) -> bool:
         return bool(self.targets) and all(
-            m.delta > 0 and m.rank_conditioned <= m.rank_default for m in self.targets
+            m.gain > 0 and m.rank_conditioned <= m.rank_default for m in self.targets
         )
 
 
@@ -149,7 +182,12 @@ def summarise(
     conditioned: metrics.Scores,
     top: int = 5,
 ) -> TargetSummary:
-    """Compare a conditioned run's scores with the default run's (countries scored in both)."""
+    """Compare a conditioned run's scores with the default run's (countries scored in both).
+
+    Both are under the same metric (``default.metric``): ranks follow its order, and the
+    largest moves are the largest gains toward a country (falls, for ``kl``).
+    """
+    metric = default.metric
     rd, rc = _ranks(default), _ranks(conditioned)
     moves = []
     for key in rd.keys() & rc.keys():
@@ -161,12 +199,13 @@ def summarise(
                 score_conditioned=rc[key][1],
                 rank_default=rd[key][0],
                 rank_conditioned=rc[key][0],
+                metric=metric,
             )
         )
     by_key = {m.country: m for m in moves}
     targets = tuple(by_key[k] for k in target_keys(dataset, condition) if k in by_key)
-    moved = tuple(sorted(moves, key=lambda m: (-m.delta, m.country))[:top])
-    return TargetSummary(str(condition), targets, moved, len(moves))
+    moved = tuple(sorted(moves, key=lambda m: (-m.gain, m.country))[:top])
+    return TargetSummary(str(condition), targets, moved, len(moves), metric)
 
 
 def _policy(name: str) -> metrics.Policy:
@@ -194,6 +233,8 @@ class ExperimentPlan:
         selection: recorded in every run's manifest (with the experiment's kind).
         max_off_option: off-option mass above which an answer is suspect (config).
         estimator: how every run estimates its answers.
+
+    The steering format of a ``country:`` condition is the template's (:attr:`steering`).
     """
 
     kind: ExperimentKind
@@ -214,6 +255,11 @@ class ExperimentPlan:
         """One run name per condition, in order (the default run first)."""
         return tuple(runs.run_name(c, prefix=self.prefix) for c in self.conditions)
 
+    @property
+    def steering(self) -> SteeringFormat:
+        """How the ``country:`` conditions ask (``paper``, ``bio`` or ``portray``)."""
+        return STEERING_FORMAT[self.template]
+
 
 def plan(
     kind: str,
@@ -229,6 +275,7 @@ def plan(
     selection: Selection | None = None,
     max_off_option: float = DEFAULT_MAX_OFF_OPTION,
     estimator: EstimatorSpec | None = None,
+    steering: str | None = None,
 ) -> ExperimentPlan:
     """Settle an experiment: its conditions (see :func:`conditions`) and run names.
 
@@ -236,17 +283,38 @@ def plan(
         kind: ``default``, ``cross-national`` or ``linguistic``.
         targets: countries or language codes; empty for the paper's.
         positions: the questions to ask (non-empty).
-        prefix: run-name prefix (default :func:`default_prefix` of the backend).
+        template: the template of every run (any of :data:`core.prompts.TEMPLATE_NAMES`).
+        prefix: run-name prefix (default :func:`default_prefix` of the backend, the
+            estimator and the steering format).
+        steering: the steering format of a cross-national experiment (``paper``, ``bio``,
+            ``portray``); it decides the template with ``template``
+            (:func:`core.prompts.template_for_format`: ``paper`` keeps ``paper`` or ``v2``).
+            None: ``template`` as given.
 
     Raises:
-        ValueError: unknown kind, template or policy, no question, or a blank prefix.
+        ValueError: unknown kind, template, format or policy, a format other than the
+            paper's for another experiment than cross-national, no question, or a blank
+            prefix.
     """
     checked_kind = parse_kind(kind)
+    if steering is not None:
+        fmt = parse_steering_format(steering)
+        if fmt != "paper" and checked_kind != "cross-national":
+            raise InvalidValueError(
+                f"The steering format {fmt!r} applies to the cross-national experiment only, "
+                f"not to {checked_kind!r}.",
+                "Leave the format out (or use paper), or run the cross-national experiment.",
+            )
+        template = template_for_format(fmt, template)
+    checked_template = parse_template(template)
     conds = conditions(checked_kind, [t.strip() for t in targets if t.strip()])
     if not positions:
         raise runs.NothingToRunError("No question is selected; nothing to run.")
     spec = estimator or EstimatorSpec()
-    prefix = default_prefix(backend_name, spec.name) if prefix is None else prefix.strip()
+    if prefix is None:
+        prefix = default_prefix(backend_name, spec.name, STEERING_FORMAT[checked_template])
+    else:
+        prefix = prefix.strip()
     if not prefix:
         raise InvalidValueError("Give the experiment's runs a name prefix, e.g. exp-local.")
     checked_policy = _policy(policy)
@@ -256,7 +324,7 @@ def plan(
         prefix=prefix,
         positions=tuple(int(p) for p in positions),
         backend_name=backend_name,
-        template=parse_template(template),
+        template=checked_template,
         policy=checked_policy,
         concurrency=concurrency,
         max_retries=max_retries,
@@ -378,6 +446,7 @@ def movement_json(m: Movement) -> dict[str, object]:
         "score_default": m.score_default,
         "score_conditioned": m.score_conditioned,
         "delta": m.delta,
+        "gain": m.gain,
         "rank_default": m.rank_default,
         "rank_conditioned": m.rank_conditioned,
     }
@@ -390,8 +459,12 @@ class ConditionResult:
     Attributes:
         condition: the run's condition; ``run`` its name.
         movement: target scores and ranks, default → conditioned, and the largest moves.
-        comparison: the paired comparison (default = A, conditioned = B) with BH q-values.
+        comparison: the paired comparison (default = A, conditioned = B) with BH q-values
+            (its differences are B − A as the metric reads).
         overshoot: stereotype overshoot (``country:`` conditions only, else None).
+        steerability: toward the target, with its paired bootstrap interval (``country:``
+            conditions whose target is scored on the shared questions, else None).
+        metric: the metric of every score.
     """
 
     condition: Condition
@@ -399,11 +472,14 @@ class ConditionResult:
     movement: TargetSummary
     comparison: stats.Comparison
     overshoot: diagnostics.Overshoot | None
+    steerability: steer.Steerability | None = None
+    metric: metrics.MetricName = metrics.DEFAULT_METRIC
 
     @property
     def n_closer(self) -> int:
-        """Countries significantly closer (BH q < alpha) than under default prompting."""
-        return self.comparison.n_better
+        """Countries significantly closer (BH q < alpha) than under default prompting
+        (a lower divergence, for ``kl``)."""
+        return self.comparison.n_better  # core.stats.compare counts in the metric's direction
 
     @property
     def n_further(self) -> int:
@@ -426,6 +502,7 @@ class ConditionResult:
                 "n_questions": self.overshoot.n_questions,
                 "n_overshoot": self.overshoot.n_overshoot,
             }
+        out["steerability"] = None if self.steerability is None else self.steerability.to_json()
         return out
 
 
@@ -439,15 +516,18 @@ class ExperimentSummary:
         uniform_mean: mean over countries of the uniform answer's score on its questions
             (the floor a model has to beat).
         conditions: one :class:`ConditionResult` per conditioned run, in plan order.
+        metric: the metric of every score (:mod:`core.metrics`).
     """
 
     default_run: str
     default_top: tuple[metrics.CountryScore, ...]
     uniform_mean: float
     conditions: tuple[ConditionResult, ...]
+    metric: metrics.MetricName = metrics.DEFAULT_METRIC
 
     def to_json(self) -> dict[str, object]:
         return {
+            "metric": metric_json(self.metric),
             "default": {
                 "run": self.default_run,
                 "top": [
@@ -465,6 +545,16 @@ class ExperimentSummary:
         }
 
 
+def metric_json(metric: str) -> dict[str, object]:
+    """What a report says of its metric: ``{"name", "description", "higher_is_better"}``."""
+    name = metrics.parse_metric(metric)
+    return {
+        "name": name,
+        "description": metrics.METRIC_INFO[name],
+        "higher_is_better": metrics.HIGHER_IS_BETTER[name],
+    }
+
+
 def summarise_runs(
     dataset: Dataset,
     store: Store,
@@ -472,6 +562,8 @@ def summarise_runs(
     conds: Sequence[Condition],
     policy: str,
     top: int = 5,
+    *,
+    metric: str = metrics.DEFAULT_METRIC,
 ) -> ExperimentSummary:
     """Score an experiment's stored runs against its default run.
 
@@ -479,16 +571,20 @@ def summarise_runs(
         prefix: the runs' name prefix; ``conds`` the plan's conditions, ``default`` first.
         policy: the non-substantive policy every run is scored under.
         top: how many leading countries and largest moves to keep.
+        metric: the metric every score, move and steerability is under
+            (:data:`core.metrics.METRIC_NAMES`; the paper's ``jsd`` by default).
 
     Raises:
         StoreError: a run of the experiment is not stored.
+        InvalidValueError: an unknown metric.
         ValueError: ``conds`` is empty or does not start with ``default``.
     """
     if not conds or conds[0].kind != "default":
         raise ValueError("An experiment's conditions start with the default condition.")
     pol = _policy(policy)
+    metric_name = metrics.parse_metric(metric)
     default_name = runs.run_name(conds[0], prefix=prefix)
-    default = runs.load_run(store, dataset, default_name, policy=pol)
+    default = runs.load_run(store, dataset, default_name, policy=pol, metric=metric_name)
     uniform = default.uniform
     uniform_mean = float(
         sum(c.similarity for c in uniform.countries) / max(len(uniform.countries), 1)
@@ -496,12 +592,26 @@ def summarise_runs(
     results = []
     for cond in conds[1:]:
         name = runs.run_name(cond, prefix=prefix)
-        conditioned = runs.load_run(store, dataset, name, policy=pol)
+        conditioned = runs.load_run(store, dataset, name, policy=pol, metric=metric_name)
         overshoot = None
+        steered = None
         if cond.kind == "country":
+            target = steer.target_of(dataset, cond)
+            try:
+                steered = steer.steerability(
+                    dataset,
+                    default.scores.pairs,
+                    conditioned.scores.pairs,
+                    target,
+                    metric_name,
+                    default_run=default_name,
+                    steered_run=name,
+                )
+            except steer.NoSharedQuestionsError:
+                steered = None  # the target is not scored on these questions: nothing to say
             overshoot = diagnostics.overshoot(
                 dataset,
-                countries.match(cond.value, dataset.countries).key,
+                target,
                 default_positions=default.answers.positions,
                 default_probs=default.answers.probs,
                 conditioned_positions=conditioned.answers.positions,
@@ -515,6 +625,8 @@ def summarise_runs(
                 movement=summarise(dataset, cond, default.scores, conditioned.scores, top),
                 comparison=runs.compare_loaded(dataset, default, conditioned).paired,
                 overshoot=overshoot,
+                steerability=steered,
+                metric=metric_name,
             )
         )
     return ExperimentSummary(
@@ -522,6 +634,7 @@ def summarise_runs(
         default_top=default.scores.countries[:top],
         uniform_mean=uniform_mean,
         conditions=tuple(results),
+        metric=metric_name,
     )
 
 
@@ -540,7 +653,8 @@ class SensitivityVariant:
 
 def sensitivity_variants(base: str, template: str, seed: int = 0) -> list[SensitivityVariant]:
     """The prompt variants of the paper-faithful base run: options shuffled (mapped back to the
-    original order) and the other template (``v2`` fixes the paper's "If had" typo).
+    original order) and the other template (``v2`` fixes the paper's "If had" typo; a run of
+    any other template, ``v2``, ``bio`` or ``portray``, is re-asked with ``paper``).
 
     Raises:
         ValueError: ``template`` (a stored manifest's) is not a template's name.

@@ -5,6 +5,24 @@ the next token is an option letter. ``paper`` keeps the paper's text verbatim, i
 typo "If had to select"; ``v2`` corrects it. ``chat`` puts the human part in a user message
 and asks for the letter only, for chat endpoints without an assistant prefill.
 
+**Steering formats** (how a ``country:X`` condition asks; :data:`STEERING_FORMATS`). The
+paper's, ``paper``: "How would someone from X answer the following question". Two more,
+adapted from the steering prompts of OpinionQA (Santurkar et al. 2023), which steer a model
+toward a group with a short self-description (BIO) or an instruction to portray a member
+(PORTRAY):
+
+- ``bio``: "Below you will be asked to provide a short description of the country you are
+  from and then answer some questions." then "Description: I am from X." then the question;
+- ``portray``: "Answer the following question as if you were a person from X:" then the
+  question.
+
+Each format other than the paper's is a template of its own (``bio``, ``portray``), so the run's
+manifest records it (``template``, and ``template_hash`` differs) and the response cache keys
+its prompts apart. Under the ``default`` and ``language:`` conditions those templates ask
+exactly as ``v2`` does, and their answer turn is ``v2``'s ("If I had to select one of the
+options, my answer would be ("), so every estimator and backend reads them unchanged and a
+format's default run is ``v2``'s default run byte for byte (the cache answers it for free).
+
 How options are written (every template, ``paper`` included):
 
 - One line per option, ``(A) text``, lettered A, B, C… in the published order, which is the
@@ -58,10 +76,32 @@ _CROSS = (
     "Assistant: If had to select one of the options, my answer would be ("
 )
 _FIX = ("If had to select", "If I had to select")
+# The human turn of a cross-national prompt, per steering format (the scaffolds above and below
+# are "Human: " + this + "\n\nAssistant: " + the answer prefix).
+_PAPER_CROSS_USER = (
+    "How would someone from {country} answer the following question:\n{question}\n\n"
+    "Here are the options:\n{options}"
+)
+_BIO_CROSS_USER = (
+    "Below you will be asked to provide a short description of the country you are from and "
+    "then answer some questions.\n\nDescription: I am from {country}.\n\n{question}\n\n"
+    "Here are the options:\n{options}"
+)
+_PORTRAY_CROSS_USER = (
+    "Answer the following question as if you were a person from {country}:\n{question}\n\n"
+    "Here are the options:\n{options}"
+)
+_V2_PREFIX = "If I had to select one of the options, my answer would be ("
 
-TemplateName = Literal["paper", "v2"]
-"""A prompt template's name: ``paper`` (the paper's text verbatim) or ``v2`` (typo fixed)."""
-TEMPLATE_NAMES: tuple[TemplateName, ...] = ("paper", "v2")
+TemplateName = Literal["paper", "v2", "bio", "portray"]
+"""A prompt template's name: ``paper`` (the paper's text verbatim), ``v2`` (typo fixed), or a
+steering format's (``bio``, ``portray``: ``v2`` with another cross-national text)."""
+TEMPLATE_NAMES: tuple[TemplateName, ...] = ("paper", "v2", "bio", "portray")
+
+SteeringFormat = Literal["paper", "bio", "portray"]
+"""How a ``country:X`` condition asks: the paper's "How would someone from X answer", a short
+self-description (``bio``) or an instruction to answer as a person from X (``portray``)."""
+STEERING_FORMATS: tuple[SteeringFormat, ...] = ("paper", "bio", "portray")
 
 ConditionKind = Literal["default", "country", "language"]
 """How a model is asked: plainly, as someone from a country, or in a language."""
@@ -70,13 +110,37 @@ CONDITION_KINDS: tuple[ConditionKind, ...] = ("default", "country", "language")
 TEMPLATES: dict[TemplateName, dict[str, str]] = {
     "paper": {"default": _DEFAULT, "cross": _CROSS},
     "v2": {"default": _DEFAULT.replace(*_FIX), "cross": _CROSS.replace(*_FIX)},
+    "bio": {
+        "default": _DEFAULT.replace(*_FIX),
+        "cross": "Human: " + _BIO_CROSS_USER + "\n\nAssistant: " + _V2_PREFIX,
+    },
+    "portray": {
+        "default": _DEFAULT.replace(*_FIX),
+        "cross": "Human: " + _PORTRAY_CROSS_USER + "\n\nAssistant: " + _V2_PREFIX,
+    },
 }
 
 CHAT_INSTRUCTION = "Answer with the letter of one option only, for example (A)."
 ANSWER_PREFIX: dict[TemplateName, str] = {
     "paper": "If had to select one of the options, my answer would be (",
-    "v2": "If I had to select one of the options, my answer would be (",
+    "v2": _V2_PREFIX,
+    "bio": _V2_PREFIX,
+    "portray": _V2_PREFIX,
 }
+CROSS_USER: dict[TemplateName, str] = {
+    "paper": _PAPER_CROSS_USER,
+    "v2": _PAPER_CROSS_USER,
+    "bio": _BIO_CROSS_USER,
+    "portray": _PORTRAY_CROSS_USER,
+}
+"""The human turn of each template's cross-national prompt (a chat endpoint's user message)."""
+STEERING_FORMAT: dict[TemplateName, SteeringFormat] = {
+    "paper": "paper",
+    "v2": "paper",
+    "bio": "bio",
+    "portray": "portray",
+}
+"""The steering format each template asks a ``country:X`` condition in."""
 
 
 def parse_template(name: str) -> TemplateName:
@@ -91,6 +155,36 @@ def parse_template(name: str) -> TemplateName:
     raise InvalidValueError(
         f"Unknown template {name!r}: choose one of {', '.join(TEMPLATE_NAMES)}."
     )
+
+
+def parse_steering_format(name: str) -> SteeringFormat:
+    """``name`` as a steering format (``--format``, a picker).
+
+    Raises:
+        InvalidValueError: ``name`` is not a format, naming it and the accepted ones.
+    """
+    for known in STEERING_FORMATS:
+        if name == known:
+            return known
+    raise InvalidValueError(
+        f"Unknown steering format {name!r}.", f"Choose one of {', '.join(STEERING_FORMATS)}."
+    )
+
+
+def template_for_format(steering: str, template: str = "paper") -> TemplateName:
+    """The template that asks in steering format ``steering``.
+
+    ``paper`` keeps ``template`` when it asks in the paper's format (``paper`` or ``v2``, the
+    typo or not) and is ``paper`` otherwise; ``bio`` and ``portray`` are their own templates.
+
+    Raises:
+        InvalidValueError: an unknown format or template.
+    """
+    fmt = parse_steering_format(steering)
+    name = parse_template(template)
+    if fmt == "paper":
+        return name if STEERING_FORMAT[name] == "paper" else "paper"
+    return fmt
 
 
 def parse_condition_kind(text: str) -> ConditionKind:
@@ -148,7 +242,8 @@ class Prompt:
         text: the whole Human/Assistant prompt, ending in ``(``, for completion endpoints.
         user: the human part alone (for chat endpoints).
         answer_prefix: the assistant's words before the letter (for a chat prefill).
-        template: template name (``paper``/``v2``) and ``template_hash`` its text's sha256[:12].
+        template: template name (:data:`TEMPLATE_NAMES`) and ``template_hash`` its text's
+            sha256[:12].
         letters: the option letters, ``A``.. in order.
     """
 
@@ -228,8 +323,9 @@ def render(
     Args:
         question: the question (its text and options are used unless overridden).
         condition: ``default``, ``country:…`` or ``language:…``; default is ``default``.
-        template: ``paper`` (verbatim) or ``v2``; any other name raises ``ValueError``
-            (scripts and tests pass plain strings, so the name is checked here).
+        template: ``paper`` (verbatim), ``v2``, ``bio`` or ``portray`` (a steering format:
+            see the module's doc); any other name raises ``ValueError`` (scripts and tests
+            pass plain strings, so the name is checked here).
         text, options: override the question's text/options (a translation, or a shuffle).
         country_display: the name written into the cross-national prompt (defaults to the
             condition's value as given).
@@ -246,10 +342,7 @@ def render(
         body = TEMPLATES[name]["cross"]
         country = " ".join((country_display or condition.value).split())
         full = body.format(country=country, question=q_text, options=opts)
-        user = (
-            f"How would someone from {country} answer the following question:\n{q_text}\n\n"
-            f"Here are the options:\n{opts}"
-        )
+        user = CROSS_USER[name].format(country=country, question=q_text, options=opts)
     else:
         body = (scaffold or {}).get("default") or TEMPLATES[name]["default"]
         if scaffold and scaffold.get("answer_prefix"):

@@ -52,7 +52,7 @@ def test_mypy_catches_a_string_where_a_literal_stands(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     for given, expected in (
         ("mood", "Literal['default', 'country', 'language']"),
-        ("v3", "Literal['paper', 'v2']"),
+        ("v3", "Literal['paper', 'v2', 'bio', 'portray']"),
         ("maybe", "Literal['keep', 'drop']"),
         ("guess", "Literal['logprobs', 'logits', 'sampling', 'verbalized']"),
     ):

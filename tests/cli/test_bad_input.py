@@ -325,7 +325,7 @@ CONFIG_CASES = [
         "toml-unknown-estimator",
         'estimator = "logprobs"\n',
         "estimator = 'logprobs'",
-        '"first-token" or "order-averaged" or "prior-corrected" or "verbalized" or "free-text"',
+        '"first-token", "order-averaged", "prior-corrected", "verbalized" or "free-text"',
         argv=("ask", "0"),
     ),
     config_case(
@@ -420,7 +420,7 @@ CONFIG_CASES = [
         "toml-bad-template",
         'template = "v3"\n',
         "template = 'v3'",
-        'use "paper" or "v2"',
+        'use "paper", "v2", "bio" or "portray"',
     ),
     config_case(
         "toml-bad-policy",

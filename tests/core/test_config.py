@@ -212,7 +212,10 @@ def test_set_values_to_default_path(isolated_dirs: dict[str, Path]) -> None:
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('template = "v3"\n', """c.toml: template = 'v3'; use "paper" or "v2"."""),
+        (
+            'template = "v3"\n',
+            """c.toml: template = 'v3'; use "paper", "v2", "bio" or "portray".""",
+        ),
         ('policy = "ignore"\n', """c.toml: policy = 'ignore'; use "keep" or "drop"."""),
     ],
 )

@@ -215,7 +215,7 @@ async def test_run_experiment_then_summarise_runs(sample, tmp_path) -> None:
         assert (result.n_closer, result.n_further) == (expected.n_better, expected.n_worse)
         assert result.overshoot is not None and result.overshoot.target == "Russia"
         data = summary.to_json()
-        assert set(data) == {"default", "conditions"}
+        assert set(data) == {"default", "conditions", "metric"}
         entries = data["conditions"]
         assert isinstance(entries, list)
         (entry,) = entries
@@ -228,6 +228,7 @@ async def test_run_experiment_then_summarise_runs(sample, tmp_path) -> None:
             "countries_closer",
             "countries_further",
             "overshoot",
+            "steerability",
         ]
 
 

@@ -313,7 +313,7 @@ def test_template_and_condition_kind_names_are_checked_at_the_edge() -> None:
     assert prompts.TEMPLATE_NAMES == tuple(prompts.TEMPLATES)
     with pytest.raises(ValueError) as info:
         prompts.parse_template("Paper")  # names are exact, as the config and CLI take them
-    assert str(info.value) == "Unknown template 'Paper': choose one of paper, v2."
+    assert str(info.value) == "Unknown template 'Paper': choose one of paper, v2, bio, portray."
     assert [prompts.parse_condition_kind(k) for k in prompts.CONDITION_KINDS] == [
         "default",
         "country",
