@@ -16,7 +16,9 @@ when it cannot be opened the app keeps browsing (with a session-only store when 
 made) and says why once; the run, results and experiments views check
 ``store_unavailable()`` and say so instead of opening. A theme change is saved at once as the
 config's ``theme`` (a preference); choosing a backend, condition, template or policy is the
-session's, and "use as default" (Settings, the command palette) writes them to the file.
+session's, and "use as default" (Settings, the command palette) writes them to the file. The
+metric the Results and Run views score under (``M`` there) is the session's too
+(:class:`tui.contract.MetricChoice`), and never written.
 
 Views are modes whose screens are built from the :data:`VIEWS` table:
 ``RunScreen(positions, condition)``, ``ResultsScreen()``, ``CountriesScreen(country)``,
@@ -55,7 +57,7 @@ from core import dataset as core_dataset
 from core.backends.base import Backend
 from core.config import Config, ConfigError
 from core.dataset import Dataset
-from core.metrics import Policy
+from core.metrics import DEFAULT_METRIC, MetricName, Policy
 from core.prompts import Condition, TemplateName
 from core.store import Store, StoreError
 from themes import DEFAULT_THEME, STYLESHEET, THEMES
@@ -64,6 +66,7 @@ from tui.contract import (
     CountryOpenRequested,
     Default,
     GoqaContract,
+    MetricChoice,
     QuestionOpenRequested,
     RunsCompareRequested,
     ViewName,
@@ -250,6 +253,9 @@ class GoqaApp(App[None]):
     """Prompt template, ``paper`` or ``v2`` (this session only; starts as the config's)."""
     policy: reactive[Policy] = reactive("keep")
     """Non-substantive policy, ``keep`` or ``drop`` (this session only)."""
+    metric: reactive[MetricName] = reactive[MetricName](DEFAULT_METRIC)
+    """The metric the Results and Run views score under (``M`` there; this session only):
+    one of :data:`core.metrics.METRIC_NAMES`, ``jsd`` (the paper's) at start."""
     dataset_ready: reactive[bool] = reactive(False)
     """True once :attr:`dataset` is loaded (the store opens on its own: :attr:`store_ready`)."""
     dataset_problem: reactive[str] = reactive("", init=False)
@@ -971,3 +977,4 @@ if TYPE_CHECKING:
     # and what the command palette uses besides.
     _implements_contract: type[GoqaContract] = GoqaApp
     _implements_palette: type[PaletteHost] = GoqaApp
+    _implements_metric: type[MetricChoice] = GoqaApp

@@ -1,4 +1,5 @@
-"""The command palette (ctrl+p): jump to a question, switch condition, backend, theme, view."""
+"""The command palette (ctrl+p): jump to a question, switch condition, backend, theme,
+view, metric."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from textual.theme import Theme
 
 from core import countries
 from core.dataset import headline
-from core.metrics import POLICIES
+from core.metrics import METRIC_INFO, METRIC_NAMES, POLICIES, MetricName
 from core.prompts import TEMPLATE_NAMES, Condition
 from tui.contract import CountryOpenRequested, GoqaContract, QuestionOpenRequested
 
@@ -39,6 +40,8 @@ class PaletteHost(GoqaContract, Protocol):
     """
 
     theme: str
+    metric: MetricName
+    """The session's metric (:class:`tui.contract.MetricChoice`)."""
 
     @property
     def available_themes(self) -> dict[str, Theme]: ...
@@ -101,6 +104,12 @@ class GoqaCommands(Provider):
                 f"Non-substantive options: {policy}",
                 partial(setattr, app, "policy", policy),
                 "How DK/Refused options count in the similarity",
+            )
+        for metric in METRIC_NAMES:
+            yield (
+                f"Metric: {metric}",
+                partial(setattr, app, "metric", metric),
+                f"Results and Run leaderboards and map: {METRIC_INFO[metric]}",
             )
 
     def _country_commands(self) -> Iterator[tuple[str, Callable[[], object], str]]:

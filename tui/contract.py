@@ -31,7 +31,7 @@ from textual.worker import Worker
 from core.backends.base import Backend
 from core.config import Config
 from core.dataset import Dataset
-from core.metrics import Policy
+from core.metrics import DEFAULT_METRIC, MetricName, Policy
 from core.prompts import Condition, TemplateName
 from core.store import Store, StoreError
 
@@ -171,6 +171,32 @@ class GoqaContract(Protocol):
     def action_choose_backend(self) -> None:
         """Let the user pick the session's backend."""
         ...
+
+
+@runtime_checkable
+class MetricChoice(Protocol):
+    """The session's metric, as an app that keeps one across views offers it.
+
+    :class:`tui.app.GoqaApp` implements it beside :class:`GoqaContract`; an app that does not
+    (a test's harness) leaves each screen its own choice. Read and write it with
+    :func:`session_metric` and :func:`choose_metric`.
+    """
+
+    metric: MetricName
+    """Watchable: the metric the leaderboards and maps of the Results and Run views score
+    under (:data:`core.metrics.METRIC_NAMES`; ``jsd``, the paper's, at start). Changing it
+    never changes the config."""
+
+
+def session_metric(app: object, fallback: MetricName = DEFAULT_METRIC) -> MetricName:
+    """The session's metric, or ``fallback`` when the app keeps none (:class:`MetricChoice`)."""
+    return app.metric if isinstance(app, MetricChoice) else fallback
+
+
+def choose_metric(app: object, metric: MetricName) -> None:
+    """Make ``metric`` the session's (nothing happens when the app keeps none)."""
+    if isinstance(app, MetricChoice) and app.metric != metric:
+        app.metric = metric
 
 
 # ---------------------------------------------------------------------- navigation

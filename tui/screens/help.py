@@ -88,6 +88,7 @@ The runs in the store, newest first; the highlighted run's country leaderboard b
 | `↑` `↓` | Pick a run; its scores load below |
 | `Enter` | Into the leaderboard; `Enter` on a country lists its per-question similarities, `Enter` on a question opens it |
 | `w` | World **map** of the run's scores: beside the leaderboard on a wide terminal (150 columns or more), instead of it on a narrower one. Arrow keys or the mouse pick a country (shift moves six cells); the leaderboard's cursor moves the map's |
+| `M` | Next **metric**: jsd → jsd-e → tv → wasserstein → kl → cosine → argmax (below); the leaderboard, the map and comparisons are scored again |
 | `m` | Mark the highlighted run as the reference A |
 | `c` | Compare the highlighted run B with A (or the latest default run of the same model) |
 | `v` | Back to the run's own scores |
@@ -110,9 +111,40 @@ its 95% interval (`*`: differs from the first run's, q < 0.05), **Questions** th
 where the estimators disagree most (`Enter` opens one), **Summary** every pair of runs, the
 letter prior and the caveats. `ctrl+pgup`/`ctrl+pgdn` or a click switch the tabs.
 
+Every board and the map score under the session's **metric**, named on the board's title
+line; `M` (here, or on the Run view's leaderboard) or the command palette (*Metric: …*)
+switches it, for every view until goqa exits:
+
+| Metric | Per question, between the model's and the country's distributions |
+| --- | --- |
+| `jsd` | 1 − Jensen–Shannon distance, base 2 (the paper's metric, the default) |
+| `jsd-e` | the same with natural logarithms (scipy's default base): same ranking, higher numbers |
+| `tv` | 1 − total variation distance (half the L1 distance) |
+| `wasserstein` | 1 − Wasserstein-1 distance / (K − 1) along the scale; **ordinal questions only** (a run with none says so) |
+| `kl` | KL(country ‖ model) in **bits**: a divergence, **lower is better**, 0 best; the board ranks lowest first, its bars and the map's colours are turned so the closer end looks the same |
+| `cosine` | cosine similarity of the two distributions |
+| `argmax` | 1 when the model's most likely option is the country's plurality answer |
+
+The uniform and best-other columns are under the same metric. The estimator audit stays
+under jsd.
+
 A comparison lists Δ = B − A per country with its paired bootstrap 95% CI, the sign-flip
 test's **p** and the Benjamini–Hochberg **q** across countries; `*` marks q < 0.05. The
-status line counts the countries B is significantly closer to and further from.
+status line counts the countries B is significantly closer to and further from. Under `kl`
+Δ is A − B, so a positive Δ means B is closer under every metric.
+
+## Run
+
+Name the run, pick the backend, the condition and the estimator, and start it: the
+leaderboard below ranks the countries as answers arrive.
+
+| Key | Does |
+| --- | --- |
+| `ctrl+r` | Start (the name of a stored unfinished run resumes it) |
+| `ctrl+x` | Cancel; what was stored stays |
+| `ctrl+l` | Move to the live leaderboard |
+| `M` | On the leaderboard: next metric (as in Results; the choice holds in both views) |
+| `Esc` | Leave the view |
 
 ## Experiments
 

@@ -25,6 +25,11 @@ rendering and the worker that fills it, and says what happened with its own mess
   the questions where the estimators disagree most, and the summary (argmax agreement,
   refusal rate, order flips, parse rate, letter prior).
 
+``M`` switches every board and the map to the next metric (:mod:`core.metrics`: ``jsd``, the
+paper's, then ``jsd-e``, ``tv``, ``wasserstein``, ``kl``, ``cosine``, ``argmax``); the board's
+title names it, and the choice is the session's (:class:`tui.contract.MetricChoice`), so the
+Run view scores under it too.
+
 ``e`` opens the experiments dialog (:mod:`tui.screens.experiments`). Everything shown is
 computed by :mod:`core.runs`, as ``goqa report`` and ``goqa compare`` compute it: suspect
 answers are left out of every score (the board says how many, and ``i`` includes them, in
@@ -48,17 +53,22 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, ContentSwitcher, Footer, Header, Static
 
 from core import runs
+from core.metrics import DEFAULT_METRIC, MetricName
 from core.runs import LoadedRun, RunComparison, RunStatistics
 from core.store import RunSummary
 from core.wording import counted
 from tui.contract import (
     CountryOpenRequested,
     GoqaContract,
+    MetricChoice,
     QuestionOpenRequested,
     available_store,
+    choose_metric,
     leave,
+    session_metric,
 )
 
+from ..widgets.metric_label import METRIC_KEY, next_metric
 from ..widgets.question_drill import QuestionDrill
 from ..widgets.results_audit import EstimatorAuditPane
 from ..widgets.results_compare import RunComparisonPane, run_level_line
@@ -205,6 +215,14 @@ class ResultsScreen(Screen[None]):
             tooltip="Open the countries view on the highlighted country",
         ),
         Binding(
+            METRIC_KEY,
+            "next_metric",
+            "Metric",
+            id="results.metric",
+            tooltip="Score the leaderboards and the map under the next metric "
+            "(jsd, jsd-e, tv, wasserstein, kl, cosine, argmax)",
+        ),
+        Binding(
             "escape",
             "back",
             "Back",
@@ -217,6 +235,9 @@ class ResultsScreen(Screen[None]):
     """What the lower pane shows: ``scores``, ``compare``, ``questions`` or ``audit``."""
     include_suspect: reactive[bool] = reactive(False, init=False)
     """Score suspect answers too (they are left out by default, as in ``goqa report``)."""
+    metric: reactive[MetricName] = reactive[MetricName](DEFAULT_METRIC, init=False)
+    """The metric the boards and the map score under: the session's (kept in step with the
+    app's when it keeps one, :class:`tui.contract.MetricChoice`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -230,6 +251,8 @@ class ResultsScreen(Screen[None]):
         """Put the run list's cursor on this run once the runs are listed."""
         self._related: dict[str, tuple[str, ...]] = {}
         """Run name -> its related runs (other estimators), as last found."""
+        self._redrill: str | None = None
+        """The country whose questions to list again once the board is scored anew."""
 
     @property
     def goqa(self) -> GoqaContract:
@@ -248,6 +271,9 @@ class ResultsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_reactive(ResultsScreen.metric, session_metric(self.app))
+        if isinstance(self.app, MetricChoice):
+            self.watch(self.app, "metric", self._session_metric_changed, init=False)
         if self._pending_compare is not None:
             a, b = self._pending_compare
             self._pending_compare = None
@@ -392,13 +418,20 @@ class ResultsScreen(Screen[None]):
         self._status(f"Loading {name}…")
         self._compare.cancel()
         self._audit.cancel()
-        self._scores.load(store, self.goqa.dataset, name, include_suspect=self.include_suspect)
+        self._scores.load(
+            store,
+            self.goqa.dataset,
+            name,
+            include_suspect=self.include_suspect,
+            metric=self.metric,
+        )
 
     @on(RunScores.RunLoaded)
     def _run_loaded(self, event: RunScores.RunLoaded) -> None:
         if self.view != "scores":
             return
         run = event.run
+        self._drill_again(run.scores.countries != ())
         self._status(self._scores_line(run))
         if note := run.match.note(run.name):
             self.notify(note, title="Another dataset", severity="warning", markup=False)
@@ -471,7 +504,14 @@ class ResultsScreen(Screen[None]):
         self.view = self._board_view = "compare"
         self._status(f"Comparing {b} with {a}…")
         self._scores.cancel_load()
-        self._compare.compare(store, self.goqa.dataset, a, b, include_suspect=self.include_suspect)
+        self._compare.compare(
+            store,
+            self.goqa.dataset,
+            a,
+            b,
+            include_suspect=self.include_suspect,
+            metric=self.metric,
+        )
 
     @on(RunComparisonPane.ComparisonLoaded)
     def _comparison_loaded(self, event: RunComparisonPane.ComparisonLoaded) -> None:
@@ -485,6 +525,7 @@ class ResultsScreen(Screen[None]):
             run_level_line(comp.paired) + " · Enter: per question · v: the run's own scores"
         )
         self._compare.focus_board()
+        self._drill_again(bool(comp.paired.countries))
 
     def request_compare(self, a: str, b: str) -> None:
         """Compare run ``b`` with run ``a`` as soon as the screen is up (runs re-read)."""
@@ -579,6 +620,42 @@ class ResultsScreen(Screen[None]):
         name = self._table.highlighted_name
         if name is not None:
             self._load(name)
+
+    # ------------------------------------------------------------------ the metric
+
+    def action_next_metric(self) -> None:
+        """Score the boards and the map under the next metric."""
+        self.metric = next_metric(self.metric)
+
+    def _session_metric_changed(self, metric: MetricName) -> None:
+        self.metric = metric  # chosen elsewhere (the command palette, the Run view)
+
+    def watch_metric(self, metric: MetricName) -> None:
+        choose_metric(self.app, metric)
+        if self.view == "audit":
+            self.notify(
+                f"The leaderboards and the map now score under {metric}; the estimator audit "
+                "stays under jsd, the paper's metric.",
+                title="Metric",
+                timeout=4,
+            )
+            return
+        if self.view == "questions":
+            self._redrill = self.question_country
+        comp = self.comparison
+        if self._board_view == "compare" and comp is not None:
+            self.compare(comp.a.name, comp.b.name)
+            return
+        name = self._table.highlighted_name
+        if name is not None:
+            self._load(name)
+
+    def _drill_again(self, scored: bool) -> None:
+        """List again the questions of the country that was drilled into before the metric
+        changed (when the new board scores any country)."""
+        country, self._redrill = self._redrill, None
+        if country is not None and scored:
+            self.show_questions(country)
 
     # ------------------------------------------------------------------ deleting
 

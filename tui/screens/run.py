@@ -13,6 +13,10 @@ and starting the same name again (or picking the run under "Resume") asks only t
 still unanswered or failed. The store's runs (the "Resume" list, the names a default name
 avoids) are read in a thread worker and arrive as :class:`RunScreen.RunsListed`.
 
+The board scores under the session's metric (:class:`tui.contract.MetricChoice`; ``M`` with
+the board focused, or the command palette, switches to the next one), as the Results view does;
+its title line names the metric.
+
 Suspect answers (see :func:`core.backends.base.validate_answer`) are stored and counted but
 left out of the live scores, as :func:`core.runs.load_run` leaves them out; failed
 questions are counted and asked again when the run resumes. Run names are the user's text:
@@ -42,13 +46,29 @@ from textual.worker import Worker, WorkerState
 from core import countries, metrics, runner, runs
 from core.config import BackendConfig
 from core.estimators import ESTIMATOR_NAMES, SUMMARY, EstimatorSpec
+from core.metrics import DEFAULT_METRIC, HIGHER_IS_BETTER, MetricName
 from core.prompts import Condition
 from core.runs import RunPlan
 from core.store import RunSummary, Selection, Store
 from core.wording import counted
-from tui.contract import GoqaContract, available_store, leave
+from tui.contract import (
+    GoqaContract,
+    MetricChoice,
+    available_store,
+    choose_metric,
+    leave,
+    session_metric,
+)
 
 from ..widgets.leaderboard import Leaderboard, rows_from_scores
+from ..widgets.metric_label import (
+    METRIC_KEY,
+    metric_title,
+    next_metric,
+    no_scores_reason,
+    value_label,
+    with_unit,
+)
 
 if TYPE_CHECKING:
     from core.backends.base import Answer
@@ -114,11 +134,21 @@ class RunScreen(Screen[None]):
             id="run.focus_board",
             tooltip="Move to the live leaderboard",
         ),
+        Binding(
+            METRIC_KEY,
+            "next_metric",
+            "Metric",
+            id="run.metric",
+            tooltip="Score the live leaderboard under the next metric (from the board: ctrl+l)",
+        ),
         Binding("escape", "leave", "Back", id="run.leave", tooltip="Leave the run screen"),
     ]
 
     running: reactive[bool] = reactive(False)
     """True while the run worker is active."""
+    metric: reactive[MetricName] = reactive[MetricName](DEFAULT_METRIC, init=False)
+    """The metric the live board scores under: the session's (kept in step with the app's
+    when it keeps one, :class:`tui.contract.MetricChoice`)."""
 
     @dataclass
     class ProgressUpdated(Message):
@@ -242,10 +272,15 @@ class RunScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_reactive(RunScreen.metric, session_metric(self.app))
+        if isinstance(self.app, MetricChoice):
+            self.watch(self.app, "metric", self._session_metric_changed, init=False)
         self._refresh_resumable()
         self._update_default_name()
         self._update_info()
-        self.query_one("#run-board", Leaderboard).set_caption(
+        board = self.query_one("#run-board", Leaderboard)
+        self._show_metric(board)
+        board.set_caption(
             "Country scores appear here as answers arrive (┆ marks the uniform-answer score)."
         )
         store, problem = available_store(self.goqa, write=True)
@@ -492,6 +527,27 @@ class RunScreen(Screen[None]):
     def action_focus_board(self) -> None:
         self.query_one("#run-board", Leaderboard).focus_table()
 
+    def action_next_metric(self) -> None:
+        """Score the live board under the next metric."""
+        self.metric = next_metric(self.metric)
+
+    def _session_metric_changed(self, metric: MetricName) -> None:
+        self.metric = metric  # chosen elsewhere (the Results view, the command palette)
+
+    def watch_metric(self, metric: MetricName) -> None:
+        choose_metric(self.app, metric)
+        self._show_metric(self.query_one("#run-board", Leaderboard))
+        self._dirty = True
+        self._rescore_if_dirty()
+
+    def _show_metric(self, board: Leaderboard) -> None:
+        metric = self.metric
+        board.configure(
+            title=metric_title(metric),
+            value_label=value_label(metric),
+            higher_is_better=HIGHER_IS_BETTER[metric],
+        )
+
     def action_leave(self) -> None:
         if self.running and self._plan is not None:
             self.workers.cancel_group(self, "run")
@@ -688,8 +744,11 @@ class RunScreen(Screen[None]):
             return
         positions = np.fromiter(self._probs, dtype=np.int64, count=len(self._probs))
         probs = np.stack([self._probs[int(p)] for p in positions])
+        metric = self.metric
         try:
-            scored = runs.score_distributions(app.dataset, positions, probs, self._plan.policy)
+            scored = runs.score_distributions(
+                app.dataset, positions, probs, self._plan.policy, metric=metric
+            )
         except Exception as exc:
             self.goqa.show_error(exc)
             return
@@ -700,7 +759,11 @@ class RunScreen(Screen[None]):
         if suspect:
             caption += f" · {suspect} suspect left out"
         if top is not None:
-            caption += f" · most similar: {top.display} ({top.similarity:.3f})"
+            closest = "most similar" if HIGHER_IS_BETTER[metric] else "closest"
+            caption += f" · {closest}: {top.display} ({with_unit(metric, top.similarity)})"
+        elif why := no_scores_reason(app.dataset, positions, metric, "answers so far"):
+            board.set_rows([], caption=f"{caption} · {why}")
+            return
         caption += " · ┆ uniform-answer score"
         board.set_rows(rows_from_scores(scores, scored.uniform), caption=caption)
 

@@ -10,6 +10,11 @@ the differences that matter (0.78 against 0.81) are visible; a ``┆`` marks the
 drawn lighter and a whisker ``─┤`` reaches the upper bound. In diverging mode (differences)
 bars grow right of a centre line for positive values and left of it for negative ones; rows
 marked significant carry a ``*`` after their value.
+
+A board can rank a divergence, where lower is better (``kl``): with ``higher_is_better``
+False (:meth:`Leaderboard.configure`) the lowest value ranks first and bars are drawn
+oriented, the best value in view the longest, so "closer" always points the same way. An
+optional title line above the caption names what the values are (the app's metric).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.style import Style
 from rich.text import Text
@@ -94,6 +99,19 @@ def rows_from_scores(scores: Scores, baseline: Scores | None = None) -> list[Lea
             )
         )
     return rows
+
+
+def oriented_scale(values: Iterable[float]) -> tuple[float, float]:
+    """A (low, high) range for bars of oriented values (negated divergences, all <= 0):
+    high the best value, low a little below the worst, so the worst still shows a sliver."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return -1.0, 0.0
+    lo, hi = min(finite), max(finite)
+    lo -= max(0.05 * (hi - lo), 0.02)
+    if hi - lo < 1e-9:
+        hi = lo + 0.05
+    return lo, hi
 
 
 def nice_scale(values: Iterable[float]) -> tuple[float, float]:
@@ -174,6 +192,17 @@ class Leaderboard(Vertical):
     Leaderboard {
         height: 1fr;
         min-height: 5;
+    }
+    Leaderboard > .lb-title {
+        height: 1;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        color: $text-accent;
+        text-style: bold;
+    }
+    Leaderboard > .lb-title.-empty {
+        display: none;
     }
     Leaderboard > .lb-caption {
         height: auto;
@@ -281,6 +310,9 @@ class Leaderboard(Vertical):
     """Sort direction."""
     search: reactive[str] = reactive("")
     """Case-insensitive filter on the country label, raw key or ISO code."""
+    higher_is_better: reactive[bool] = reactive(True, init=False)
+    """False for a divergence: the lowest value ranks first (the ``value`` sort puts the best
+    first either way) and bars grow toward the best value."""
 
     def __init__(
         self,
@@ -324,11 +356,13 @@ class Leaderboard(Vertical):
         self._displayed: list[str] = []
         self._ambiguous: set[str] = set()
         self._caption = ""
+        self._title = ""
         self._bar_width = 20
         self._label_width = 14
         self._styles: dict[str, Style] = {}
 
     def compose(self) -> ComposeResult:
+        yield Static("", classes="lb-title -empty", markup=False)
         yield Static("", classes="lb-caption", markup=False)
         yield _SearchInput(
             placeholder="/ search countries (name or ISO code)",
@@ -337,6 +371,7 @@ class Leaderboard(Vertical):
         yield _BoardTable(cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        self._show_title()
         self._build_columns()
         self._render_rows()
         self.watch(self.app, "theme", self._theme_changed, init=False)
@@ -351,8 +386,19 @@ class Leaderboard(Vertical):
 
     @property
     def rows(self) -> list[LeaderboardRow]:
-        """The rows as last set, ranked by value (highest first)."""
+        """The rows as last set, ranked by value, best first (highest; lowest when
+        :attr:`higher_is_better` is False)."""
         return list(self._rows)
+
+    @property
+    def title(self) -> str:
+        """The title line ("" for none)."""
+        return self._title
+
+    @property
+    def caption(self) -> str:
+        """The caption as last set."""
+        return self._caption
 
     @property
     def displayed_keys(self) -> list[str]:
@@ -383,13 +429,66 @@ class Leaderboard(Vertical):
             keep_cursor: keep the cursor on the same country as it moves (live updates);
                 False puts it back on the first row (a different board altogether).
         """
-        self._rows = sorted(rows, key=lambda r: (-r.value if math.isfinite(r.value) else 0, r.key))
+        self._rows = self._ranked(rows)
         labels = Counter(r.label for r in self._rows)
         self._ambiguous = {label for label, n in labels.items() if n > 1}
         if caption is not None:
             self._caption = caption
         if self.is_mounted:
             self._render_rows(keep_cursor)
+
+    def _ranked(self, rows: Iterable[LeaderboardRow]) -> list[LeaderboardRow]:
+        def rank_key(row: LeaderboardRow) -> tuple[float, str]:
+            value = self._oriented(row.value)
+            return (-value if math.isfinite(value) else math.inf), row.key
+
+        return sorted(rows, key=rank_key)
+
+    def _oriented(self, value: float) -> float:
+        """``value`` turned so that higher is better (negated for a divergence)."""
+        return value if self.higher_is_better else -value
+
+    def configure(
+        self,
+        *,
+        title: str | None = None,
+        value_label: str | None = None,
+        higher_is_better: bool | None = None,
+    ) -> None:
+        """Say what the values are: a title line, the value column's header and which way
+        is better (rows are ranked again). None leaves a setting as it is.
+
+        Args:
+            title: the line above the caption, as plain text ("" hides it).
+            value_label: the value column's header.
+            higher_is_better: False for a divergence (lowest first, bars oriented).
+        """
+        if title is not None:
+            self._title = title
+        relabel = value_label is not None and value_label != self.value_label
+        if value_label is not None:
+            self.value_label = value_label
+        if higher_is_better is not None and higher_is_better != self.higher_is_better:
+            self.set_reactive(Leaderboard.higher_is_better, higher_is_better)
+            self._rows = self._ranked(self._rows)
+            relabel = True
+        if not self.is_mounted:
+            return
+        self._show_title()
+        if relabel:
+            self._build_columns()
+            self._render_rows()
+
+    def watch_higher_is_better(self) -> None:
+        self._rows = self._ranked(self._rows)
+        if self.is_mounted:
+            self._build_columns()
+            self._render_rows()
+
+    def _show_title(self) -> None:
+        title = self.query_one(".lb-title", Static)
+        title.update(Text(self._title))
+        title.set_class(not self._title, "-empty")
 
     def set_caption(self, caption: str) -> None:
         """Show ``caption`` above the table, as plain text (a run name in it is not markup)."""
@@ -512,7 +611,12 @@ class Leaderboard(Vertical):
     def _header(self, key: str, text: str) -> str:
         if key != self.sort_by:
             return text
-        return f"{text} {'▼' if self.descending else '▲'}"
+        # The arrow shows which way the numbers run: the best first is ascending for a
+        # divergence.
+        falling = (
+            self.descending if key != "value" or self.higher_is_better else not self.descending
+        )
+        return f"{text} {'▼' if falling else '▲'}"
 
     def _build_columns(self) -> None:
         table = self.query_one(DataTable)
@@ -549,7 +653,7 @@ class Leaderboard(Vertical):
             i = int(key[1:])
             value = row.extras[i] if i < len(row.extras) else None
             return (value if value is not None else -math.inf), row.key
-        return row.value, row.key
+        return self._oriented(row.value), row.key
 
     def _render_rows(self, keep_cursor: bool = True) -> None:
         table = self.query_one(DataTable)
@@ -576,10 +680,20 @@ class Leaderboard(Vertical):
         if self.diverging:
             span = max((abs(r.value) for r in self._rows if math.isfinite(r.value)), default=0.0)
             return -(span or 1.0), span or 1.0
-        values = [r.value for r in self._rows]
-        values += [r.baseline for r in self._rows if r.baseline is not None]
-        values += [r.interval[1] for r in self._rows if r.interval is not None]
-        return nice_scale(values)
+        drawn = [self._drawn(r) for r in self._rows]
+        values = [r.value for r in drawn]
+        values += [r.baseline for r in drawn if r.baseline is not None]
+        values += [r.interval[1] for r in drawn if r.interval is not None]
+        return nice_scale(values) if self.higher_is_better else oriented_scale(values)
+
+    def _drawn(self, row: LeaderboardRow) -> LeaderboardRow:
+        """The row as its bar draws it: oriented so that higher is better (a divergence's
+        value, baseline and interval negated, the interval's ends swapped)."""
+        if self.higher_is_better or self.diverging:
+            return row
+        interval = (-row.interval[1], -row.interval[0]) if row.interval is not None else None
+        baseline = -row.baseline if row.baseline is not None else None
+        return replace(row, value=-row.value, baseline=baseline, interval=interval)
 
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
@@ -616,7 +730,7 @@ class Leaderboard(Vertical):
                 )
             )
         else:
-            bar = self._value_bar(row, lo, hi)
+            bar = self._value_bar(self._drawn(row), lo, hi)
             value = Text(self.value_format.format(row.value))
         if row.significant:
             value.append(SIGNIFICANT_MARK)

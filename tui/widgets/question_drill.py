@@ -5,6 +5,10 @@
 :meth:`core.runs.RunComparison.question_differences` (A, B and Δ, largest move toward the
 country first) give them, beside the model's and the people's most chosen option and the
 question's text. Enter on a question posts :class:`QuestionDrill.QuestionChosen`.
+
+The values are under the run's metric (:attr:`core.runs.LoadedRun.metric`): the column's
+header names it, and Δ is positive where B is closer under every metric (for ``kl``, a
+divergence, A's value minus B's).
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from core import countries
+from core import countries, metrics
 from core.dataset import Dataset
 from core.prompts import LETTERS
 from core.runs import LoadedRun, RunComparison
+
+from .metric_label import unit
 
 
 def clip(text: str, width: int) -> str:
@@ -43,6 +49,14 @@ def top_option(dataset: Dataset, position: int, dist: np.ndarray | None) -> str:
         return "—"
     i = int(np.argmax(d))
     return f"({LETTERS[i]}) {d[i] / d.sum():.0%} {dataset.options[position][i]}"
+
+
+def value_header(metric: metrics.MetricName) -> str:
+    """The header of a run's per-question values: ``similarity`` (the paper's metric), the
+    metric's name, or ``kl bits`` for a divergence."""
+    if metric == metrics.DEFAULT_METRIC:
+        return "similarity"
+    return metric if metrics.HIGHER_IS_BETTER[metric] else f"{metric} {unit(metric)}"
 
 
 class QuestionDrill(Vertical):
@@ -90,16 +104,17 @@ class QuestionDrill(Vertical):
         return list(self._positions)
 
     def show_run(self, dataset: Dataset, run: LoadedRun, country: str) -> None:
-        """List ``country``'s questions in ``run``, most similar first."""
+        """List ``country``'s questions in ``run``, closest first (under its metric)."""
         table = self._start(country)
         top_w = self._top_width()
         sims = run.question_similarities(dataset, country)
         probs = dict(zip(run.answers.positions.tolist(), run.answers.probs, strict=True))
         table.add_column("id", key="id", width=6)
-        table.add_column("similarity", key="sim", width=10)
+        header = value_header(run.metric)
+        table.add_column(header, key="sim", width=max(10, len(header)))
         table.add_column("model's top", key="model", width=top_w)
         table.add_column("people's top", key="human", width=top_w)
-        text_width = self._text_width(6 + 10 + 2 * top_w, 5)
+        text_width = self._text_width(6 + max(10, len(header)) + 2 * top_w, 5)
         table.add_column("Question", key="text", width=text_width)
         for p, sim in sims:
             table.add_row(
@@ -113,8 +128,8 @@ class QuestionDrill(Vertical):
         self._positions = [p for p, _ in sims]
         label = countries.resolve(country).label
         self._caption(
-            f"{label} in {run.name}: {len(sims)} questions, most similar first · "
-            "Enter opens a question · Esc back"
+            f"{label} in {run.name}: {len(sims)} questions, closest first under "
+            f"{run.metric} · Enter opens a question · Esc back"
         )
 
     def show_comparison(self, dataset: Dataset, comp: RunComparison, country: str) -> None:
@@ -131,7 +146,7 @@ class QuestionDrill(Vertical):
         text_width = self._text_width(6 + 6 + 6 + 7 + top_w, 6)
         table.add_column("Question", key="text", width=text_width)
         for p, sim_a, sim_b in moves:
-            d = sim_b - sim_a
+            d = float(metrics.oriented(comp.metric, sim_b - sim_a))
             table.add_row(
                 str(dataset.ids[p]),
                 f"{sim_a:.3f}",
@@ -144,8 +159,8 @@ class QuestionDrill(Vertical):
         self._positions = [p for p, _, _ in moves]
         label = countries.resolve(country).label
         self._caption(
-            f"{label}: {len(moves)} questions, B {comp.b.name} vs A {comp.a.name}, "
-            "largest move toward first · Enter opens a question · Esc back"
+            f"{label}: {len(moves)} questions, B {comp.b.name} vs A {comp.a.name} under "
+            f"{comp.metric}, largest move toward first · Enter opens a question · Esc back"
         )
 
     def focus_table(self) -> None:

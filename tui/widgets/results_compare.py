@@ -7,6 +7,10 @@ B − A with its bootstrap interval, sign-flip p-value and Benjamini–Hochberg 
 marks q < 0.05), sorted by how far B moved toward each country. The countries a
 ``country:`` condition names stand out.
 
+Both runs are scored under one metric (:mod:`core.metrics`, named in the board's title). Δ is
+positive when B is closer under every metric: for a divergence (``kl``, lower is better) it
+is A's value minus B's, and the board's header and caption say so.
+
 Messages: :class:`RunComparisonPane.ComparisonLoaded`,
 :class:`RunComparisonPane.CountryChosen` (Enter on a country) and
 :class:`RunComparisonPane.ComparisonFailed` (for the screen to report).
@@ -23,12 +27,19 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core import countries, runs, stats
+from core import countries, metrics, runs, stats
 from core.dataset import Dataset
+from core.metrics import DEFAULT_METRIC, HIGHER_IS_BETTER, MetricName
 from core.runs import RunComparison
 from core.store import Store
 
 from .leaderboard import Leaderboard, LeaderboardRow
+from .metric_label import metric_title, no_scores_reason, unit
+
+
+def delta_label(metric: MetricName) -> str:
+    """The Δ column's header: ``Δ B−A``, or ``Δ A−B`` for a divergence (positive: B closer)."""
+    return "Δ B−A" if HIGHER_IS_BETTER[metric] else "Δ A−B"
 
 
 def format_p(value: float) -> str:
@@ -36,6 +47,13 @@ def format_p(value: float) -> str:
     if not math.isfinite(value):
         return "—"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def toward_interval(metric: MetricName, low: float, high: float) -> tuple[float, float]:
+    """An interval of B − A (as :class:`core.stats.Comparison` gives it, in the metric's own
+    direction) turned like :meth:`core.runs.RunComparison.difference`: positive is B closer
+    (for ``kl``, A − B)."""
+    return (low, high) if HIGHER_IS_BETTER[metric] else (-high, -low)
 
 
 def comparison_rows(comp: RunComparison) -> list[LeaderboardRow]:
@@ -61,7 +79,7 @@ def comparison_rows(comp: RunComparison) -> list[LeaderboardRow]:
                     pc.q_value if pc else None,
                 ),
                 mark=mark,
-                interval=(pc.ci_low, pc.ci_high) if pc else None,
+                interval=toward_interval(comp.metric, pc.ci_low, pc.ci_high) if pc else None,
                 significant=pc is not None and pc.q_value < comp.paired.alpha,
             )
         )
@@ -82,10 +100,15 @@ def comparison_caption(comp: RunComparison, rows: list[LeaderboardRow]) -> str:
         suspect = " (suspect answers included)"
     else:
         suspect = f" ({left_out} suspect answers left out)" if left_out else ""
+    metric = comp.metric
+    if HIGHER_IS_BETTER[metric]:
+        delta = f"Δ = B − A in {metric}"
+    else:
+        delta = f"Δ = A − B in {metric} {unit(metric)} (lower is closer)"
     return (
         f"B {comp.b.name} vs A {comp.a.name} on {comp.positions.shape[0]} shared questions"
         f"{suspect} (policy {comp.a.policy}) · B moved toward {comp.moved_toward} of {len(rows)} "
-        f"countries{focus} · Δ = B − A (green: B more like the country) · p: sign-flip "
+        f"countries{focus} · {delta} (green: B more like the country) · p: sign-flip "
         f"test · q: Benjamini–Hochberg, * q < {paired.alpha:g}"
     )
 
@@ -94,10 +117,14 @@ def run_level_line(paired: stats.Comparison) -> str:
     """The comparison in one line: countries significantly closer and further, mean Δ."""
     if not paired.countries:
         return "No country was scored in both runs."
+    metric = paired.metric
+    mean = float(metrics.oriented(metric, paired.mean_diff))
+    low, high = toward_interval(metric, paired.mean_diff_ci_low, paired.mean_diff_ci_high)
+    delta = "Δ" if HIGHER_IS_BETTER[metric] else f"Δ (A − B, {metric} {unit(metric)})"
     return (
         f"B is significantly closer to {paired.n_better} countries and further from "
-        f"{paired.n_worse} (BH q < {paired.alpha:g}) · mean Δ {paired.mean_diff:+.3f} "
-        f"({paired.level:.0%} CI {paired.mean_diff_ci_low:+.3f}…{paired.mean_diff_ci_high:+.3f})"
+        f"{paired.n_worse} (BH q < {paired.alpha:g}) · mean {delta} {mean:+.3f} "
+        f"({paired.level:.0%} CI {low:+.3f}…{high:+.3f})"
         f" · {paired.n_resamples} resamples, {paired.n_permutations} sign flips, seed "
         f"{paired.seed}"
     )
@@ -142,6 +169,7 @@ class RunComparisonPane(Vertical):
         self._board_id = board_id
         self.comparison: RunComparison | None = None
         """The comparison on show (None before one is made, or after :meth:`clear`)."""
+        self._dataset: Dataset | None = None
 
     def compose(self) -> ComposeResult:
         yield Leaderboard(
@@ -164,11 +192,19 @@ class RunComparisonPane(Vertical):
         return self.board.highlighted_key
 
     def compare(
-        self, store: Store, dataset: Dataset, a: str, b: str, *, include_suspect: bool
+        self,
+        store: Store,
+        dataset: Dataset,
+        a: str,
+        b: str,
+        *,
+        include_suspect: bool,
+        metric: MetricName = DEFAULT_METRIC,
     ) -> None:
-        """Compare run ``b`` with the reference run ``a`` in a thread;
+        """Compare run ``b`` with the reference run ``a`` under ``metric`` in a thread;
         :class:`ComparisonLoaded` follows. A comparison under way is given up."""
-        self._compare_worker(store, dataset, a, b, include_suspect)
+        self._dataset = dataset
+        self._compare_worker(store, dataset, a, b, include_suspect, metric)
 
     def cancel(self) -> None:
         """Give up a comparison under way (its result is never shown)."""
@@ -176,9 +212,17 @@ class RunComparisonPane(Vertical):
 
     @work(thread=True, exclusive=True, group="results-compare", exit_on_error=False)
     def _compare_worker(
-        self, store: Store, dataset: Dataset, a: str, b: str, include_suspect: bool
+        self,
+        store: Store,
+        dataset: Dataset,
+        a: str,
+        b: str,
+        include_suspect: bool,
+        metric: MetricName,
     ) -> None:
-        comparison = runs.compare_runs(store, dataset, a, b, include_suspect=include_suspect)
+        comparison = runs.compare_runs(
+            store, dataset, a, b, include_suspect=include_suspect, metric=metric
+        )
         if not get_current_worker().is_cancelled:
             self.post_message(self._Compared(comparison))
 
@@ -203,7 +247,13 @@ class RunComparisonPane(Vertical):
         :class:`ComparisonLoaded`."""
         self.comparison = comp
         rows = comparison_rows(comp)
-        self.board.set_rows(rows, caption=comparison_caption(comp, rows), keep_cursor=False)
+        board = self.board
+        board.configure(title=metric_title(comp.metric), value_label=delta_label(comp.metric))
+        caption = comparison_caption(comp, rows)
+        if not rows and self._dataset is not None:
+            why = no_scores_reason(self._dataset, comp.positions, comp.metric, "shared questions")
+            caption = why or caption
+        board.set_rows(rows, caption=caption, keep_cursor=False)
         self.post_message(self.ComparisonLoaded(comp))
 
     def clear(self) -> None:

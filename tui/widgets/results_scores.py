@@ -6,6 +6,12 @@ thread worker (:func:`core.runs.load_run`), then adds its statistics in another
 another country's people reach on the same questions. The leaderboard gives each country's
 score, its uniform-answer score (the floor a model has to beat) and the best other people's.
 
+Everything is scored under one metric (:mod:`core.metrics`; ``jsd``, the paper's, unless
+:meth:`RunScores.load` is given another): the board's title names it, the uniform and
+best-other columns are under it too, and a divergence (``kl``, lower is better) ranks lowest
+first with oriented bars. A run's statistics are kept per (run, metric, policy, suspect
+answers in or out), so switching back to a metric shows its intervals at once.
+
 The map (:class:`~tui.widgets.run_map.RunMap`) sits beside the board from
 :data:`SIDE_BY_SIDE_WIDTH` cells on, and shows there by default; on a narrower pane it takes
 the board's place when it shows. The board's cursor moves the map's crosshair.
@@ -18,6 +24,7 @@ bubble), for the screen to report.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 
 from textual import on, work
@@ -28,19 +35,23 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core import runs, stats
+from core import runs
 from core.dataset import Dataset
 from core.errors import GoqaError
 from core.estimators import EstimatorSpec
-from core.runs import LoadedRun
+from core.metrics import DEFAULT_METRIC, HIGHER_IS_BETTER, MetricName
+from core.runs import LoadedRun, RunStatistics
 from core.store import RunManifest, Store
 from core.wording import counted
 
 from .leaderboard import Leaderboard, LeaderboardRow, rows_from_scores
+from .metric_label import metric_title, no_scores_reason, value_label, with_unit
 from .run_map import RunMap
 
 SIDE_BY_SIDE_WIDTH = 150
 """From this width the map sits beside the leaderboard (and shows by default)."""
+KEPT_STATISTICS = 16
+"""Statistics of this many (run, metric, policy, suspect) loads are kept for switching back."""
 
 
 def score_rows(run: LoadedRun) -> list[LeaderboardRow]:
@@ -79,10 +90,11 @@ def scores_caption(run: LoadedRun) -> str:
         notes.append(note)
     if run.n_failed:
         notes.append(f"{run.n_failed} failed (asked again when the run resumes)")
+    better = "above" if HIGHER_IS_BETTER[run.metric] else "below"
     return " · ".join(notes) + (
         f" · policy {run.policy} · {run.n_above_uniform} of "
-        f"{len(run.scores.countries)} countries above their uniform score (┆, mean "
-        f"{run.uniform_mean:.3f}) · Enter: per-question"
+        f"{len(run.scores.countries)} countries {better} their uniform score (┆, mean "
+        f"{with_unit(run.metric, run.uniform_mean)}) · Enter: per-question"
     )
 
 
@@ -101,6 +113,8 @@ def scores_status(run: LoadedRun, marked: str | None) -> str:
     run)."""
     top = run.scores.countries[0] if run.scores.countries else None
     if top is None:
+        if run.answers.positions.shape[0] and run.metric == "wasserstein":
+            return f"{run.name} has no ordinal question: nothing to score under wasserstein."
         return f"{run.name} has no scored answer yet."
     statistics = run.statistics
     if statistics is None:
@@ -113,7 +127,8 @@ def scores_status(run: LoadedRun, marked: str | None) -> str:
         )
     against = f"A = {marked}" if marked else "the latest default run"
     return (
-        f"{run.name}: most like {top.display} ({top.similarity:.3f}) · estimator "
+        f"{run.name}: most like {top.display} ({with_unit(run.metric, top.similarity)}, "
+        f"{run.metric}) · estimator "
         f"{estimator_label(run.manifest)} · {how} · m marks it as A · c compares it with "
         f"{against}"
     )
@@ -178,7 +193,10 @@ class RunScores(Horizontal):
         self.loaded: LoadedRun | None = None
         """The run on show, as :func:`core.runs.load_run` gave it (statistics once in)."""
         self._shown_run: str | None = None
-        self._baselines: dict[tuple[bytes, str], stats.Baselines] = {}
+        self._statistics: dict[tuple[str, MetricName, str, bool, bytes], RunStatistics] = {}
+        """Statistics of recent loads by (run, metric, policy, suspect included, answers)."""
+        self.metric: MetricName = DEFAULT_METRIC
+        """The metric of the last load asked for."""
 
     def compose(self) -> ComposeResult:
         yield Leaderboard(
@@ -205,10 +223,19 @@ class RunScores(Horizontal):
 
     # ------------------------------------------------------------------ loading
 
-    def load(self, store: Store, dataset: Dataset, name: str, *, include_suspect: bool) -> None:
-        """Score run ``name`` of ``store`` in a thread; :class:`RunLoaded` follows, then
-        :class:`StatisticsLoaded`. A load under way is given up."""
-        self._load_worker(store, dataset, name, include_suspect)
+    def load(
+        self,
+        store: Store,
+        dataset: Dataset,
+        name: str,
+        *,
+        include_suspect: bool,
+        metric: MetricName = DEFAULT_METRIC,
+    ) -> None:
+        """Score run ``name`` of ``store`` under ``metric`` in a thread; :class:`RunLoaded`
+        follows, then :class:`StatisticsLoaded`. A load under way is given up."""
+        self.metric = metric
+        self._load_worker(store, dataset, name, include_suspect, metric)
 
     def cancel_load(self) -> None:
         """Give up a load under way (its result is never shown)."""
@@ -216,9 +243,12 @@ class RunScores(Horizontal):
 
     @work(thread=True, exclusive=True, group="results-load", exit_on_error=False)
     def _load_worker(
-        self, store: Store, dataset: Dataset, name: str, include_suspect: bool
+        self, store: Store, dataset: Dataset, name: str, include_suspect: bool, metric: MetricName
     ) -> None:
-        loaded = runs.load_run(store, dataset, name, include_suspect=include_suspect)
+        loaded = runs.load_run(store, dataset, name, include_suspect=include_suspect, metric=metric)
+        known = self._statistics.get(_statistics_key(loaded))
+        if known is not None:
+            loaded = replace(loaded, statistics=known)
         if not get_current_worker().is_cancelled:
             self.post_message(self._Scored(loaded, dataset))
 
@@ -234,21 +264,32 @@ class RunScores(Horizontal):
         self.loaded = run
         board = self.board
         same_run = bool(board.rows) and self._shown_run == run.name
-        board.set_rows(score_rows(run), caption=scores_caption(run), keep_cursor=same_run)
+        board.configure(
+            title=metric_title(run.metric),
+            value_label=value_label(run.metric),
+            higher_is_better=HIGHER_IS_BETTER[run.metric],
+        )
+        caption = scores_caption(run)
+        if not run.scores.countries:
+            positions = run.answers.positions
+            caption = no_scores_reason(event.dataset, positions, run.metric) or caption
+        board.set_rows(score_rows(run), caption=caption, keep_cursor=same_run)
         self._shown_run = run.name
         self.run_map.show_run(run)
+        if run.statistics is not None:
+            self.run_map.show_statistics(run)
         self._follow_board()
-        if run.scores.countries:
-            self._statistics_worker(event.dataset, run)
         self.post_message(self.RunLoaded(run))
+        if run.statistics is not None:
+            self.post_message(self.StatisticsLoaded(run))
+        elif run.scores.countries:
+            self._statistics_worker(event.dataset, run)
 
     @work(thread=True, exclusive=True, group="results-stats", exit_on_error=False)
     def _statistics_worker(self, dataset: Dataset, run: LoadedRun) -> None:
-        # Runs over the same questions (an experiment's) share their baselines.
-        key = (run.scored_positions.tobytes(), run.policy)
-        done = runs.with_statistics(dataset, run, baselines=self._baselines.get(key))
-        assert done.statistics is not None
-        self._baselines = {key: done.statistics.baselines}
+        # Baselines are not shared between runs over the same questions: under the metrics
+        # of issue 12 they hold the run's own shuffled-country null and lift.
+        done = runs.with_statistics(dataset, run)
         if not get_current_worker().is_cancelled:
             self.post_message(self._Computed(done))
 
@@ -259,6 +300,11 @@ class RunScores(Horizontal):
     @on(_Computed)
     def _computed(self, event: _Computed) -> None:
         event.stop()
+        assert event.run.statistics is not None
+        kept = self._statistics
+        kept[_statistics_key(event.run)] = event.run.statistics
+        while len(kept) > KEPT_STATISTICS:
+            del kept[next(iter(kept))]
         run = self.loaded
         if run is None or run.answers is not event.run.answers:
             return  # another run (or a fresh load of this one) is on show meanwhile
@@ -282,6 +328,9 @@ class RunScores(Horizontal):
 
     def forget(self) -> None:
         """Forget the run on show (it was deleted): the next load starts a fresh board."""
+        if self.loaded is not None:
+            name = self.loaded.name
+            self._statistics = {k: v for k, v in self._statistics.items() if k[0] != name}
         self.loaded = None
         self._shown_run = None
 
@@ -352,3 +401,12 @@ class RunScores(Horizontal):
     def _country_selected(self, event: Leaderboard.CountrySelected) -> None:
         event.stop()
         self.post_message(self.CountryChosen(event.country))
+
+
+def _statistics_key(run: LoadedRun) -> tuple[str, MetricName, str, bool, bytes]:
+    """What a run's statistics depend on: its name, metric, policy, whether suspect answers
+    count, and its answers (a digest: a resumed run's statistics are computed afresh)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(run.answers.positions.tobytes())
+    digest.update(run.answers.probs.tobytes())
+    return (run.name, run.metric, run.policy, run.include_suspect, digest.digest())

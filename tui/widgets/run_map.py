@@ -5,6 +5,10 @@
 the crosshair is, and the detail line about the country under it: its score, bootstrap
 interval, uniform score and the best other country's people, once the run's statistics are
 in. The board beside it tells it which country it is on with :meth:`RunMap.follow`.
+
+The colours follow the run's metric (:attr:`core.runs.LoadedRun.metric`) so that the full
+colour is always the closer end: for a divergence (``kl``, lower is better) the scale is
+reversed, and the legend names the metric and which end is closer.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from core import countries, worldmap
+from core.metrics import HIGHER_IS_BETTER
 from core.runs import LoadedRun
 
+from .metric_label import unit, with_unit
 from .worldmap import WorldMap
 
 
@@ -58,11 +64,15 @@ class RunMap(Vertical):
         """Draw ``run``'s scores (one sample per country, national preferred)."""
         self._run = run
         self._map_keys = worldmap.keys_from_scores(run.scores.countries)
-        self.world.values = worldmap.values_from_scores(run.scores.countries)
+        world = self.world
+        metric = run.metric
+        world.higher_is_better = HIGHER_IS_BETTER[metric]
+        world.legend_label = f"{metric} {unit(metric)}".strip()
+        world.values = worldmap.values_from_scores(run.scores.countries)
         self.query_one(".run-map-caption", Static).update(
             Text(
-                f"{run.name}: score by country (a country sampled twice shows its national "
-                "sample) · arrows or the mouse pick a country · w hides the map"
+                f"{run.name}: {world.legend_label} by country (a country sampled twice shows "
+                "its national sample) · arrows or the mouse pick a country · w hides the map"
             )
         )
         self._update_detail()
@@ -110,9 +120,11 @@ class RunMap(Vertical):
         if key is None or score is None:
             return ""
         drawn = self._map_keys.get(countries.resolve(key).iso2 or "")
+        assert run is not None  # a score was found in it
         head = f"{score.display}:"
         if key != drawn:  # else the map's own line above already gives the score and n
-            head = f"{score.display}: {score.similarity:.3f} (n = {score.n_questions}) ·"
+            shown = with_unit(run.metric, score.similarity)
+            head = f"{score.display}: {shown} (n = {score.n_questions}) ·"
         parts = []
         statistics = run.statistics if run is not None else None
         if statistics is not None:

@@ -10,6 +10,10 @@ scores run from a faint to a full ``worldmap--high`` colour, countries without a
 hatched in two faint stripes, sea is the widget's background. A crosshair pixel (arrow keys,
 or the mouse) picks a country; its name, score and question count show under the legend and
 :class:`WorldMap.CountryHovered` is posted when it changes.
+
+For a divergence, where lower is better, set :attr:`WorldMap.higher_is_better` False: the
+scale is reversed so the full colour stays the closer end, and the legend runs from the worst
+value to the best. :attr:`WorldMap.legend_label` names the values (a metric) in the legend.
 """
 
 from __future__ import annotations
@@ -173,7 +177,13 @@ class WorldMap(Widget, can_focus=True):
     values: reactive[dict[str, tuple[float, int]]] = reactive(dict, layout=False)
     """Score and question count per ISO alpha-2 code; countries missing are hatched."""
     scale: reactive[tuple[float, float] | None] = reactive(None)
-    """The colour scale (low, high); None spans the values drawn."""
+    """The colour scale (faint end, full end); None spans the values drawn (reversed when
+    :attr:`higher_is_better` is False). A faint end above the full end is a reversed scale."""
+    higher_is_better: reactive[bool] = reactive(True)
+    """False for a divergence: the lowest value takes the full colour."""
+    legend_label: reactive[str] = reactive("")
+    """What the values are, shown in the legend with which end is closer ("" for a bare
+    legend)."""
     resolution: reactive[Resolution] = reactive("large", layout=True)
     """The grid in use: ``large`` (150×30 cells) or ``small`` (75×15), chosen from the size."""
     cursor: reactive[tuple[int, int] | None] = reactive(None)
@@ -227,6 +237,12 @@ class WorldMap(Widget, can_focus=True):
         self._announce(values_changed=True)
 
     def watch_scale(self) -> None:
+        self._invalidate()
+
+    def watch_higher_is_better(self) -> None:
+        self._invalidate()
+
+    def watch_legend_label(self) -> None:
         self._invalidate()
 
     def watch_cursor(self) -> None:
@@ -349,7 +365,8 @@ class WorldMap(Widget, can_focus=True):
     def _range(self) -> tuple[float, float]:
         if self.scale is not None:
             return self.scale
-        return map_range(self.grid, {k: v[0] for k, v in self.values.items()})
+        lo, hi = map_range(self.grid, {k: v[0] for k, v in self.values.items()})
+        return (lo, hi) if self.higher_is_better else (hi, lo)
 
     def _pixel_colours(self) -> list[list[Color | None]]:
         """Colour of every pixel of the current grid (None for sea)."""
@@ -427,11 +444,16 @@ class WorldMap(Widget, can_focus=True):
         lo, hi = self._range()
         if not self.values:
             return [Segment(" " * x0, base), Segment("No scores to show.", text)]
-        segments = [Segment(" " * x0, base), Segment(f"{lo:.3f} ", text)]
+        segments = [Segment(" " * x0, base)]
+        if self.legend_label:
+            segments.append(Segment(f"{self.legend_label} · farther ", text))
+        segments.append(Segment(f"{lo:.3f} ", text))
         for i in range(LEGEND_STEPS):
             colour = low.blend(high, i / (LEGEND_STEPS - 1))
             segments.append(Segment(" ", base + Style(bgcolor=colour.rich_color)))
         segments.append(Segment(f" {hi:.3f}", text))
+        if self.legend_label:
+            segments.append(Segment(" closer", text))
         segments.append(Segment("   ", base))
         segments.append(
             Segment("▀▄", base + Style(color=stripe.rich_color, bgcolor=no_data.rich_color))
