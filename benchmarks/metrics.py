@@ -135,7 +135,10 @@ def _report_statistics(
         for pos in positions.tolist():
             k = int(ds.n_options[pos])
             store.record_answer(
-                "bench", ds.keys[pos], ds.ids[pos], Answer(probs=probs[pos, :k], estimator="logits")
+                "bench",
+                ds.keys[pos],
+                ds.ids[pos],
+                Answer(probs=probs[pos, :k], off_option_mass=0.0, estimator="logits"),
             )
         loaded = runs.load_run(store, ds, "bench")
 
