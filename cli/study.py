@@ -55,25 +55,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 )
         else:
             run_a, run_b = args.run_a, args.run_b
-        # runs.compare_runs, under the chosen metric: both runs scored with it, then paired.
-        loaded_a = runs.load_run(
+        comparison = runs.compare_runs(
             store,
             ds,
             run_a,
+            run_b,
             policy=args.policy,
             include_suspect=args.include_suspect,
+            n_resamples=args.resamples,
+            seed=args.seed,
             metric=args.metric,
-        )
-        loaded_b = runs.load_run(
-            store,
-            ds,
-            run_b,
-            policy=loaded_a.policy,
-            include_suspect=args.include_suspect,
-            metric=args.metric,
-        )
-        comparison = runs.compare_loaded(
-            ds, loaded_a, loaded_b, n_resamples=args.resamples, seed=args.seed
         )
     for run in (comparison.a, comparison.b):
         print_match_note(run.match, run.name)
@@ -84,9 +75,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "'goqa report NAME --suspect' lists them)."
         )
     result = comparison.paired
-    higher = metrics.HIGHER_IS_BETTER[loaded_a.metric]
+    higher = metrics.HIGHER_IS_BETTER[comparison.metric]
     if args.json:
-        print_json({**comparison.to_json(), "metric": experiments.metric_json(loaded_a.metric)})
+        print_json({**comparison.to_json(), "metric": experiments.metric_json(comparison.metric)})
         return EXIT_OK
     if not result.countries:
         raise CliError("The two runs share no scored (question, country) pair.")
@@ -95,7 +86,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     con = console()
     con.print(
-        metric_line(loaded_a.metric)
+        metric_line(comparison.metric)
         + ("" if higher else " · B − A below 0: B answers closer to the country than A")
     )
     closer, further = result.n_better, result.n_worse  # counted in the metric's direction
