@@ -34,6 +34,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from core import metrics
+from core.calibration import population_average
 from core.countries import resolve
 from core.dataset import Dataset
 from core.errors import InvalidValueError
@@ -615,46 +616,6 @@ def compare(
 # --------------------------------------------------------------------------- baselines
 
 
-def population_average_probs(
-    dataset: Dataset, positions: np.ndarray | Sequence[int], policy: Policy = "keep"
-) -> np.ndarray:
-    """The population average (the "global respondent") of each question, as model answers.
-
-    On each question, the mean of the normalised human distributions of every country with
-    data on it (mass left after ``policy``), each country weighing the same whatever its
-    sample size. Every country is in the average, so when it is scored against a country that
-    country's own people are part of it (the usual definition of the global respondent).
-
-    Args:
-        dataset: the questions and human distributions.
-        positions: (M,) dataset positions of the questions.
-        policy: ``drop`` zeroes the non-substantive options before normalising.
-
-    Returns:
-        (M, dataset.kmax) rows in ``positions`` order, zero padded, each summing to 1; a row of
-        zeros where no country has data left.
-    """
-    positions = np.asarray(positions, dtype=np.int64)
-    n_q = len(dataset)
-    allowed = np.zeros(n_q, dtype=bool)
-    allowed[positions] = True
-    sel = np.flatnonzero(allowed[dataset.pair_question])
-    question = dataset.pair_question[sel]
-    human = metrics.apply_policy(dataset.pair_human[sel], dataset.nonsubstantive[question], policy)
-    total = human.sum(axis=1)
-    ok = total > 0
-    dist = human[ok] / total[ok, None]
-    question = question[ok]
-    n = np.bincount(question, minlength=n_q).astype(np.float64)
-    # One bincount per option column: a loop over the (few) columns, not over pairs.
-    sums = np.stack(
-        [np.bincount(question, weights=dist[:, j], minlength=n_q) for j in range(dataset.kmax)],
-        axis=1,
-    ).reshape(n_q, dataset.kmax)
-    mean = np.where(n[:, None] > 0, sums / np.maximum(n, 1.0)[:, None], 0.0)
-    return mean[positions]
-
-
 @dataclass(frozen=True)
 class _HumanPairs:
     """Every ordered pair of two countries' people on a shared question, with its value.
@@ -1021,7 +982,7 @@ def baselines(
     * best other country: *how representable is this country by someone else*; the best over
       other countries c' (highest mean, lowest for ``kl``) of the mean metric value of c'
       people standing in for c over the questions both have (:class:`HumanSimilarity`).
-    * ``population_average``: the score of :func:`population_average_probs` used as a model's
+    * ``population_average``: the score of :func:`core.calibration.population_average` used as a model's
       answers; the average includes the country itself.
     * shuffled-country null (with ``model_pairs``): for country c with the model's questions
       Q_c, one resample replaces the model's answer on each q in Q_c by the distribution of a
@@ -1066,7 +1027,7 @@ def baselines(
     )
     n_c = len(dataset.countries)
     uniform = metrics.score_with(dataset, pos, metrics.uniform_probs(dataset, pos), metric, policy)
-    average = population_average_probs(dataset, pos, policy)
+    average = population_average(dataset, pos, policy)
     has_data = average.sum(axis=1) > 0
     population = metrics.score_with(dataset, pos[has_data], average[has_data], metric, policy)
     population_of = {c.country: c.similarity for c in population.countries}

@@ -14,6 +14,7 @@ from scipy.stats import entropy
 from support.dataset_csv import Row, WriteCsv
 
 from core import metrics, stats
+from core.calibration import population_average
 from core.dataset import Dataset, parse_csv
 from core.metrics import KL_EPSILON, METRIC_NAMES, MetricName, PairScores
 
@@ -74,7 +75,7 @@ def two_questions(write_csv: WriteCsv) -> Dataset:
 
 
 def test_population_average_probs_by_hand(two_questions: Dataset) -> None:
-    average = stats.population_average_probs(two_questions, np.array([1, 0]))
+    average = population_average(two_questions, np.array([1, 0]))
     assert average.shape == (2, two_questions.kmax)
     np.testing.assert_allclose(average[0], [0.35, 0.4, 0.25], atol=1e-15)  # positions order
     np.testing.assert_allclose(average[1], [0.6, 0.4, 0.0], atol=1e-15)
@@ -118,11 +119,11 @@ def test_population_average_after_the_drop_policy(write_csv: WriteCsv) -> None:
     ]
     ds = dataset_of(write_csv, rows)
     np.testing.assert_allclose(
-        stats.population_average_probs(ds, [0], "keep")[0], [0.7 / 3, 0.5 / 3, 0.6], atol=1e-15
+        population_average(ds, [0], "keep")[0], [0.7 / 3, 0.5 / 3, 0.6], atol=1e-15
     )
     # Japan has nothing left after dropping DK: the average is France's and Germany's only.
     np.testing.assert_allclose(
-        stats.population_average_probs(ds, [0], "drop")[0], [0.5625, 0.4375, 0.0], atol=1e-15
+        population_average(ds, [0], "drop")[0], [0.5625, 0.4375, 0.0], atol=1e-15
     )
 
 
